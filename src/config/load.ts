@@ -1,0 +1,207 @@
+/**
+ * Config loading: read → substitute ${ENV} → parse YAML → validate with the
+ * schema → cross-check references → freeze. Every error is collected with its
+ * path (and YAML line), never thrown one at a time, so `tollgate check` and a
+ * refused reload show the whole list at once.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import ipaddr from 'ipaddr.js';
+import { ConfigSchema, parseDuration, type Config } from './schema.js';
+
+export interface ConfigError {
+  /** Dotted path into the config, e.g. `backends.api.servers[0].address`. */
+  path: string;
+  message: string;
+  line?: number;
+}
+
+export type LoadResult = { ok: true; config: Readonly<Config>; source: string } | { ok: false; errors: ConfigError[]; source: string };
+
+const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replaces ${NAME} and ${NAME:-default}; an unset NAME without default is an error. */
+export function substituteEnv(text: string, env: NodeJS.ProcessEnv, errors: ConfigError[]): string {
+  const lines = text.split('\n');
+  return lines
+    .map((lineText, i) =>
+      lineText.startsWith('#') || lineText.trimStart().startsWith('#')
+        ? lineText
+        : lineText.replace(ENV_RE, (_m, nameStr: string, def: string | undefined) => {
+            const v = env[nameStr];
+            if (v !== undefined) return v;
+            if (def !== undefined) return def;
+            errors.push({ path: '(env)', message: `environment variable ${nameStr} is not set (use \${${nameStr}:-default} for a default)`, line: i + 1 });
+            return '';
+          }),
+    )
+    .join('\n');
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out || '(root)';
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { ok: false, source: file, errors: [{ path: '(file)', message: `cannot read ${file}: ${(err as Error).message}` }] };
+  }
+  return loadConfigText(text, file, env);
+}
+
+export function loadConfigText(text: string, source = '(inline)', env: NodeJS.ProcessEnv = process.env): LoadResult {
+  const errors: ConfigError[] = [];
+  const substituted = substituteEnv(text, env, errors);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(substituted, { lineCounter, prettyErrors: false });
+  for (const e of doc.errors) {
+    errors.push({ path: '(yaml)', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line });
+  }
+  if (doc.errors.length) return { ok: false, source, errors };
+  const raw: unknown = doc.toJS() ?? {};
+  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n) as unknown[], true);
+      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) errors.push({ path: formatPath(issue.path), message: issue.message, line: lineOf(issue.path) });
+  }
+  for (const e of crossCheck(raw)) errors.push({ path: e.path, message: e.message, line: lineOf(e.rawPath) });
+  if (!parsed.success || errors.length) return { ok: false, source, errors: sortErrors(errors) };
+  return { ok: true, source, config: deepFreeze(parsed.data) };
+}
+
+function sortErrors(errors: ConfigError[]): ConfigError[] {
+  return errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+}
+
+interface RawError extends ConfigError {
+  rawPath: PropertyKey[];
+}
+
+function isValidCidr(s: string): boolean {
+  try {
+    if (s.includes('/')) ipaddr.parseCIDR(s);
+    else ipaddr.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type Raw = Record<string, unknown>;
+const asObj = (v: unknown): Raw => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : {});
+const asArr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const asStr = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * Checks that span sections: references, uniqueness, and values zod can't
+ * judge alone. Runs on the raw document, so these errors are reported together
+ * with the schema's even when the schema already failed.
+ */
+function crossCheck(rawDoc: unknown): RawError[] {
+  const out: RawError[] = [];
+  const err = (rawPath: PropertyKey[], message: string) => out.push({ rawPath, path: formatPath(rawPath), message });
+  const c = asObj(rawDoc);
+  const backends = asObj(c.backends);
+
+  const routeIds = new Map<string, number>();
+  asArr(c.routes).forEach((rv, i) => {
+    const r = asObj(rv);
+    const id = asStr(r.id);
+    if (id !== undefined) {
+      if (routeIds.has(id)) err(['routes', i, 'id'], `duplicate route id "${id}" (also routes[${routeIds.get(id)}])`);
+      routeIds.set(id, i);
+    }
+    const backend = asStr(r.backend);
+    if (backend !== undefined && !(backend in backends)) {
+      const known = Object.keys(backends);
+      err(['routes', i, 'backend'], `unknown backend pool "${backend}"${known.length ? ` (known: ${known.join(', ')})` : ' (no backends are defined)'}`);
+    }
+    asArr(r.hosts).forEach((h, j) => {
+      if (typeof h === 'string' && !/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(h))
+        err(['routes', i, 'hosts', j], `invalid host pattern "${h}": use "example.com" or "*.example.com"`);
+    });
+  });
+
+  const addrs = new Map<string, string>();
+  const noteAddr = (a: string | undefined, where: PropertyKey[]) => {
+    if (a === undefined) return;
+    const prev = addrs.get(a);
+    if (prev) err(where, `address ${a} is already used by ${prev}`);
+    else addrs.set(a, formatPath(where));
+  };
+  const listenerNames = new Set<string>();
+  asArr(c.listeners).forEach((lv, i) => {
+    const l = asObj(lv);
+    noteAddr(asStr(l.address), ['listeners', i, 'address']);
+    const lname = asStr(l.name) ?? 'http';
+    if (listenerNames.has(lname)) err(['listeners', i, 'name'], `duplicate listener name "${lname}"`);
+    listenerNames.add(lname);
+    asArr(asObj(l.tls).certificates).forEach((cv, j) => {
+      const cert = asObj(cv);
+      for (const k of ['cert', 'key'] as const) {
+        const file = asStr(cert[k]);
+        if (file === undefined) continue;
+        try {
+          readFileSync(file);
+        } catch (e) {
+          err(['listeners', i, 'tls', 'certificates', j, k], `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      }
+    });
+  });
+  noteAddr(asStr(asObj(c.admin).address) ?? '127.0.0.1:9191', ['admin', 'address']);
+
+  for (const [poolName, pv] of Object.entries(backends)) {
+    const pool = asObj(pv);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(poolName)) err(['backends', poolName], `invalid pool name "${poolName}"`);
+    const algorithm = asStr(pool.algorithm) ?? 'round_robin';
+    const hashOn = pool.hash_on === undefined ? undefined : asObj(pool.hash_on);
+    if (hashOn && algorithm !== 'consistent_hash') err(['backends', poolName, 'hash_on'], `hash_on only applies to algorithm consistent_hash (this pool uses ${algorithm})`);
+    if (hashOn && (hashOn.by === 'header' || hashOn.by === 'cookie') && !asStr(hashOn.name))
+      err(['backends', poolName, 'hash_on', 'name'], `hash_on.by ${String(hashOn.by)} needs a name`);
+    const seen = new Set<string>();
+    asArr(pool.servers).forEach((sv, i) => {
+      const a = asStr(asObj(sv).address);
+      if (a === undefined) return;
+      if (seen.has(a)) err(['backends', poolName, 'servers', i, 'address'], `duplicate server ${a} in pool "${poolName}"`);
+      seen.add(a);
+    });
+    const hc = pool.health_check === undefined ? undefined : asObj(pool.health_check);
+    if (hc) {
+      const interval = parseDuration((hc.interval as string | number | undefined) ?? '5s');
+      const timeout = parseDuration((hc.timeout as string | number | undefined) ?? '2s');
+      if (interval !== null && timeout !== null && timeout > interval) err(['backends', poolName, 'health_check', 'timeout'], 'timeout must not exceed interval');
+    }
+    const outlier = asObj(pool.outlier);
+    const base = parseDuration((outlier.base_ejection as string | number | undefined) ?? '10s');
+    const max = parseDuration((outlier.max_ejection as string | number | undefined) ?? '5m');
+    if (base !== null && max !== null && max < base) err(['backends', poolName, 'outlier', 'max_ejection'], 'max_ejection must be at least base_ejection');
+  }
+
+  asArr(asObj(c.proxy).trusted_proxies).forEach((p, i) => {
+    if (typeof p === 'string' && !isValidCidr(p)) err(['proxy', 'trusted_proxies', i], `invalid IP address or CIDR "${p}"`);
+  });
+  return out;
+}
+
+function deepFreeze<T>(o: T): Readonly<T> {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

@@ -1,0 +1,279 @@
+/**
+ * The configuration schema, section by section. It is the single source for
+ * validation (`tollgate check`), the shipped JSON Schema (schema/) and the
+ * configuration reference (docs/configuration.md): describe every field here.
+ */
+import { z } from 'zod';
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "250ms", "5s", "1m", "2h", "7d" or a number of milliseconds. */
+export function parseDuration(v: string | number): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : null;
+  const m = DURATION_RE.exec(v.trim());
+  if (!m) return null;
+  return Math.round(parseFloat(m[1]) * UNIT_MS[m[2] ?? 'ms']);
+}
+
+/** A duration in config: a string with a unit or a number of ms; parsed to ms. */
+export const duration = (description: string) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)}: use a number of ms or e.g. "250ms", "5s", "1m", "2h"` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .describe(description);
+
+const ADDRESS_RE = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/;
+
+export interface HostPort { host: string; port: number }
+
+export function parseAddress(v: string): HostPort | null {
+  const m = ADDRESS_RE.exec(v.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { host: m[1] ?? m[2], port };
+}
+
+const address = (description: string) =>
+  z.string().refine((v) => parseAddress(v) !== null, { message: 'expected "host:port" (IPv6 as "[::1]:port") with a port 0-65535' }).describe(description);
+
+const cidr = z.string().describe('An IPv4 or IPv6 address or CIDR block, e.g. "10.0.0.0/8" or "::1".');
+
+const nameRe = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const name = (what: string) => z.string().regex(nameRe, `${what} must be 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit`);
+
+export const TimeoutsSchema = z
+  .object({
+    connect: duration('Time allowed to open a TCP (and TLS) connection to a backend.').prefault('5s'),
+    response_headers: duration('Time allowed, after the request was sent, for the backend to send its response headers.').prefault('30s'),
+    idle: duration('Longest silence allowed while streaming a body in either direction.').prefault('60s'),
+    total: duration('Upper bound on the whole exchange, request start to last response byte (0 = none).').prefault('0'),
+  })
+  .strict()
+  .describe('Backend timeouts. Exceeding any of them ends the request with 504 and termination `upstream_timeout`.');
+
+export const HealthCheckSchema = z
+  .object({
+    path: z.string().startsWith('/').default('/healthz').describe('Path requested with GET.'),
+    interval: duration('Time between checks of one server.').prefault('5s'),
+    timeout: duration('A check that takes longer fails.').prefault('2s'),
+    healthy_threshold: z.number().int().min(1).default(2).describe('Consecutive passes that mark an unhealthy server healthy again.'),
+    unhealthy_threshold: z.number().int().min(1).default(3).describe('Consecutive failures that mark a server unhealthy.'),
+    expect_status: z
+      .array(z.union([z.number().int().min(100).max(599), z.string().regex(/^[1-5]xx$|^\d{3}-\d{3}$/)]))
+      .default(['2xx', '3xx'])
+      .describe('Statuses that pass: codes (200), classes ("2xx") or ranges ("200-299").'),
+    host: z.string().optional().describe('Host header sent with checks (default: the server address).'),
+  })
+  .strict()
+  .describe('Active health checks. Omit to consider servers healthy until passive checks say otherwise.');
+
+export const OutlierSchema = z
+  .object({
+    consecutive_failures: z.number().int().min(1).default(5).describe('Consecutive connection failures, timeouts or 5xx answers that eject a server.'),
+    base_ejection: duration('How long a first ejection lasts; doubles with each further ejection.').prefault('10s'),
+    max_ejection: duration('Upper bound for the doubled ejection time.').prefault('5m'),
+    count_5xx: z.boolean().default(true).describe('Whether 5xx answers from the backend count as failures (connection errors and timeouts always do).'),
+  })
+  .strict()
+  .describe('Passive outlier ejection from live traffic.');
+
+export const ServerSchema = z
+  .object({
+    address: address('Backend address "host:port".'),
+    weight: z.number().int().min(1).max(1000).default(1).describe('Relative share of traffic for weighted algorithms.'),
+    tls: z.boolean().default(false).describe('Speak HTTPS to this backend.'),
+  })
+  .strict();
+
+export const ALGORITHMS = ['round_robin', 'weighted_round_robin', 'least_outstanding', 'power_of_two', 'consistent_hash'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+export const PoolSchema = z
+  .object({
+    algorithm: z.enum(ALGORITHMS).default('round_robin').describe('How a server is chosen for each request.'),
+    hash_on: z
+      .object({
+        by: z.enum(['client_ip', 'header', 'cookie']).describe('What the consistent hash is computed over.'),
+        name: z.string().optional().describe('Header or cookie name when `by` is `header` or `cookie`.'),
+      })
+      .strict()
+      .optional()
+      .describe('Key for `consistent_hash` (default: client_ip). Requests without the key fall back to the client IP.'),
+    servers: z.array(ServerSchema).min(1, 'a pool needs at least one server').describe('The backend servers of this pool.'),
+    health_check: HealthCheckSchema.optional(),
+    outlier: OutlierSchema.prefault({}),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(5)
+      .default(2)
+      .describe('Extra attempts on another server when connecting fails, for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) without a request body.'),
+    timeouts: TimeoutsSchema.prefault({}),
+    max_connections: z.number().int().min(1).default(256).describe('Most open connections to each server (keep-alive pool size).'),
+    keepalive_timeout: duration('How long an idle backend connection is kept open.').prefault('30s'),
+  })
+  .strict();
+
+export const RouteSchema = z
+  .object({
+    id: name('route id').describe('Stable id of the route; recorded in every event as `route`.'),
+    hosts: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Host names this route serves: exact ("api.example.com") or wildcard ("*.example.com" matches one or more labels). Omit for any host.'),
+    path_prefix: z.string().startsWith('/').default('/').describe('Path prefix matched on segment boundaries ("/api" matches "/api" and "/api/x", not "/apix").'),
+    methods: z.array(z.string().regex(/^[A-Z]+$/)).optional().describe('Restrict the route to these methods.'),
+    backend: name('backend pool name').describe('Name of the backend pool that serves this route.'),
+    service: z.string().optional().describe('Service name recorded in events (default: the backend pool name).'),
+    strip_prefix: z.boolean().default(false).describe('Remove `path_prefix` from the path sent to the backend.'),
+    labels: z.record(z.string(), z.string()).default({}).describe('Labels added to every event of this route.'),
+  })
+  .strict();
+
+export const CertificateSchema = z
+  .object({
+    cert: z.string().describe('PEM certificate chain file.'),
+    key: z.string().describe('PEM private key file.'),
+    server_names: z.array(z.string()).optional().describe('SNI names this certificate answers (exact or "*.example.com"); default: the names in the certificate.'),
+  })
+  .strict();
+
+export const ListenerSchema = z
+  .object({
+    name: name('listener name').default('http'),
+    address: address('Address to listen on, "host:port".'),
+    tls: z
+      .object({
+        certificates: z.array(CertificateSchema).min(1).describe('Certificates; picked by SNI, the first is the default.'),
+        min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+      })
+      .strict()
+      .optional()
+      .describe('Terminate TLS on this listener.'),
+  })
+  .strict();
+
+export const ProxySchema = z
+  .object({
+    trusted_proxies: z
+      .array(cidr)
+      .default([])
+      .describe('Peers whose X-Forwarded-For / Forwarded headers are believed. The client IP is the right-most address in the chain that is not a trusted proxy.'),
+    request_id_header: z.string().default('x-request-id').describe('Header carrying the request id; generated when absent and passed on.'),
+    max_body_size: z.number().int().min(0).default(10 * 1024 * 1024).describe('Largest request body accepted, in bytes; larger ones get 413.'),
+    max_header_size: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024).describe('Largest request head accepted, in bytes; larger ones get 431.'),
+    request_timeout: duration('Time allowed for a client to send its complete request.').prefault('30s'),
+    headers_timeout: duration('Time allowed for a client to send the request head.').prefault('10s'),
+    keepalive_timeout: duration('How long an idle client connection is kept open.').prefault('5s'),
+  })
+  .strict();
+
+export const SpoolSchema = z
+  .object({
+    dir: z.string().default('./data/spool').describe('Directory of spool segment files.'),
+    segment_size: z.number().int().min(64 * 1024).default(64 * 1024 * 1024).describe('A segment is sealed and a new one started past this many bytes.'),
+    segment_age: duration('A segment is sealed after this long even if not full, so it can be removed once loaded.').prefault('1m'),
+    group_commit: duration('Longest a finished event waits to be written with others in one batch.').prefault('2ms'),
+    fsync: z
+      .enum(['always', 'interval', 'never'])
+      .default('interval')
+      .describe('`always`: fsync each batch before responses are released (survives power loss); `interval`: fsync every `fsync_interval` (survives a process crash); `never`: leave it to the OS.'),
+    fsync_interval: duration('Time between fsyncs with `fsync: interval`.').prefault('1s'),
+  })
+  .strict();
+
+export const AuditSchema = z
+  .object({
+    spool: SpoolSchema.prefault({}),
+    on_audit_failure: z
+      .enum(['reject', 'continue'])
+      .default('reject')
+      .describe('When the spool cannot be written: `reject` answers 503 (fail closed, for compliance); `continue` keeps serving and keeps the events in memory up to `memory_buffer` until the spool recovers.'),
+    memory_buffer: z.number().int().min(0).default(100_000).describe('Events held in memory while the spool is failing (with `continue`).'),
+    record_headers: z
+      .object({
+        request: z.array(z.string()).default(['accept', 'content-type', 'content-length', 'x-forwarded-proto', 'origin']),
+        response: z.array(z.string()).default(['content-type', 'content-length', 'location', 'cache-control']),
+      })
+      .strict()
+      .prefault({})
+      .describe('Headers copied into the event `headers` field (lower-case names).'),
+    redact: z
+      .object({
+        headers: z.array(z.string()).default([]).describe('More headers to redact, in addition to authorization, proxy-authorization, cookie and set-cookie, which always are.'),
+        query_params: z
+          .array(z.string())
+          .default(['token', 'access_token', 'id_token', 'refresh_token', 'api_key', 'apikey', 'key', 'password', 'secret', 'signature', 'sig', 'code', 'x-amz-signature', 'x-amz-credential', 'x-amz-security-token'])
+          .describe('Query parameters whose values are replaced by "REDACTED" (case-insensitive).'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export const StoreSchema = z
+  .object({
+    type: z.literal('duckdb').default('duckdb'),
+    path: z.string().default('./data/tollgate.duckdb').describe('DuckDB database file.'),
+    retention_days: z.number().min(0).default(30).describe('Events older than this are deleted (0 = keep forever).'),
+    batch_size: z.number().int().min(1).default(20_000).describe('Most events loaded in one transaction.'),
+  })
+  .strict();
+
+export const AdminSchema = z
+  .object({
+    address: address('Admin API and metrics listener.').default('127.0.0.1:9191'),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    node: z
+      .object({
+        name: z.string().optional().describe('Node name recorded as `node` (default: the host name).'),
+        environment: z.string().optional(),
+        region: z.string().optional(),
+        labels: z.record(z.string(), z.string()).default({}).describe('Labels added to every event.'),
+      })
+      .strict()
+      .prefault({}),
+    workers: z
+      .union([z.literal('auto'), z.number().int().min(1).max(256)])
+      .default(1)
+      .describe('Proxy processes: a number, or "auto" for one per CPU core. The admin API and the store writer run once, in the primary.'),
+    listeners: z.array(ListenerSchema).min(1, 'at least one listener is needed'),
+    routes: z.array(RouteSchema).default([]).describe('Routes, tried in order; the first match wins.'),
+    backends: z.record(z.string(), PoolSchema).default({}).describe('Backend pools by name.'),
+    proxy: ProxySchema.prefault({}),
+    audit: AuditSchema.prefault({}),
+    store: StoreSchema.prefault({}),
+    admin: AdminSchema.prefault({}),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type PoolConfig = z.output<typeof PoolSchema>;
+export type ServerConfig = z.output<typeof ServerSchema>;
+export type RouteConfig = z.output<typeof RouteSchema>;
+export type ListenerConfig = z.output<typeof ListenerSchema>;
+export type HealthCheckConfig = z.output<typeof HealthCheckSchema>;
+export type OutlierConfig = z.output<typeof OutlierSchema>;
+export type TimeoutsConfig = z.output<typeof TimeoutsSchema>;
+export type AuditConfig = z.output<typeof AuditSchema>;
+export type SpoolConfig = z.output<typeof SpoolSchema>;
+export type StoreConfig = z.output<typeof StoreSchema>;
