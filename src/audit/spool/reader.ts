@@ -1,0 +1,188 @@
+/**
+ * SpoolReader: reads events from every writer's segments, from a cursor on.
+ * It never consumes a partial line of the active segment (the writer may be
+ * mid-write), skips the torn tail of a sealed segment, and removes segments
+ * that are sealed and fully loaded.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { AuditEvent } from '../../core/event.js';
+import type { SpoolCursor } from '../../store/types.js';
+import { parseSegmentFileName, WRITER_ID_RE } from './format.js';
+
+export interface BadLine {
+  writer: string;
+  segment: number;
+  offset: number;
+  error: string;
+}
+
+export interface ReadResult {
+  events: AuditEvent[];
+  /** Cursors after this read, for every writer that advanced. */
+  cursors: SpoolCursor[];
+  /** Torn tails skipped in sealed segments (unacknowledged partial writes). */
+  torn: number;
+  bad: BadLine[];
+}
+
+const READ_CHUNK = 4 * 1024 * 1024;
+const NL = 0x0a;
+
+export class SpoolReader {
+  private start = 0;
+
+  constructor(readonly dir: string) {}
+
+  async writers(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: string[] = [];
+    for (const n of names) {
+      if (!WRITER_ID_RE.test(n)) continue;
+      const st = await fsp.stat(path.join(this.dir, n)).catch(() => null);
+      if (st?.isDirectory()) out.push(n);
+    }
+    return out.sort();
+  }
+
+  async segments(writer: string): Promise<number[]> {
+    const names = await fsp.readdir(path.join(this.dir, writer)).catch(() => [] as string[]);
+    const segs: number[] = [];
+    for (const n of names) {
+      const s = parseSegmentFileName(n);
+      if (s !== null) segs.push(s);
+    }
+    return segs.sort((a, b) => a - b);
+  }
+
+  segmentPath(writer: string, seg: number): string {
+    return path.join(this.dir, writer, String(seg).padStart(20, '0') + '.ndjson');
+  }
+
+  /** Reads up to maxEvents new events across all writers, starting at the given cursors. */
+  async read(cursors: ReadonlyMap<string, SpoolCursor>, maxEvents: number): Promise<ReadResult> {
+    const result: ReadResult = { events: [], cursors: [], torn: 0, bad: [] };
+    const writers = await this.writers();
+    if (!writers.length) return result;
+    // Rotate the starting writer so one busy writer cannot starve the others.
+    this.start = (this.start + 1) % writers.length;
+    for (let i = 0; i < writers.length && result.events.length < maxEvents; i++) {
+      const w = writers[(this.start + i) % writers.length];
+      const cur = await this.readWriter(w, cursors.get(w), maxEvents - result.events.length, result);
+      if (cur) result.cursors.push(cur);
+    }
+    return result;
+  }
+
+  private async readWriter(writer: string, from: SpoolCursor | undefined, budget: number, out: ReadResult): Promise<SpoolCursor | null> {
+    const segs = await this.segments(writer);
+    if (!segs.length) return null;
+    let seg: number;
+    let offset: number;
+    if (!from || from.segment < segs[0]) {
+      seg = segs[0];
+      offset = 0;
+    } else {
+      seg = from.segment;
+      offset = from.offset;
+    }
+    const startSeg = seg;
+    const startOff = offset;
+    let idx = segs.indexOf(seg);
+    if (idx === -1) {
+      // The cursor's segment is gone (e.g. removed after loading): go to the next one.
+      idx = segs.findIndex((s) => s > seg);
+      if (idx === -1) return null;
+      seg = segs[idx];
+      offset = 0;
+    }
+    let taken = 0;
+    while (taken < budget) {
+      const sealed = idx < segs.length - 1;
+      const file = this.segmentPath(writer, seg);
+      const fh = await fsp.open(file, 'r').catch(() => null);
+      if (!fh) break;
+      let size: number;
+      try {
+        size = (await fh.stat()).size;
+        while (offset < size && taken < budget) {
+          const len = Math.min(READ_CHUNK, size - offset);
+          const buf = Buffer.allocUnsafe(len);
+          const { bytesRead } = await fh.read(buf, 0, len, offset);
+          const last = buf.lastIndexOf(NL, bytesRead - 1);
+          if (last === -1) {
+            if (bytesRead === len && len === READ_CHUNK) throw new Error(`line longer than ${READ_CHUNK} bytes in ${file} at ${offset}`);
+            break; // partial line: wait for the writer (or it is a torn tail)
+          }
+          let pos = 0;
+          while (pos <= last && taken < budget) {
+            const nl = buf.indexOf(NL, pos);
+            const lineStart = offset + pos;
+            if (lineStart === 0) {
+              // header line of the segment
+            } else if (nl > pos) {
+              const first = buf[pos + 2];
+              // `{"id":` is an event; `{"_":` a control record (skipped); anything else is bad.
+              if (buf[pos] === 0x7b && first === 0x69) {
+                try {
+                  out.events.push(JSON.parse(buf.toString('utf8', pos, nl)) as AuditEvent);
+                  taken++;
+                } catch (err) {
+                  out.bad.push({ writer, segment: seg, offset: lineStart, error: (err as Error).message });
+                }
+              } else if (!(buf[pos] === 0x7b && first === 0x5f)) {
+                out.bad.push({ writer, segment: seg, offset: lineStart, error: 'not an event or control record' });
+              }
+            }
+            pos = nl + 1;
+          }
+          offset += pos;
+        }
+      } finally {
+        await fh.close();
+      }
+      if (taken >= budget) break;
+      if (!sealed) break;
+      if (offset < size) out.torn++;
+      idx++;
+      seg = segs[idx];
+      offset = 0;
+    }
+    if (seg === startSeg && offset === startOff) return null;
+    return { writer, segment: seg, offset };
+  }
+
+  /** Deletes sealed segments every event of which is loaded (entirely before the cursor's segment). */
+  async removeLoaded(cursors: ReadonlyMap<string, SpoolCursor>): Promise<number> {
+    let removed = 0;
+    for (const [writer, cur] of cursors) {
+      for (const seg of await this.segments(writer)) {
+        if (seg >= cur.segment) break;
+        await fsp.rm(this.segmentPath(writer, seg), { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Bytes written to the spool but not loaded yet (the loader's lag). */
+  async lagBytes(cursors: ReadonlyMap<string, SpoolCursor>): Promise<number> {
+    let lag = 0;
+    for (const writer of await this.writers()) {
+      const cur = cursors.get(writer);
+      for (const seg of await this.segments(writer)) {
+        if (cur && seg < cur.segment) continue;
+        const st = await fsp.stat(this.segmentPath(writer, seg)).catch(() => null);
+        if (!st) continue;
+        lag += cur && seg === cur.segment ? Math.max(0, st.size - cur.offset) : st.size;
+      }
+    }
+    return lag;
+  }
+}

@@ -1,0 +1,183 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { mkdtemp, rm, appendFile, readdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { SpoolWriter, type SpoolWriterOptions } from './writer.js';
+import { SpoolReader } from './reader.js';
+import type { SpoolCursor } from '../../store/types.js';
+import { emptyEvent } from '../../core/event.js';
+import { uuidv7 } from '../../core/ids.js';
+
+function opts(dir: string, over: Partial<SpoolWriterOptions> = {}): SpoolWriterOptions {
+  return { dir, writerId: 'w0', segment_size: 1 << 20, segment_age: 0, group_commit: 0, fsync: 'never', fsync_interval: 1000, memoryBuffer: 1000, retryIntervalMs: 20, ...over };
+}
+
+function line(i: number): string {
+  const e = emptyEvent(uuidv7(), new Date().toISOString(), 'http', 'tollgate');
+  e.status = 200;
+  e.path = `/item/${i}`;
+  return JSON.stringify(e);
+}
+
+async function readAll(reader: SpoolReader, cursors: Map<string, SpoolCursor>): Promise<string[]> {
+  const paths: string[] = [];
+  for (;;) {
+    const r = await reader.read(cursors, 37);
+    for (const c of r.cursors) cursors.set(c.writer, c);
+    for (const e of r.events) paths.push(e.path!);
+    if (!r.events.length && !r.cursors.length) return paths;
+  }
+}
+
+test('events appended are acknowledged once on disk and read back in order, across segment rotation', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-spool-'));
+  try {
+    const w = new SpoolWriter(opts(dir, { segment_size: 64 * 1024 }));
+    await w.open();
+    const acks: (Error | null)[] = [];
+    // In rounds, as traffic would arrive: rotation happens between batches.
+    for (let round = 0; round < 20; round++) {
+      for (let i = round * 100; i < (round + 1) * 100; i++) w.append(line(i), (err) => acks.push(err));
+      await w.flush();
+    }
+    assert.equal(acks.length, 2000);
+    assert.ok(acks.every((a) => a === null));
+    const segs = (await readdir(path.join(dir, 'w0'))).filter((n) => n.endsWith('.ndjson'));
+    assert.ok(segs.length > 1, `expected rotation, got ${segs.length} segment(s)`);
+    const reader = new SpoolReader(dir);
+    const cursors = new Map<string, SpoolCursor>();
+    const paths = await readAll(reader, cursors);
+    assert.deepEqual(paths, Array.from({ length: 2000 }, (_, i) => `/item/${i}`));
+    // Nothing new: a second pass reads nothing.
+    assert.deepEqual(await readAll(reader, cursors), []);
+    // Fully loaded sealed segments are removed; the active one stays.
+    const removed = await reader.removeLoaded(cursors);
+    assert.equal(removed, segs.length - 1);
+    await w.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a restarted writer never appends to an old segment; a torn tail in a sealed segment is skipped', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-spool-'));
+  try {
+    const w1 = new SpoolWriter(opts(dir));
+    await w1.open();
+    for (let i = 0; i < 10; i++) w1.append(line(i));
+    await w1.flush();
+    await w1.close();
+    // Simulate a crash mid-write: half a line at the end of the segment.
+    const seg1 = path.join(dir, 'w0', String(1).padStart(20, '0') + '.ndjson');
+    await appendFile(seg1, '{"id":"0190-torn","ts":"2026');
+    const w2 = new SpoolWriter(opts(dir));
+    await w2.open();
+    for (let i = 10; i < 20; i++) w2.append(line(i));
+    await w2.flush();
+    const reader = new SpoolReader(dir);
+    const cursors = new Map<string, SpoolCursor>();
+    let torn = 0;
+    const paths: string[] = [];
+    for (;;) {
+      const r = await reader.read(cursors, 1000);
+      torn += r.torn;
+      for (const c of r.cursors) cursors.set(c.writer, c);
+      for (const e of r.events) paths.push(e.path!);
+      if (!r.cursors.length) break;
+    }
+    assert.equal(torn, 1);
+    assert.deepEqual(paths, Array.from({ length: 20 }, (_, i) => `/item/${i}`));
+    await w2.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a reader never consumes a partial line of the active segment', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-spool-'));
+  try {
+    const w = new SpoolWriter(opts(dir));
+    await w.open();
+    w.append(line(0));
+    await w.flush();
+    const seg = path.join(dir, 'w0', String(1).padStart(20, '0') + '.ndjson');
+    const full = line(1);
+    await appendFile(seg, full.slice(0, 20)); // the writer is "mid-write"
+    const reader = new SpoolReader(dir);
+    const cursors = new Map<string, SpoolCursor>();
+    assert.deepEqual(await readAll(reader, cursors), ['/item/0']);
+    await appendFile(seg, full.slice(20) + '\n');
+    assert.deepEqual(await readAll(reader, cursors), ['/item/1']);
+    await w.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('write failure is reported, events stay queued, and are written once after recovery', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-spool-'));
+  try {
+    const w = new SpoolWriter(opts(dir));
+    await w.open();
+    const health: boolean[] = [];
+    w.on('health', (h: { ok: boolean }) => health.push(h.ok));
+    for (let i = 0; i < 5; i++) w.append(line(i));
+    await w.flush();
+    // Break the open segment under the writer (as an I/O error would).
+    fs.closeSync((w as unknown as { fd: number }).fd);
+    const errs: (Error | null)[] = [];
+    for (let i = 5; i < 10; i++) w.append(line(i), (e) => errs.push(e));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.ok(errs.length > 0 && errs.every((e) => e !== null), 'appends during failure are told about it');
+    assert.equal(w.healthy, false);
+    assert.match(w.health().error ?? '', /EBADF/);
+    for (let i = 10; i < 15; i++) w.append(line(i));
+    // The retry opens a fresh segment and writes everything queued, in order.
+    for (let i = 0; i < 100 && !w.healthy; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(w.healthy, true);
+    await w.flush();
+    assert.deepEqual(health, [false, true]);
+    const reader = new SpoolReader(dir);
+    const paths = await readAll(reader, new Map());
+    assert.deepEqual(paths, Array.from({ length: 15 }, (_, i) => `/item/${i}`));
+    await w.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('past the memory buffer, events are dropped and counted, never silently', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-spool-'));
+  try {
+    const w = new SpoolWriter(opts(dir, { memoryBuffer: 3, retryIntervalMs: 60_000 }));
+    await w.open();
+    fs.closeSync((w as unknown as { fd: number }).fd);
+    w.append(line(0));
+    await new Promise((r) => setTimeout(r, 10));
+    for (let i = 1; i < 6; i++) w.append(line(i));
+    assert.equal(w.health().queued, 3);
+    assert.equal(w.stats.dropped, 3);
+    assert.equal(w.health().dropped, 3);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('two writers cannot share one writer directory', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-spool-'));
+  try {
+    const a = new SpoolWriter(opts(dir));
+    await a.open();
+    // Same process id is allowed to retake (restart in-process); simulate another live process.
+    await fs.promises.writeFile(path.join(dir, 'w0', 'writer.lock'), String(process.ppid));
+    const b = new SpoolWriter(opts(dir));
+    await assert.rejects(b.open(), /in use by process/);
+    await fs.promises.writeFile(path.join(dir, 'w0', 'writer.lock'), String(process.pid));
+    await a.close();
+    assert.equal(await readFile(path.join(dir, 'w0', 'writer.lock'), 'utf8').catch(() => 'gone'), 'gone');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
