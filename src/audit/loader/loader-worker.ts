@@ -1,0 +1,165 @@
+/**
+ * The store loader, run in a worker thread: tails every spool writer's
+ * segments and loads events into the store in transactions that also advance
+ * the cursors (exactly once across crashes), removes loaded segments, applies
+ * retention, and answers read queries for the admin API. DuckDB's synchronous
+ * native calls stall for up to a second at times; here they stall only this
+ * thread, never the proxy's event loop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Store, SpoolCursor, StoreReader } from '../../store/types.js';
+import { QueryError } from '../../store/types.js';
+import { SpoolReader } from '../spool/reader.js';
+import { DuckDbStore } from '../../store/duckdb/duckdb-store.js';
+import type { AuditEvent } from '../../core/event.js';
+import type { LoaderInit, LoaderMessage, LoaderRequest, LoaderStats } from './protocol.js';
+
+const init = workerData as LoaderInit;
+const port = parentPort!;
+
+const stats: LoaderStats = {
+  loaded: 0,
+  batches: 0,
+  errors: 0,
+  torn: 0,
+  badLines: 0,
+  segmentsRemoved: 0,
+  retentionDeleted: 0,
+  lagBytes: 0,
+  lastLoadAt: null,
+  lastError: null,
+  caughtUp: false,
+};
+
+let store: Store;
+const reader = new SpoolReader(init.spoolDir);
+const cursors = new Map<string, SpoolCursor>();
+let stopping = false;
+let streamWanted = false;
+
+function post(m: LoaderMessage): void {
+  port.postMessage(m);
+}
+
+// One load at a time: two concurrent reads from the same cursors would load events twice.
+let loadChain: Promise<unknown> = Promise.resolve();
+function loadOnce(): Promise<number> {
+  const next = loadChain.then(loadOnceUnlocked, loadOnceUnlocked);
+  loadChain = next.catch(() => undefined);
+  return next;
+}
+
+async function loadOnceUnlocked(): Promise<number> {
+  const r = await reader.read(cursors, init.batchSize);
+  stats.torn += r.torn;
+  if (r.bad.length) {
+    stats.badLines += r.bad.length;
+    post({ type: 'log', level: 'error', msg: 'unreadable spool records skipped', data: { bad: r.bad.slice(0, 5), total: r.bad.length } });
+  }
+  if (!r.cursors.length) return 0;
+  if (r.events.length) {
+    await store.appendBatch(r.events, r.cursors);
+  } else {
+    // Only headers/control records or torn tails: advance cursors in the same transactional way.
+    await store.appendBatch([], r.cursors);
+  }
+  for (const c of r.cursors) cursors.set(c.writer, c);
+  stats.loaded += r.events.length;
+  stats.batches++;
+  stats.lastLoadAt = new Date().toISOString();
+  if (streamWanted && r.events.length) post({ type: 'events', events: r.events as AuditEvent[] });
+  return r.events.length;
+}
+
+async function loop(): Promise<void> {
+  let lastHousekeeping = 0;
+  while (!stopping) {
+    let n = 0;
+    try {
+      n = await loadOnce();
+      stats.caughtUp = n < init.batchSize;
+      if (stats.lastError && n >= 0) stats.lastError = null;
+    } catch (err) {
+      stats.errors++;
+      stats.lastError = (err as Error).message;
+      post({ type: 'log', level: 'error', msg: 'loading spooled events into the store failed; will retry', data: { err: (err as Error).message } });
+      await sleep(1000);
+      continue;
+    }
+    const now = Date.now();
+    if (now - lastHousekeeping > init.housekeepingMs) {
+      lastHousekeeping = now;
+      try {
+        stats.segmentsRemoved += await reader.removeLoaded(cursors);
+        if (init.retentionDays > 0) stats.retentionDeleted += await store.deleteOlderThan(new Date(now - init.retentionDays * 86_400_000));
+        stats.lagBytes = await reader.lagBytes(cursors);
+      } catch (err) {
+        post({ type: 'log', level: 'warn', msg: 'spool/store housekeeping failed', data: { err: (err as Error).message } });
+      }
+    }
+    if (n < init.batchSize) await sleep(init.pollMs);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const READS: readonly (keyof StoreReader)[] = ['search', 'get', 'timeseries', 'top', 'latency', 'count'];
+
+port.on('message', (m: LoaderRequest) => {
+  if (m.type === 'stream') {
+    streamWanted = m.on;
+    return;
+  }
+  if (m.type === 'stop') {
+    stopping = true;
+    return;
+  }
+  if (m.type === 'flush') {
+    // Load everything currently in the spool, then answer.
+    void (async () => {
+      try {
+        while ((await loadOnce()) > 0);
+        stats.lagBytes = await reader.lagBytes(cursors);
+        post({ type: 'reply', id: m.id, ok: true, value: stats.loaded });
+      } catch (err) {
+        post({ type: 'reply', id: m.id, ok: false, error: (err as Error).message });
+      }
+    })();
+    return;
+  }
+  if (m.type === 'stats') {
+    post({ type: 'reply', id: m.id, ok: true, value: { ...stats } });
+    return;
+  }
+  if (m.type === 'read') {
+    if (!READS.includes(m.method)) {
+      post({ type: 'reply', id: m.id, ok: false, error: `unknown method ${m.method}` });
+      return;
+    }
+    const fn = store[m.method] as (...a: unknown[]) => Promise<unknown>;
+    fn.apply(store, m.args).then(
+      (value) => post({ type: 'reply', id: m.id, ok: true, value }),
+      (err: Error) => post({ type: 'reply', id: m.id, ok: false, error: err.message, queryError: err instanceof QueryError }),
+    );
+  }
+});
+
+async function main(): Promise<void> {
+  try {
+    store = new DuckDbStore({ path: init.storePath });
+    await store.init();
+    for (const c of await store.readCursors()) cursors.set(c.writer, c);
+    stats.lagBytes = await reader.lagBytes(cursors);
+  } catch (err) {
+    post({ type: 'fatal', error: `cannot open the store at ${init.storePath}: ${(err as Error).message}` });
+    return;
+  }
+  post({ type: 'ready' });
+  await loop();
+  await store.close();
+  post({ type: 'stopped' });
+}
+
+void main();

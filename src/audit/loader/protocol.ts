@@ -1,0 +1,42 @@
+/** Messages between the main thread and the store loader worker thread. */
+import type { AuditEvent } from '../../core/event.js';
+import type { StoreReader } from '../../store/types.js';
+
+export interface LoaderInit {
+  spoolDir: string;
+  storePath: string;
+  batchSize: number;
+  pollMs: number;
+  retentionDays: number;
+  housekeepingMs: number;
+}
+
+export interface LoaderStats {
+  loaded: number;
+  batches: number;
+  errors: number;
+  torn: number;
+  badLines: number;
+  segmentsRemoved: number;
+  retentionDeleted: number;
+  lagBytes: number;
+  lastLoadAt: string | null;
+  lastError: string | null;
+  caughtUp: boolean;
+}
+
+export type LoaderRequest =
+  | { type: 'read'; id: number; method: keyof StoreReader; args: unknown[] }
+  | { type: 'stats'; id: number }
+  | { type: 'flush'; id: number }
+  | { type: 'stream'; on: boolean }
+  | { type: 'stop' };
+
+export type LoaderMessage =
+  | { type: 'ready' }
+  | { type: 'stopped' }
+  | { type: 'fatal'; error: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data?: unknown }
+  | { type: 'events'; events: AuditEvent[] }
+  | { type: 'reply'; id: number; ok: true; value: unknown }
+  | { type: 'reply'; id: number; ok: false; error: string; queryError?: boolean };

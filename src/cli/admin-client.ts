@@ -1,0 +1,108 @@
+/** Shared by `query` and `tail`: where the admin API is, the filter options, and table output. */
+import type { Command } from 'commander';
+import type { AuditEvent } from '../core/event.js';
+import { loadConfigFile } from '../config/load.js';
+import { parseDuration } from '../config/schema.js';
+
+export const FILTER_OPTIONS: [flag: string, param: string, help: string][] = [
+  ['--client-ip <ip>', 'client_ip', 'client IP'],
+  ['--user <user>', 'user', 'user id or name'],
+  ['--method <method>', 'method', 'HTTP method'],
+  ['--path-prefix <prefix>', 'path_prefix', 'path prefix'],
+  ['--status <status>', 'status', 'status code (404) or class (5xx)'],
+  ['--decision <decision>', 'decision', 'allow, deny, ratelimit, block, error'],
+  ['--route <id>', 'route', 'route id'],
+  ['--upstream <host:port>', 'upstream', 'backend server'],
+  ['--request-id <id>', 'request_id', 'request id'],
+  ['--host <host>', 'host', 'host'],
+  ['--termination <t>', 'termination', 'ok, client_abort, upstream_timeout, ...'],
+];
+
+export function addCommonOptions(cmd: Command): Command {
+  cmd
+    .option('--admin <url>', 'admin API base URL (default: from -c, $TOLLGATE_ADMIN, or http://127.0.0.1:9191)')
+    .option('-c, --config <file>', 'read the admin address from this configuration');
+  for (const [flag, , help] of FILTER_OPTIONS) cmd.option(flag, help);
+  return cmd;
+}
+
+export function adminBase(opts: { admin?: string; config?: string }): string {
+  if (opts.admin) return opts.admin.replace(/\/$/, '');
+  if (opts.config) {
+    const r = loadConfigFile(opts.config);
+    if (!r.ok) throw new Error(`${opts.config} is invalid; run tollgate check -c ${opts.config}`);
+    return `http://${r.config.admin.address}`;
+  }
+  return (process.env.TOLLGATE_ADMIN ?? 'http://127.0.0.1:9191').replace(/\/$/, '');
+}
+
+/** "1h" or "30m" means that long ago; anything else is passed on (ISO 8601 or epoch ms). */
+export function timeArg(v: string): string {
+  const ms = /^\d+(\.\d+)?(ms|s|m|h|d)$/.test(v) ? parseDuration(v) : null;
+  return ms !== null ? new Date(Date.now() - ms).toISOString() : v;
+}
+
+export function filterParams(opts: Record<string, unknown>): URLSearchParams {
+  const p = new URLSearchParams();
+  for (const [flag, param] of FILTER_OPTIONS) {
+    const key = flag
+      .slice(2)
+      .split(' ')[0]
+      .replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+    const v = opts[key];
+    if (typeof v === 'string' && v) p.set(param, v);
+  }
+  return p;
+}
+
+export async function adminFetch(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    throw new Error(`cannot reach the admin API at ${new URL(url).origin} (${cause?.code ?? (err as Error).message}); is tollgate running? use --admin to point elsewhere`);
+  }
+}
+
+export async function errorText(res: Response): Promise<string> {
+  const body = await res.text();
+  try {
+    const j = JSON.parse(body) as { error?: { message?: string } };
+    return j.error?.message ?? body;
+  } catch {
+    return body;
+  }
+}
+
+const COLUMNS: [keyof AuditEvent, string, number][] = [
+  ['ts', 'TIME', 23],
+  ['client_ip', 'CLIENT', 15],
+  ['method', 'METHOD', 6],
+  ['status', 'STATUS', 6],
+  ['duration_ms', 'MS', 8],
+  ['route', 'ROUTE', 10],
+  ['upstream', 'UPSTREAM', 15],
+  ['termination', 'END', 11],
+  ['path', 'PATH', 0],
+];
+
+function cell(e: AuditEvent, k: keyof AuditEvent): string {
+  const v = e[k];
+  if (v === null || v === undefined) return '-';
+  if (k === 'ts') return String(v).replace('T', ' ').replace('Z', '');
+  if (k === 'duration_ms') return (v as number).toFixed(1);
+  if (k === 'path') return String(v) + (e.query ? `?${e.query}` : '');
+  return String(v);
+}
+
+export function tableHeader(): string {
+  return COLUMNS.map(([, h, w]) => (w ? h.padEnd(w) : h)).join(' ');
+}
+
+export function tableRow(e: AuditEvent, width = process.stdout.columns || 160): string {
+  const line = COLUMNS.map(([k, , w]) => {
+    const c = cell(e, k);
+    return w ? (c.length > w ? c.slice(0, w - 1) + '…' : c.padEnd(w)) : c;
+  }).join(' ');
+  return line.length > width ? line.slice(0, width - 1) + '…' : line;
+}

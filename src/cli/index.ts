@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/** The `tollgate` command. One file per subcommand; each uses the same public modules as the server. */
+import { Command } from 'commander';
+import { registerStart } from './start.js';
+import { registerCheck } from './check.js';
+import { registerQuery } from './query.js';
+import { registerTail } from './tail.js';
+import { registerDemo } from './demo.js';
+import { VERSION } from './version.js';
+
+const program = new Command();
+program
+  .name('tollgate')
+  .description('An access-auditing load balancer: balances HTTP traffic and keeps one complete audit event per request.')
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)');
+
+registerStart(program);
+registerDemo(program);
+registerCheck(program);
+registerQuery(program);
+registerTail(program);
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`tollgate: ${err.message}\n`);
+  process.exit(1);
+});

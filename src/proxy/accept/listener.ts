@@ -1,0 +1,157 @@
+/**
+ * The accept stage: HTTP and HTTPS listeners. Owns what Node's HTTP server
+ * would otherwise answer on its own without telling anyone — malformed
+ * requests, oversized heads, slow clients, a missing Host — so each of those
+ * gets a 4xx *and* an audit event too.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Config, ListenerConfig } from '../../config/schema.js';
+import { parseAddress } from '../../config/schema.js';
+import { ERRORS, errorBody, type ErrorSpec } from '../../core/errors.js';
+
+export interface ListenerHandlers {
+  request(req: http.IncomingMessage, res: http.ServerResponse, scheme: 'http' | 'https'): void;
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void;
+  /** A request that never became an IncomingMessage (parser error, timeout). */
+  clientError(socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, rawPacket: Buffer | undefined, respond: (() => void) | null): void;
+}
+
+export interface RunningListener {
+  config: ListenerConfig;
+  server: http.Server;
+  address: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+function sniNames(certPem: string): string[] {
+  try {
+    const x = new X509Certificate(certPem);
+    const names = (x.subjectAltName ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.startsWith('DNS:'))
+      .map((s) => s.slice(4).toLowerCase());
+    const cn = /CN=([^\n,]+)/.exec(x.subject)?.[1];
+    if (!names.length && cn) names.push(cn.toLowerCase());
+    return names;
+  } catch {
+    return [];
+  }
+}
+
+/** Builds the SNI selector: exact names first, then the longest wildcard, else the default (first) certificate. */
+export function createSniSelector(certs: NonNullable<ListenerConfig['tls']>['certificates']): { defaultContext: tls.SecureContext; select(name: string): tls.SecureContext } {
+  const exact = new Map<string, tls.SecureContext>();
+  const wild: [string, tls.SecureContext][] = [];
+  let def: tls.SecureContext | null = null;
+  for (const c of certs) {
+    const cert = readFileSync(c.cert, 'utf8');
+    const key = readFileSync(c.key, 'utf8');
+    const ctx = tls.createSecureContext({ cert, key });
+    def ??= ctx;
+    for (const n of c.server_names ?? sniNames(cert)) {
+      const name = n.toLowerCase();
+      if (name.startsWith('*.')) wild.push([name.slice(1), ctx]);
+      else if (!exact.has(name)) exact.set(name, ctx);
+    }
+  }
+  wild.sort((a, b) => b[0].length - a[0].length);
+  const defaultContext = def!;
+  return {
+    defaultContext,
+    select(name: string) {
+      const n = name.toLowerCase();
+      const e = exact.get(n);
+      if (e) return e;
+      for (const [suffix, ctx] of wild) if (n.endsWith(suffix) && n.length > suffix.length) return ctx;
+      return defaultContext;
+    },
+  };
+}
+
+function classify(err: NodeJS.ErrnoException): ErrorSpec | null {
+  const code = err.code ?? '';
+  if (code === 'HPE_HEADER_OVERFLOW') return ERRORS.HEADERS_TOO_LARGE;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return ERRORS.REQUEST_TIMEOUT;
+  if (code === 'HPE_INVALID_EOF_STATE') return null; // client hung up mid-request
+  if (code.startsWith('HPE_')) return ERRORS.BAD_REQUEST;
+  return null;
+}
+
+export async function startListener(cfg: ListenerConfig, config: Readonly<Config>, h: ListenerHandlers): Promise<RunningListener> {
+  const p = config.proxy;
+  const options: http.ServerOptions = {
+    requestTimeout: p.request_timeout,
+    headersTimeout: Math.min(p.headers_timeout, p.request_timeout || p.headers_timeout),
+    keepAliveTimeout: p.keepalive_timeout,
+    maxHeaderSize: p.max_header_size,
+    noDelay: true,
+    // We answer a missing Host ourselves, so that it is audited too.
+    requireHostHeader: false,
+  };
+  const scheme: 'http' | 'https' = cfg.tls ? 'https' : 'http';
+  let server: http.Server;
+  if (cfg.tls) {
+    const sni = createSniSelector(cfg.tls.certificates);
+    const first = cfg.tls.certificates[0];
+    server = https.createServer({
+      ...options,
+      cert: readFileSync(first.cert),
+      key: readFileSync(first.key),
+      minVersion: cfg.tls.min_version,
+      SNICallback: (name, cb) => cb(null, sni.select(name)),
+    });
+  } else {
+    server = http.createServer(options);
+  }
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => h.request(req, res, scheme));
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => h.upgrade(req, socket, head, scheme));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const spec = classify(err);
+    if (!spec) {
+      if (err.code === 'HPE_INVALID_EOF_STATE') h.clientError(socket, scheme, null, `${err.code}: client closed the connection mid-request`, (err as { rawPacket?: Buffer }).rawPacket, null);
+      socket.destroy();
+      return;
+    }
+    const reason = `${err.code}: ${err.message}`;
+    const raw = (err as { rawPacket?: Buffer }).rawPacket;
+    h.clientError(socket, scheme, spec, reason, raw, () => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const body = errorBody(spec, '');
+      socket.end(`HTTP/1.1 ${spec.status} ${http.STATUS_CODES[spec.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+  });
+  if (cfg.tls) {
+    // A failed TLS handshake never becomes a request; log-level visibility is enough.
+    server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
+  }
+  const addr = parseAddress(cfg.address)!;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: addr.host, port: addr.port, backlog: 4096 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const port = typeof bound === 'object' && bound ? bound.port : addr.port;
+  return {
+    config: cfg,
+    server,
+    address: { host: addr.host, port },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

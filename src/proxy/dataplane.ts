@@ -1,0 +1,241 @@
+/**
+ * DataPlane: one proxy process's listeners, backend pools, pipeline and spool
+ * writer, built from a config and swapped atomically on reload. In-flight
+ * requests finish on the pools they started with; unchanged pools are kept
+ * (with their health state and warm connections).
+ */
+import os from 'node:os';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { ErrorSpec } from '../core/errors.js';
+import { ERRORS } from '../core/errors.js';
+import { SpoolWriter, type SpoolHealth } from '../audit/spool/writer.js';
+import { createRedactor } from '../audit/redact.js';
+import { BackendPool, type PoolSnapshot } from './balance/pool.js';
+import { Pipeline, type NodeTags } from './pipeline.js';
+import { Recorder, type RecordTarget } from './record/recorder.js';
+import { startListener, type RunningListener } from './accept/listener.js';
+import { tunnel, rejectUpgrade } from './forward/websocket.js';
+import { metrics, setSpoolMetricsSource } from './metrics.js';
+import { normalizeIp } from './identify/client-ip.js';
+import { normalizeHost } from './route/router.js';
+
+export interface DataPlaneOptions {
+  config: Readonly<Config>;
+  /** Spool writer id: unique per proxy process sharing a spool directory. */
+  writerId: string;
+  log: Logger;
+}
+
+export interface ReloadOutcome {
+  /** Settings that changed but only take effect after a restart. */
+  restartRequired: string[];
+}
+
+export class DataPlane {
+  config: Readonly<Config>;
+  readonly spool: SpoolWriter | null;
+  pools = new Map<string, BackendPool>();
+  pipeline!: Pipeline;
+  recorder!: Recorder;
+  listeners: RunningListener[] = [];
+  private readonly log: Logger;
+  private closing = false;
+
+  private constructor(opts: DataPlaneOptions, spool: SpoolWriter | null) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.spool = spool;
+  }
+
+  static async start(opts: DataPlaneOptions): Promise<DataPlane> {
+    const { config } = opts;
+    let spool: SpoolWriter | null = null;
+    if (config.audit.enabled) {
+      spool = new SpoolWriter({ ...config.audit.spool, writerId: opts.writerId, memoryBuffer: config.audit.memory_buffer });
+      await spool.open();
+      spool.on('health', (h: SpoolHealth) => {
+        if (h.ok) opts.log.warn({ spool: h }, 'audit spool recovered; queued events are being written');
+        else opts.log.error({ spool: h }, `audit spool cannot be written (${h.error}); on_audit_failure=${dp.config.audit.on_audit_failure}`);
+      });
+      spool.on('dropped', () => opts.log.error({ dropped: spool!.stats.dropped }, 'audit events dropped: spool failing and memory buffer full'));
+      setSpoolMetricsSource(spool);
+    }
+    const dp = new DataPlane(opts, spool);
+    dp.build(config, new Map());
+    for (const pool of dp.pools.values()) await pool.start();
+    for (const l of config.listeners) dp.listeners.push(await startListener(l, config, dp.handlers));
+    return dp;
+  }
+
+  private readonly handlers = {
+    request: (req: IncomingMessage, res: import('node:http').ServerResponse, scheme: 'http' | 'https') => this.pipeline.handle(req, res, scheme),
+    upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https') => this.upgrade(req, socket, head, scheme),
+    clientError: (socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, raw: Buffer | undefined, respond: (() => void) | null) =>
+      this.clientError(socket, scheme, spec, reason, raw, respond),
+  };
+
+  private tags(config: Readonly<Config>): NodeTags {
+    return { node: config.node.name ?? os.hostname(), environment: config.node.environment ?? null, region: config.node.region ?? null, labels: config.node.labels };
+  }
+
+  /** Builds pools (reusing unchanged ones from `keep`), recorder and pipeline for a config. */
+  private build(config: Readonly<Config>, keep: Map<string, BackendPool>): BackendPool[] {
+    const pools = new Map<string, BackendPool>();
+    const fresh: BackendPool[] = [];
+    for (const [name, cfg] of Object.entries(config.backends)) {
+      const old = keep.get(name);
+      if (old && JSON.stringify(old.config) === JSON.stringify(cfg)) {
+        pools.set(name, old);
+        keep.delete(name);
+        continue;
+      }
+      const pool = new BackendPool(name, cfg, {
+        onStateChange: (p, u, from, to, reason) => {
+          metrics.backendState(p, u.address, to === 'healthy', to);
+          const level = to === 'healthy' ? 'info' : 'warn';
+          this.log[level]({ pool: p, server: u.address, from, to, reason }, `backend ${u.address} in pool ${p} is ${to}`);
+        },
+      });
+      for (const u of pool.upstreams) metrics.backendState(name, u.address, true);
+      pools.set(name, pool);
+      fresh.push(pool);
+    }
+    this.recorder = new Recorder({
+      spool: this.spool,
+      redactor: createRedactor({ ...config.audit.redact, record_headers: config.audit.record_headers }),
+      onAuditFailure: config.audit.on_audit_failure,
+      log: this.log,
+    });
+    this.pipeline = new Pipeline({ config, pools, recorder: this.recorder, tags: this.tags(config) }).init();
+    this.pools = pools;
+    this.config = config;
+    return fresh;
+  }
+
+  async reload(config: Readonly<Config>): Promise<ReloadOutcome> {
+    const restartRequired: string[] = [];
+    const prev = this.config;
+    for (const key of ['workers', 'admin', 'store'] as const) if (JSON.stringify(prev[key]) !== JSON.stringify(config[key])) restartRequired.push(key);
+    if (JSON.stringify(prev.audit.spool) !== JSON.stringify(config.audit.spool)) restartRequired.push('audit.spool');
+    if (prev.audit.enabled !== config.audit.enabled) restartRequired.push('audit.enabled');
+    const oldPools = new Map(this.pools);
+    const fresh = this.build(config, oldPools);
+    for (const p of fresh) await p.start();
+    // Pools no longer used close once their in-flight requests finish.
+    for (const p of oldPools.values()) void p.close();
+    // Listeners: keep identical ones, close removed, open added.
+    const key = (l: { address: string; tls?: unknown; name: string }) => JSON.stringify(l);
+    const wanted = new Map(config.listeners.map((l) => [key(l), l]));
+    const kept: RunningListener[] = [];
+    for (const l of this.listeners) {
+      if (wanted.has(key(l.config))) {
+        kept.push(l);
+        wanted.delete(key(l.config));
+      } else {
+        await l.close();
+      }
+    }
+    for (const l of wanted.values()) kept.push(await startListener(l, config, this.handlers));
+    this.listeners = kept;
+    return { restartRequired };
+  }
+
+  backends(): PoolSnapshot[] {
+    return [...this.pools.values()].map((p) => p.snapshot());
+  }
+
+  spoolHealth(): SpoolHealth | null {
+    return this.spool ? this.spool.health() : null;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
+    const pipeline = this.pipeline;
+    const raw = socket as Socket;
+    const event = pipeline.newEvent(raw.remoteAddress, scheme, raw);
+    event.kind = 'websocket';
+    const target: RecordTarget = { event, startMs: performance.now(), recorded: false, reqHeaders: req.headers, resHeaders: null };
+    metrics.requestStarted();
+    const peerIp = normalizeIp(raw.remoteAddress ?? '');
+    // Reuse the HTTP identify stage on a minimal context.
+    const ctx = { req, event, peerIp, peerTrusted: false, hostHeader: undefined as string | undefined } as unknown as import('./context.js').RequestContext;
+    pipeline.identify(ctx);
+    const deps = { requestIdHeader: this.config.proxy.request_id_header.toLowerCase(), record: (t: RecordTarget, done: ((ok: boolean) => void) | null) => this.recorder.record(t, done) };
+    if (!this.recorder.accepting) {
+      rejectUpgrade(socket, target, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject', deps);
+      return;
+    }
+    const route = pipeline.router.match(normalizeHost(req.headers.host), event.path ?? '/', event.method ?? 'GET');
+    if (!route) {
+      rejectUpgrade(socket, target, ERRORS.NO_ROUTE, `no route for host ${JSON.stringify(event.host)} path ${JSON.stringify(event.path)}`, deps);
+      return;
+    }
+    event.route = route.id;
+    event.service = route.service;
+    event.decision = 'allow';
+    let path = req.url ?? '/';
+    if (route.strip) {
+      const rest = path.slice(route.strip.length);
+      path = rest.startsWith('/') ? rest : '/' + rest;
+    }
+    tunnel(
+      {
+        req,
+        socket,
+        head,
+        event,
+        target,
+        route,
+        peerIp,
+        peerTrusted: ctx.peerTrusted,
+        scheme,
+        path,
+        pick: { clientIp: event.client_ip ?? peerIp, header: (n) => (req.headers[n.toLowerCase()] as string | undefined) ?? undefined, cookie: () => undefined },
+      },
+      deps,
+    );
+  }
+
+  private clientError(socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, raw: Buffer | undefined, respond: (() => void) | null): void {
+    const event = this.pipeline.newEvent(socket.remoteAddress, scheme, socket);
+    metrics.requestStarted();
+    // What the client managed to send, when it is printable: useful to see probing.
+    if (raw && raw.length) {
+      const firstLine = raw.toString('latin1', 0, Math.min(raw.length, 2048)).split('\r\n')[0];
+      const m = /^([A-Z]{1,20}) (\S{1,2048}) HTTP\/(\d\.\d)$/.exec(firstLine);
+      if (m) {
+        event.method = m[1];
+        const q = m[2].indexOf('?');
+        event.path = q === -1 ? m[2] : m[2].slice(0, q);
+        event.query = q === -1 ? null : m[2].slice(q + 1) || null;
+        event.http_version = m[3];
+      }
+    }
+    event.status = spec ? spec.status : null;
+    event.termination = spec ? spec.termination : 'client_abort';
+    event.decision = 'error';
+    event.reason = reason;
+    event.bytes_in = 0;
+    event.bytes_out = 0;
+    const target: RecordTarget = { event, startMs: performance.now(), recorded: false, reqHeaders: null, resHeaders: null };
+    this.recorder.record(target, respond ? (ok) => (ok ? respond() : socket.destroy()) : null);
+  }
+
+  /** Stops accepting, lets in-flight requests finish (up to graceMs), flushes the spool. */
+  async close(graceMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closes = this.listeners.map((l) => l.close());
+    const timer = setTimeout(() => {
+      for (const l of this.listeners) l.server.closeAllConnections();
+    }, graceMs);
+    timer.unref();
+    await Promise.all(closes);
+    clearTimeout(timer);
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    if (this.spool) await this.spool.close();
+  }
+}

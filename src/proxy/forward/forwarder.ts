@@ -1,0 +1,270 @@
+/**
+ * The forward stage: sends the request to a backend chosen by the pool and
+ * streams the response back, with retries on another server, timeouts, and
+ * backpressure in both directions.
+ *
+ * The last response chunk is held back until the audit event is durable in
+ * the spool (see Recorder): a client never receives a complete response whose
+ * event could still be lost to a crash.
+ *
+ * Exits (each records exactly one event):
+ *   backend answered          → status, termination ok
+ *   no server available       → 503 upstream_unavailable
+ *   connect failed (all tries)→ 502 upstream_error
+ *   timeout before headers    → 504 upstream_timeout
+ *   failure after headers     → connection closed, termination upstream_error/timeout
+ *   client went away          → backend exchange aborted, termination client_abort
+ *   body larger than allowed  → 413 request_too_large
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { ERRORS, type ErrorSpec } from '../../core/errors.js';
+import type { RequestContext } from '../context.js';
+import type { BackendPool } from '../balance/pool.js';
+import type { Upstream, FailureReason } from '../balance/upstream.js';
+import type { PickContext } from '../balance/balancers.js';
+import { backendRequestHeaders, clientResponseHeaders } from './headers.js';
+import { metrics } from '../metrics.js';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'TG_TOTAL_TIMEOUT', 'ETIMEDOUT']);
+
+export class BodyTooLargeError extends Error {
+  readonly code = 'TG_BODY_TOO_LARGE';
+  constructor(limit: number) {
+    super(`request body exceeds ${limit} bytes`);
+  }
+}
+class TotalTimeoutError extends Error {
+  readonly code = 'TG_TOTAL_TIMEOUT';
+  constructor(ms: number) {
+    super(`exchange exceeded the total timeout of ${ms} ms`);
+  }
+}
+export class ClientAbortError extends Error {
+  readonly code = 'TG_CLIENT_ABORT';
+  constructor() {
+    super('client closed the connection');
+  }
+}
+
+/** Counts request body bytes and stops past the limit. */
+class BodyMeter extends Transform {
+  bytes = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) cb(new BodyTooLargeError(this.limit));
+    else cb(null, chunk);
+  }
+}
+
+export interface ForwardDeps {
+  requestIdHeader: string;
+  maxBodySize: number;
+  /** Finish the exchange with an error response (records the event). */
+  fail(ctx: RequestContext, spec: ErrorSpec, reason: string): void;
+  /** Record the event, then run `release` (complete the response) if the audit allows. */
+  complete(ctx: RequestContext, release: (ok: boolean) => void): void;
+  pickContext(ctx: RequestContext): PickContext;
+}
+
+function errCode(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e?.code ?? e?.cause?.code ?? 'ERR';
+}
+
+function failureKind(code: string): FailureReason {
+  if (TIMEOUT_ERRORS.has(code)) return 'timeout';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'reset';
+  return 'connect';
+}
+
+export function forward(ctx: RequestContext, deps: ForwardDeps): void {
+  const route = ctx.route!;
+  const pool: BackendPool = route.pool;
+  const req = ctx.req;
+  const method = req.method ?? 'GET';
+  const cl = req.headers['content-length'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+  if (cl !== undefined && Number(cl) > deps.maxBodySize) {
+    deps.fail(ctx, ERRORS.REQUEST_TOO_LARGE, `content-length ${cl} exceeds max_body_size ${deps.maxBodySize}`);
+    return;
+  }
+  let body: BodyMeter | null = null;
+  if (!hasBody) ctx.event.bytes_in = 0;
+  if (hasBody) {
+    body = new BodyMeter(deps.maxBodySize);
+    req.pipe(body);
+  }
+  const retryable = !hasBody && IDEMPOTENT.has(method);
+  const maxAttempts = 1 + (retryable ? pool.config.retries : 0);
+  const timeouts = pool.config.timeouts;
+  const headers = backendRequestHeaders(req.rawHeaders, req.headers, {
+    peerIp: ctx.peerIp,
+    peerTrusted: ctx.peerTrusted,
+    scheme: ctx.scheme,
+    host: ctx.hostHeader,
+    requestIdHeader: deps.requestIdHeader,
+    requestId: ctx.event.request_id!,
+  });
+  const pick = deps.pickContext(ctx);
+  let exclude: Set<Upstream> | null = null;
+  let totalTimer: NodeJS.Timeout | null = null;
+  let lastError: { code: string; message: string } | null = null;
+
+  const clearTotal = () => {
+    if (totalTimer) clearTimeout(totalTimer);
+    totalTimer = null;
+  };
+  if (timeouts.total > 0) {
+    totalTimer = setTimeout(() => {
+      totalTimer = null;
+      ctx.controller?.abort(new TotalTimeoutError(timeouts.total));
+    }, timeouts.total);
+  }
+
+  const attempt = (): void => {
+    const u = pool.pick(pick, exclude ?? undefined);
+    if (!u) {
+      clearTotal();
+      if (ctx.event.attempts === 0 || !lastError) {
+        deps.fail(ctx, ERRORS.NO_HEALTHY_BACKEND, `no available server in pool ${pool.name} (${pool.availableCount()}/${pool.size} available)`);
+      } else {
+        const spec = TIMEOUT_ERRORS.has(lastError.code) ? ERRORS.UPSTREAM_TIMEOUT : ERRORS.UPSTREAM_CONNECT;
+        deps.fail(ctx, spec, `${lastError.code}: ${lastError.message} (no other server to retry)`);
+      }
+      return;
+    }
+    ctx.event.attempts = (ctx.event.attempts ?? 0) + 1;
+    ctx.event.upstream = u.address;
+    u.acquire();
+    const sentAt = performance.now();
+    let started = false;
+    let held: Buffer | null = null;
+    let released = false;
+    const release = () => {
+      if (!released) {
+        released = true;
+        u.release();
+      }
+    };
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(controller) {
+        ctx.controller = controller;
+        if (ctx.clientGone) controller.abort(new ClientAbortError());
+      },
+      onResponseStart(controller, statusCode, resHeaders: IncomingHttpHeaders) {
+        if (statusCode < 200) return; // 1xx informational: not forwarded
+        started = true;
+        const ms = performance.now() - sentAt;
+        ctx.event.upstream_status = statusCode;
+        ctx.event.upstream_ms = Math.round(ms * 1000) / 1000;
+        metrics.upstreamResponded(pool.name, ms);
+        if (statusCode >= 500) pool.reportFailure(u, 'status_5xx');
+        else pool.reportSuccess(u);
+        if (ctx.clientGone) {
+          controller.abort(new ClientAbortError());
+          return;
+        }
+        ctx.event.status = statusCode;
+        ctx.resHeaders = resHeaders;
+        ctx.res.writeHead(statusCode, clientResponseHeaders(resHeaders, deps.requestIdHeader, ctx.event.request_id!));
+      },
+      onResponseData(controller, chunk) {
+        if (ctx.clientGone) return;
+        ctx.bytesOut += chunk.length;
+        const prev = held;
+        held = chunk;
+        if (prev && !ctx.res.write(prev)) {
+          controller.pause();
+          ctx.res.once('drain', () => controller.resume());
+        }
+      },
+      onResponseEnd() {
+        release();
+        clearTotal();
+        ctx.controller = null;
+        if (ctx.clientGone) return; // the close handler records client_abort
+        ctx.event.termination = 'ok';
+        ctx.event.bytes_out = ctx.bytesOut;
+        if (body) ctx.event.bytes_in = body.bytes;
+        const last = held;
+        held = null;
+        deps.complete(ctx, (ok) => {
+          if (!ok) {
+            ctx.res.destroy();
+            return;
+          }
+          ctx.finished = true;
+          if (last) ctx.res.end(last);
+          else ctx.res.end();
+        });
+      },
+      onResponseError(_controller, err) {
+        release();
+        ctx.controller = null;
+        const code = errCode(err);
+        if (body) ctx.event.bytes_in = body.bytes;
+        if (ctx.clientGone || code === 'TG_CLIENT_ABORT') {
+          clearTotal();
+          return; // recorded by the close handler
+        }
+        if (code === 'TG_BODY_TOO_LARGE') {
+          clearTotal();
+          if (!started) {
+            deps.fail(ctx, ERRORS.REQUEST_TOO_LARGE, err.message);
+            return;
+          }
+        }
+        if (!started) {
+          if (code !== 'TG_TOTAL_TIMEOUT' && code !== 'TG_BODY_TOO_LARGE') pool.reportFailure(u, failureKind(code));
+          lastError = { code, message: err.message };
+          const canRetry = retryable && CONNECT_ERRORS.has(code) && (ctx.event.attempts ?? 0) < maxAttempts && code !== 'TG_TOTAL_TIMEOUT';
+          if (canRetry) {
+            (exclude ??= new Set()).add(u);
+            metrics.retried(pool.name);
+            attempt();
+            return;
+          }
+          clearTotal();
+          const spec = TIMEOUT_ERRORS.has(code) ? ERRORS.UPSTREAM_TIMEOUT : CONNECT_ERRORS.has(code) ? ERRORS.UPSTREAM_CONNECT : ERRORS.UPSTREAM_ERROR;
+          deps.fail(ctx, spec, `${code}: ${err.message}`);
+          return;
+        }
+        // The response had started: it cannot be completed. Close the connection
+        // so the client sees a truncated response, not a complete wrong one.
+        clearTotal();
+        if (code !== 'TG_TOTAL_TIMEOUT') pool.reportFailure(u, failureKind(code));
+        ctx.event.termination = TIMEOUT_ERRORS.has(code) ? 'upstream_timeout' : 'upstream_error';
+        ctx.event.decision = 'error';
+        ctx.event.reason = `${code}: ${err.message} (after response start)`;
+        ctx.event.bytes_out = ctx.bytesOut - (held ? held.length : 0);
+        if (held && !ctx.res.writableEnded) ctx.res.write(held);
+        held = null;
+        deps.complete(ctx, () => ctx.res.destroy());
+      },
+    };
+    try {
+      u.dispatcher.dispatch(
+        {
+          path: ctx.target,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body,
+          idempotent: retryable,
+          headersTimeout: timeouts.response_headers,
+          bodyTimeout: timeouts.idle,
+        },
+        handler,
+      );
+    } catch (err) {
+      handler.onResponseError!(null as unknown as Dispatcher.DispatchController, err as Error);
+    }
+  };
+  attempt();
+}

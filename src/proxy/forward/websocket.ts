@@ -1,0 +1,163 @@
+/**
+ * WebSocket (and other Upgrade) tunnelling. The handshake is forwarded to a
+ * backend over a fresh TCP (or TLS) connection; once the backend answers, the
+ * two sockets are spliced. One audit event (kind `websocket`) covers the whole
+ * connection: it is recorded when either side closes, with the duration and
+ * the bytes each way.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { ERRORS, errorBody, type ErrorSpec } from '../../core/errors.js';
+import type { AuditEvent } from '../../core/event.js';
+import type { BackendPool } from '../balance/pool.js';
+import type { PickContext } from '../balance/balancers.js';
+import type { Upstream } from '../balance/upstream.js';
+import type { CompiledRoute } from '../route/router.js';
+import { backendRequestHeaders } from './headers.js';
+import type { RecordTarget } from '../record/recorder.js';
+
+export interface TunnelDeps {
+  requestIdHeader: string;
+  record(t: RecordTarget, done: ((ok: boolean) => void) | null): void;
+}
+
+export interface TunnelRequest {
+  req: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+  event: AuditEvent;
+  target: RecordTarget;
+  route: CompiledRoute<BackendPool>;
+  peerIp: string;
+  peerTrusted: boolean;
+  scheme: 'http' | 'https';
+  pick: PickContext;
+  path: string;
+}
+
+/** Writes a plain HTTP error on a raw socket after the event is recorded. */
+export function rejectUpgrade(socket: Duplex, t: RecordTarget, spec: ErrorSpec, reason: string, deps: TunnelDeps): void {
+  const e = t.event;
+  e.status = spec.status;
+  e.termination = spec.termination;
+  e.decision = spec.decision;
+  e.reason = reason;
+  const body = errorBody(spec, e.request_id ?? '');
+  e.bytes_out = Buffer.byteLength(body);
+  e.bytes_in = 0;
+  deps.record(t, (ok) => {
+    if (!ok || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(`HTTP/1.1 ${spec.status} ${http.STATUS_CODES[spec.status]}\r\nContent-Type: application/json\r\nContent-Length: ${e.bytes_out}\r\nConnection: close\r\n\r\n${body}`);
+  });
+}
+
+export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
+  const { req, socket, head, event: e, route } = r;
+  const pool = route.pool;
+  const timeouts = pool.config.timeouts;
+  const exclude = new Set<Upstream>();
+  let clientBytes = head.length;
+  let serverBytes = 0;
+  let closed = false;
+  const lines: string[] = [`${req.method ?? 'GET'} ${r.path} HTTP/1.1`];
+  const hdrs = backendRequestHeaders(req.rawHeaders, req.headers, {
+    peerIp: r.peerIp,
+    peerTrusted: r.peerTrusted,
+    scheme: r.scheme,
+    host: req.headers.host,
+    requestIdHeader: deps.requestIdHeader,
+    requestId: e.request_id!,
+    upgrade: true,
+  });
+  for (let i = 0; i < hdrs.length; i += 2) lines.push(`${hdrs[i]}: ${hdrs[i + 1].replace(/[\r\n]/g, '')}`);
+  const requestHead = lines.join('\r\n') + '\r\n\r\n';
+
+  socket.on('error', () => {});
+  const attempt = (): void => {
+    const u = pool.pick(r.pick, exclude);
+    if (!u) {
+      rejectUpgrade(socket, r.target, e.attempts ? ERRORS.UPSTREAM_CONNECT : ERRORS.NO_HEALTHY_BACKEND, e.attempts ? 'could not connect to any server for the upgrade' : `no available server in pool ${pool.name}`, deps);
+      return;
+    }
+    e.attempts = (e.attempts ?? 0) + 1;
+    e.upstream = u.address;
+    const started = performance.now();
+    u.acquire();
+    const up: net.Socket = u.tls ? tls.connect({ host: u.host, port: u.port, servername: net.isIP(u.host) ? undefined : u.host, rejectUnauthorized: false }) : net.connect({ host: u.host, port: u.port });
+    up.setNoDelay(true);
+    const connectTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), timeouts.connect);
+    let connected = false;
+    let statusSeen = false;
+    const finish = (termination: string, reason: string | null) => {
+      if (closed) return;
+      closed = true;
+      u.release();
+      e.termination = termination;
+      if (reason) e.reason = reason;
+      e.bytes_in = clientBytes;
+      e.bytes_out = serverBytes;
+      socket.destroy();
+      up.destroy();
+      deps.record(r.target, null);
+    };
+    up.once(u.tls ? 'secureConnect' : 'connect', () => {
+      connected = true;
+      clearTimeout(connectTimer);
+      up.write(requestHead);
+      if (head.length) up.write(head);
+      socket.on('data', (d: Buffer) => {
+        clientBytes += d.length;
+      });
+      socket.pipe(up);
+    });
+    up.on('data', (d: Buffer) => {
+      if (!statusSeen) {
+        statusSeen = true;
+        const m = /^HTTP\/1\.[01] (\d{3})/.exec(d.toString('latin1', 0, Math.min(d.length, 32)));
+        const status = m ? Number(m[1]) : null;
+        e.status = status;
+        e.upstream_status = status;
+        e.upstream_ms = Math.round((performance.now() - started) * 1000) / 1000;
+        if (status !== null && status >= 500) pool.reportFailure(u, 'status_5xx');
+        else pool.reportSuccess(u);
+        if (status !== 101) e.reason = 'backend refused the upgrade';
+      }
+      serverBytes += d.length;
+      if (!socket.write(d)) {
+        up.pause();
+        socket.once('drain', () => up.resume());
+      }
+    });
+    up.on('end', () => finish('ok', null));
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(connectTimer);
+      if (!connected && !closed) {
+        u.release();
+        pool.reportFailure(u, err.code === 'UND_ERR_CONNECT_TIMEOUT' ? 'timeout' : 'connect');
+        exclude.add(u);
+        if ((e.attempts ?? 0) <= pool.config.retries) {
+          attempt();
+          return;
+        }
+        closed = true;
+        rejectUpgrade(socket, r.target, err.code === 'UND_ERR_CONNECT_TIMEOUT' ? ERRORS.UPSTREAM_TIMEOUT : ERRORS.UPSTREAM_CONNECT, `${err.code ?? 'ERR'}: ${err.message}`, deps);
+        return;
+      }
+      finish('upstream_error', `${err.code ?? 'ERR'}: ${err.message}`);
+    });
+    up.on('close', () => finish('ok', null));
+    socket.once('close', () => {
+      if (closed) return;
+      clearTimeout(connectTimer);
+      if (!connected) finish('client_abort', 'client closed before the backend connection was established');
+      else finish(statusSeen ? 'ok' : 'client_abort', statusSeen ? null : 'client closed before the backend answered the upgrade');
+    });
+  };
+  attempt();
+}

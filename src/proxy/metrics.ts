@@ -1,0 +1,111 @@
+/**
+ * Data-plane metrics (Prometheus). They live in prom-client's global registry
+ * so that in cluster mode the primary can aggregate every worker's values.
+ * Label children are cached: prom-client hashes label values on each call.
+ */
+import client from 'prom-client';
+import { statusClass } from '../core/event.js';
+
+const requests = new client.Counter({ name: 'tollgate_requests_total', help: 'Requests answered, by route and status class.', labelNames: ['route', 'status_class'] as const });
+const duration = new client.Histogram({
+  name: 'tollgate_request_duration_seconds',
+  help: 'Time from request start to the last response byte, by route.',
+  labelNames: ['route'] as const,
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+});
+const upstreamMs = new client.Histogram({
+  name: 'tollgate_upstream_response_seconds',
+  help: 'Time until a backend sent its response headers, by pool.',
+  labelNames: ['pool'] as const,
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+});
+const inflight = new client.Gauge({ name: 'tollgate_requests_in_flight', help: 'Requests being processed.' });
+const retries = new client.Counter({ name: 'tollgate_upstream_retries_total', help: 'Requests retried on another backend.', labelNames: ['pool'] as const });
+const health = new client.Gauge({ name: 'tollgate_backend_up', help: '1 when a backend server is available (healthy and not ejected), else 0.', labelNames: ['pool', 'server'] as const });
+const stateChanges = new client.Counter({ name: 'tollgate_backend_state_changes_total', help: 'Backend state transitions.', labelNames: ['pool', 'server', 'to'] as const });
+
+export interface SpoolMetricsSource {
+  stats: { events: number; batches: number; bytes: number; errors: number; dropped: number; fsyncs: number };
+  health(): { ok: boolean; queued: number };
+}
+
+let spoolSource: SpoolMetricsSource | null = null;
+new client.Gauge({
+  name: 'tollgate_audit_spool_healthy',
+  help: '1 when the audit spool can be written, else 0.',
+  collect() {
+    this.set(spoolSource ? (spoolSource.health().ok ? 1 : 0) : 1);
+  },
+});
+new client.Gauge({
+  name: 'tollgate_audit_queue_depth',
+  help: 'Audit events accepted but not yet written to the spool.',
+  collect() {
+    this.set(spoolSource ? spoolSource.health().queued : 0);
+  },
+});
+for (const [key, name, help] of [
+  ['events', 'tollgate_audit_events_spooled_total', 'Audit events written to the spool.'],
+  ['batches', 'tollgate_audit_spool_batches_total', 'Group-commit batches written to the spool.'],
+  ['bytes', 'tollgate_audit_spool_bytes_total', 'Bytes written to the spool.'],
+  ['errors', 'tollgate_audit_spool_errors_total', 'Failed spool writes.'],
+  ['dropped', 'tollgate_audit_events_dropped_total', 'Audit events dropped because the spool failed and the memory buffer was full.'],
+  ['fsyncs', 'tollgate_audit_spool_fsyncs_total', 'fsync calls on spool segments.'],
+] as const) {
+  new client.Counter({
+    name,
+    help,
+    collect() {
+      this.reset();
+      if (spoolSource) this.inc(spoolSource.stats[key]);
+    },
+  });
+}
+
+export function setSpoolMetricsSource(s: SpoolMetricsSource | null): void {
+  spoolSource = s;
+}
+
+type Child = { inc(): void };
+const requestChildren = new Map<string, Child>();
+const durationChildren = new Map<string, { observe(v: number): void }>();
+const upstreamChildren = new Map<string, { observe(v: number): void }>();
+
+export const metrics = {
+  requestStarted(): void {
+    inflight.inc();
+  },
+  requestFinished(route: string | null, status: number | null, durationMs: number): void {
+    inflight.dec();
+    const r = route ?? '(none)';
+    const cls = statusClass(status);
+    const key = r + '|' + cls;
+    let c = requestChildren.get(key);
+    if (!c) {
+      c = requests.labels(r, cls);
+      requestChildren.set(key, c);
+    }
+    c.inc();
+    let d = durationChildren.get(r);
+    if (!d) {
+      d = duration.labels(r);
+      durationChildren.set(r, d);
+    }
+    d.observe(durationMs / 1000);
+  },
+  upstreamResponded(pool: string, ms: number): void {
+    let h = upstreamChildren.get(pool);
+    if (!h) {
+      h = upstreamMs.labels(pool);
+      upstreamChildren.set(pool, h);
+    }
+    h.observe(ms / 1000);
+  },
+  retried(pool: string): void {
+    retries.labels(pool).inc();
+  },
+  backendState(pool: string, server: string, up: boolean, to?: string): void {
+    health.labels(pool, server).set(up ? 1 : 0);
+    if (to) stateChanges.labels(pool, server, to).inc();
+  },
+};

@@ -1,0 +1,11 @@
+/** IPC between the primary and cluster proxy workers. */
+import type { Config } from '../config/schema.js';
+
+export type PrimaryToWorker =
+  | { type: 'start'; config: Readonly<Config>; writerId: string }
+  | { type: 'reload'; id: number; config: Readonly<Config> }
+  | { type: 'backends'; id: number }
+  | { type: 'spool'; id: number }
+  | { type: 'shutdown' };
+
+export type WorkerToPrimary = { type: 'ready' } | { type: 'failed'; error: string } | { type: 'reply'; id: number; value: unknown };

@@ -1,0 +1,303 @@
+/**
+ * A Tollgate node: the data plane (in this process, or in N cluster workers),
+ * the store loader thread and the admin API, with reload and graceful stop.
+ *
+ *   primary ── admin API ── StoreLoader (worker thread) ── DuckDB
+ *      │                        ↑ reads spool/<writer>/ segments
+ *      └─ DataPlane × N ── SpoolWriter w0..wN-1
+ *
+ * Each proxy process writes its own spool stream, so no event crosses a
+ * process boundary on the hot path.
+ */
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import client from 'prom-client';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { loadConfigFile } from '../config/load.js';
+import { DataPlane } from '../proxy/dataplane.js';
+import { StoreLoader } from '../audit/loader/loader.js';
+import { AdminServer, type ControlPlane, type ReadinessCheck } from '../admin/server.js';
+import type { LoaderStats } from '../audit/loader/protocol.js';
+import type { PrimaryToWorker, WorkerToPrimary } from './messages.js';
+
+export interface NodeOptions {
+  configPath: string | null;
+  config: Readonly<Config>;
+  log: Logger;
+}
+
+export interface RunningNode {
+  adminPort: number;
+  loader: StoreLoader;
+  reload(): ReturnType<ControlPlane['reload']>;
+  stop(): Promise<void>;
+}
+
+export function workerCount(config: Readonly<Config>): number {
+  return config.workers === 'auto' ? Math.max(1, os.availableParallelism()) : config.workers;
+}
+
+function loaderMetrics(loader: StoreLoader): client.Registry {
+  const reg = new client.Registry();
+  let cached: LoaderStats | null = null;
+  let cachedAt = 0;
+  const stats = async (): Promise<LoaderStats | null> => {
+    if (Date.now() - cachedAt > 500) {
+      cached = await loader.stats().catch(() => null);
+      cachedAt = Date.now();
+    }
+    return cached;
+  };
+  const gauge = (name: string, help: string, pick: (s: LoaderStats) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [reg],
+      async collect() {
+        const s = await stats();
+        this.set(s ? pick(s) : 0);
+      },
+    });
+  gauge('tollgate_store_events_loaded_total', 'Audit events loaded from the spool into the store (since start).', (s) => s.loaded);
+  gauge('tollgate_store_load_errors_total', 'Failed load attempts (retried).', (s) => s.errors);
+  gauge('tollgate_spool_lag_bytes', 'Spooled bytes not yet loaded into the store.', (s) => s.lagBytes);
+  gauge('tollgate_spool_torn_records_total', 'Torn (unacknowledged, partial) records skipped in sealed segments.', (s) => s.torn);
+  gauge('tollgate_spool_bad_records_total', 'Unreadable spool records skipped.', (s) => s.badLines);
+  gauge('tollgate_store_retention_deleted_total', 'Events deleted by retention.', (s) => s.retentionDeleted);
+  gauge('tollgate_store_up', '1 when the store loader is running.', () => (loader.running ? 1 : 0));
+  return reg;
+}
+
+export async function startNode(opts: NodeOptions): Promise<RunningNode> {
+  const { log } = opts;
+  let config = opts.config;
+  const loader = new StoreLoader(
+    {
+      spoolDir: config.audit.spool.dir,
+      storePath: config.store.path,
+      batchSize: config.store.batch_size,
+      pollMs: 25,
+      retentionDays: config.store.retention_days,
+      housekeepingMs: 30_000,
+    },
+    log,
+  );
+  await loader.start();
+  const n = workerCount(config);
+  const plane = n === 1 ? await LocalPlane.start(config, log) : await ClusterPlane.start(config, n, opts.configPath, log);
+  const loaderRegistry = loaderMetrics(loader);
+
+  const reloadFromFile = async (): ReturnType<ControlPlane['reload']> => {
+    if (!opts.configPath) return { ok: false, errors: [{ path: '(file)', message: 'this node was started without a config file; nothing to reload' }] };
+    const r = loadConfigFile(opts.configPath);
+    if (!r.ok) {
+      log.error({ errors: r.errors }, `config reload refused: ${r.errors.length} error(s); keeping the running configuration`);
+      return { ok: false, errors: r.errors };
+    }
+    const restart = await plane.reload(r.config);
+    config = r.config;
+    log.info({ restart_required: restart }, 'configuration reloaded');
+    return { ok: true, restart_required: restart };
+  };
+
+  const control: ControlPlane = {
+    backends: () => plane.backends(),
+    reload: reloadFromFile,
+    readiness: async (): Promise<ReadinessCheck[]> => {
+      const spools = await plane.spoolHealth();
+      const stats = await loader.stats().catch(() => null);
+      return [
+        { name: 'proxy', ok: plane.ready(), detail: plane.describe() },
+        { name: 'audit_spool', ok: spools.every((s) => s.health === null || s.health.ok), detail: spools },
+        { name: 'store', ok: loader.running, detail: loader.fatal ? { error: loader.fatal } : stats },
+      ];
+    },
+    metrics: async () => {
+      const own = await loaderRegistry.metrics();
+      const data = await plane.metrics();
+      return { contentType: client.register.contentType, body: data + '\n' + own };
+    },
+  };
+  const admin = new AdminServer({ address: config.admin.address, reader: loader, live: loader, control, log });
+  await admin.listen();
+  log.info({ admin: config.admin.address, listeners: config.listeners.map((l) => l.address), workers: n }, 'tollgate is running');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    adminPort: admin.port,
+    loader,
+    reload: reloadFromFile,
+    stop: () =>
+      (stopping ??= (async () => {
+        await plane.stop();
+        // Load what the proxies spooled before they stopped, then stop the loader.
+        await loader.flush().catch((err: Error) => log.error({ err: err.message }, 'final load into the store failed; events stay in the spool'));
+        await admin.close();
+        await loader.stop();
+      })()),
+  };
+}
+
+interface Plane {
+  reload(c: Readonly<Config>): Promise<string[]>;
+  backends(): Promise<unknown>;
+  spoolHealth(): Promise<{ worker: string; health: ReturnType<DataPlane['spoolHealth']> }[]>;
+  metrics(): Promise<string>;
+  ready(): boolean;
+  describe(): unknown;
+  stop(): Promise<void>;
+}
+
+/** workers: 1 — the data plane runs in this process. */
+class LocalPlane implements Plane {
+  private constructor(private readonly dp: DataPlane) {}
+  static async start(config: Readonly<Config>, log: Logger): Promise<LocalPlane> {
+    return new LocalPlane(await DataPlane.start({ config, writerId: 'w0', log }));
+  }
+  async reload(c: Readonly<Config>) {
+    return (await this.dp.reload(c)).restartRequired;
+  }
+  async backends() {
+    return this.dp.backends();
+  }
+  async spoolHealth() {
+    return [{ worker: 'w0', health: this.dp.spoolHealth() }];
+  }
+  metrics() {
+    return client.register.metrics();
+  }
+  ready() {
+    return this.dp.listeners.length > 0;
+  }
+  describe() {
+    return { workers: 1, listeners: this.dp.listeners.map((l) => `${l.address.host}:${l.address.port}`) };
+  }
+  stop() {
+    return this.dp.close();
+  }
+}
+
+/** workers: N > 1 — proxy processes forked with node:cluster; this process keeps the admin API and the loader. */
+class ClusterPlane implements Plane {
+  private workers = new Map<number, ClusterWorker>();
+  private nextId = 1;
+  private pending = new Map<number, (v: unknown) => void>();
+  private stopping = false;
+  private readyCount = 0;
+  private aggregator = new client.AggregatorRegistry();
+
+  private constructor(
+    private config: Readonly<Config>,
+    private readonly n: number,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: Readonly<Config>, n: number, _configPath: string | null, log: Logger): Promise<ClusterPlane> {
+    const p = new ClusterPlane(config, n, log);
+    // Let the kernel spread connections over the workers (SO_REUSEPORT-like accept sharing)
+    // rather than the primary accepting and passing every socket along.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ exec: path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.js'), silent: false });
+    await Promise.all(Array.from({ length: n }, (_, i) => p.fork(i)));
+    return p;
+  }
+
+  private fork(index: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const w = cluster.fork({ TOLLGATE_WORKER_INDEX: String(index) });
+      this.workers.set(index, w);
+      let started = false;
+      w.on('message', (m: WorkerToPrimary) => {
+        if (m.type === 'ready') {
+          started = true;
+          this.readyCount++;
+          resolve();
+        } else if (m.type === 'failed') {
+          reject(new Error(`worker ${index} failed to start: ${m.error}`));
+        } else if (m.type === 'reply') {
+          this.pending.get(m.id)?.(m.value);
+          this.pending.delete(m.id);
+        }
+      });
+      w.on('exit', (code, signal) => {
+        if (started) this.readyCount--;
+        if (this.stopping) return;
+        this.log.error({ worker: index, code, signal }, 'proxy worker exited; starting a replacement');
+        if (!started) return;
+        setTimeout(() => void this.fork(index).catch((err: Error) => this.log.error({ err: err.message }, 'replacement worker failed')), 500);
+      });
+      w.send({ type: 'start', config: this.config, writerId: `w${index}` } satisfies PrimaryToWorker);
+    });
+  }
+
+  private ask(build: (id: number) => PrimaryToWorker): Promise<unknown[]> {
+    return Promise.all(
+      [...this.workers.values()]
+        .filter((w) => w.isConnected())
+        .map(
+          (w) =>
+            new Promise<unknown>((resolve) => {
+              const id = this.nextId++;
+              const t = setTimeout(() => {
+                this.pending.delete(id);
+                resolve(null);
+              }, 10_000);
+              this.pending.set(id, (v) => {
+                clearTimeout(t);
+                resolve(v);
+              });
+              w.send(build(id));
+            }),
+        ),
+    );
+  }
+
+  async reload(c: Readonly<Config>): Promise<string[]> {
+    this.config = c;
+    const replies = (await this.ask((id) => ({ type: 'reload', id, config: c }))) as (string[] | null)[];
+    const restart = new Set<string>();
+    for (const r of replies) for (const k of r ?? []) restart.add(k);
+    return [...restart];
+  }
+  async backends() {
+    // Health is tracked per worker process; report each worker's view.
+    const replies = await this.ask((id) => ({ type: 'backends', id }));
+    return replies.map((r, i) => ({ worker: `w${i}`, pools: r }));
+  }
+  async spoolHealth() {
+    const replies = (await this.ask((id) => ({ type: 'spool', id }))) as ({ worker: string; health: ReturnType<DataPlane['spoolHealth']> } | null)[];
+    return replies.map((r, i) => r ?? { worker: `w${i}`, health: { ok: false, error: 'worker did not answer', since: null, queued: 0, dropped: 0, segment: 0 } });
+  }
+  async metrics() {
+    return this.aggregator.clusterMetrics();
+  }
+  ready() {
+    return this.readyCount === this.n;
+  }
+  describe() {
+    return { workers: this.n, ready: this.readyCount, listeners: this.config.listeners.map((l) => l.address) };
+  }
+  async stop() {
+    this.stopping = true;
+    await Promise.all(
+      [...this.workers.values()].map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (!w.isConnected()) return resolve();
+            const t = setTimeout(() => {
+              w.kill('SIGKILL');
+              resolve();
+            }, 20_000);
+            w.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            w.send({ type: 'shutdown' } satisfies PrimaryToWorker);
+          }),
+      ),
+    );
+  }
+}

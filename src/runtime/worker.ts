@@ -1,0 +1,48 @@
+/**
+ * Entry point of a cluster proxy worker: waits for its config from the
+ * primary, runs a DataPlane with its own spool writer id, and answers the
+ * primary's questions (backends, spool health) and commands (reload, shutdown).
+ */
+import { DataPlane } from '../proxy/dataplane.js';
+import { createLogger } from './log.js';
+import type { PrimaryToWorker, WorkerToPrimary } from './messages.js';
+
+let dp: DataPlane | null = null;
+
+function send(m: WorkerToPrimary): void {
+  process.send?.(m);
+}
+
+process.on('message', (m: PrimaryToWorker) => {
+  void (async () => {
+    switch (m.type) {
+      case 'start': {
+        const log = createLogger(m.config.log.level).child({ worker: m.writerId });
+        try {
+          dp = await DataPlane.start({ config: m.config, writerId: m.writerId, log });
+          send({ type: 'ready' });
+        } catch (err) {
+          send({ type: 'failed', error: (err as Error).message });
+          process.exit(1);
+        }
+        break;
+      }
+      case 'reload':
+        send({ type: 'reply', id: m.id, value: dp ? (await dp.reload(m.config)).restartRequired : [] });
+        break;
+      case 'backends':
+        send({ type: 'reply', id: m.id, value: dp?.backends() ?? [] });
+        break;
+      case 'spool':
+        send({ type: 'reply', id: m.id, value: { worker: `w${process.env.TOLLGATE_WORKER_INDEX ?? '?'}`, health: dp?.spoolHealth() ?? null } });
+        break;
+      case 'shutdown':
+        await dp?.close();
+        process.exit(0);
+    }
+  })();
+});
+
+// The primary handles signals and tells us to shut down; don't die on Ctrl-C's SIGINT to the group.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
