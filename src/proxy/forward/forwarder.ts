@@ -146,6 +146,7 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
     const sentAt = performance.now();
     let started = false;
     let held: Buffer | null = null;
+    let expectedLength = -1;
     let released = false;
     const release = () => {
       if (!released) {
@@ -173,14 +174,21 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
         }
         ctx.event.status = statusCode;
         ctx.resHeaders = resHeaders;
+        const cl = resHeaders['content-length'];
+        expectedLength = typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
         ctx.res.writeHead(statusCode, clientResponseHeaders(resHeaders, deps.requestIdHeader, ctx.event.request_id!));
       },
       onResponseData(controller, chunk) {
         if (ctx.clientGone) return;
         ctx.bytesOut += chunk.length;
-        const prev = held;
-        held = chunk;
-        if (prev && !ctx.res.write(prev)) {
+        // Only the bytes that complete a Content-Length body are held until the
+        // event is durable; a chunked body is completed by the terminator that
+        // res.end() sends, so streaming responses flow without delay.
+        if (expectedLength >= 0 && ctx.bytesOut >= expectedLength) {
+          held = held ? Buffer.concat([held, chunk]) : chunk;
+          return;
+        }
+        if (!ctx.res.write(chunk)) {
           controller.pause();
           ctx.res.once('drain', () => controller.resume());
         }

@@ -1,0 +1,309 @@
+/**
+ * One event per request, for every way a request can end. Real sockets, a
+ * real backend, the real spool and DuckDB store; each test checks the fields
+ * of the event its request produced.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { WebSocketServer, WebSocket } from 'ws';
+import { startBackend, startTollgate, get, rawExchange, freePort, waitFor, sleep, merge, type Backend, type TestNode } from './helpers.js';
+import type { AuditEvent } from '../src/core/event.js';
+
+let backend: Backend;
+let slow: Backend;
+let tg: TestNode;
+let deadPort: number;
+
+async function eventFor(requestId: string): Promise<AuditEvent> {
+  return waitFor(async () => (await tg.events({ request_id: requestId }))[0], `event ${requestId}`);
+}
+
+before(async () => {
+  backend = await startBackend();
+  slow = await startBackend((req, res) => {
+    if (req.url?.includes('/stream')) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk\n');
+      setTimeout(() => res.end('late\n'), 3000);
+      return;
+    }
+    setTimeout(() => {
+      if (!res.destroyed) res.end('slow');
+    }, 3000);
+  });
+  deadPort = await freePort();
+  tg = await startTollgate({ app: [backend.address], slow: [slow.address], dead: [`127.0.0.1:${deadPort}`] }, (c) =>
+    merge(c, {
+      proxy: { trusted_proxies: ['10.0.0.0/8'], max_body_size: 1024, max_header_size: 2048 },
+      routes: [
+        { id: 'slow', path_prefix: '/slow', backend: 'slow', service: 'slow-svc' },
+        { id: 'dead', path_prefix: '/dead', backend: 'dead' },
+        { id: 'app', hosts: ['app.test', '*.apps.test'], backend: 'app', labels: { tier: 'web' } },
+      ],
+      backends: { slow: { timeouts: { response_headers: '500ms' } }, dead: { retries: 1 } },
+      audit: { record_headers: { request: ['authorization', 'cookie', 'accept'], response: ['set-cookie', 'content-type'] } },
+    }),
+  );
+});
+
+after(async () => {
+  await tg.stop();
+  await backend.close();
+  await slow.close();
+});
+
+describe('every outcome yields exactly one event with the right fields', () => {
+  test('success: request facts, routing, correlation, redaction', async () => {
+    const r = await get(`${tg.proxy}/orders/7?page=2&access_token=s3cr3t`, {
+      headers: {
+        host: 'App.Test:8080',
+        authorization: 'Bearer eyJhbGciOi.secret.token',
+        cookie: 'sid=abc123; theme=dark',
+        accept: 'application/json',
+        'user-agent': 'it-test/1.0',
+        referer: 'https://ref.test/',
+        'x-request-id': 'req-success-1',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        'x-forwarded-for': '6.6.6.6',
+      },
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-request-id'], 'req-success-1', 'the request id is returned to the client');
+    const seen = backend.requests.at(-1)!;
+    assert.equal(seen.headers['x-request-id'], 'req-success-1', 'and passed to the backend');
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1', 'XFF from an untrusted peer is replaced, not trusted');
+    assert.equal(seen.headers['x-forwarded-proto'], 'http');
+    assert.equal(seen.headers['x-forwarded-host'], 'App.Test:8080');
+    assert.equal(seen.headers.forwarded, 'for=127.0.0.1;proto=http;host=App.Test:8080');
+    assert.equal(seen.headers.traceparent, '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
+    assert.equal(seen.headers.connection, 'keep-alive', 'hop-by-hop headers are the proxy’s own');
+    const e = await eventFor('req-success-1');
+    assert.match(e.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    assert.equal(e.kind, 'http');
+    assert.equal(e.source, 'tollgate');
+    assert.equal(e.node, 'test-node');
+    assert.equal(e.environment, 'test');
+    assert.equal(e.client_ip, '127.0.0.1', 'the untrusted XFF did not become the client');
+    assert.equal(e.peer_ip, '127.0.0.1');
+    assert.equal(e.forwarded_for, '6.6.6.6', 'but the chain received is recorded');
+    assert.equal(e.method, 'GET');
+    assert.equal(e.host, 'app.test');
+    assert.equal(e.path, '/orders/7');
+    assert.equal(e.query, 'page=2&access_token=REDACTED');
+    assert.equal(e.http_version, '1.1');
+    assert.equal(e.route, 'app');
+    assert.equal(e.service, 'app');
+    assert.equal(e.upstream, backend.address);
+    assert.equal(e.upstream_status, 200);
+    assert.equal(e.attempts, 1);
+    assert.equal(e.status, 200);
+    assert.equal(e.bytes_in, 0);
+    assert.equal(e.bytes_out, Buffer.byteLength(r.body));
+    assert.equal(e.decision, 'allow');
+    assert.equal(e.termination, 'ok');
+    assert.equal(e.user_agent, 'it-test/1.0');
+    assert.equal(e.referer, 'https://ref.test/');
+    assert.equal(e.trace_id, '4bf92f3577b34da6a3ce929d0e0e4736');
+    assert.deepEqual(e.labels, { tier: 'web' });
+    assert.ok(e.duration_ms !== null && e.duration_ms > 0 && e.upstream_ms !== null && e.upstream_ms <= e.duration_ms);
+    assert.equal(e.headers?.['req.authorization'], 'Bearer REDACTED');
+    assert.equal(e.headers?.['req.cookie'], 'sid=REDACTED; theme=REDACTED');
+    assert.equal(e.headers?.['req.accept'], 'application/json');
+    assert.equal(e.headers?.['res.set-cookie'], 'sid=REDACTED');
+    assert.ok(!JSON.stringify(e).includes('s3cr3t') && !JSON.stringify(e).includes('abc123') && !JSON.stringify(e).includes('secret.token'), 'no secret reaches the trail');
+  });
+
+  test('a generated request id when the client sent none; wildcard host; POST body bytes', async () => {
+    const r = await get(`${tg.proxy}/submit`, { method: 'POST', headers: { host: 'x.apps.test', 'content-type': 'text/plain' }, body: 'a'.repeat(300) });
+    assert.equal(r.status, 200);
+    const rid = r.headers['x-request-id'] as string;
+    assert.match(rid, /^[0-9a-f]{32}$/);
+    const e = await eventFor(rid);
+    assert.equal(e.route, 'app');
+    assert.equal(e.bytes_in, 300);
+    assert.equal(e.method, 'POST');
+  });
+
+  test('no route: 404 with termination no_route', async () => {
+    const r = await get(`${tg.proxy}/anything`, { headers: { host: 'unknown.test', 'x-request-id': 'req-noroute' } });
+    assert.equal(r.status, 404);
+    assert.equal(JSON.parse(r.body).error.request_id, 'req-noroute', 'error bodies carry the request id');
+    const e = await eventFor('req-noroute');
+    assert.equal(e.status, 404);
+    assert.equal(e.termination, 'no_route');
+    assert.equal(e.decision, 'error');
+    assert.equal(e.route, null);
+    assert.equal(e.upstream, null);
+    assert.match(e.reason ?? '', /no route/);
+  });
+
+  test('backend down: 502 after retrying, termination upstream_error', async () => {
+    const r = await get(`${tg.proxy}/dead/x`, { headers: { host: 'any.test', 'x-request-id': 'req-dead' } });
+    assert.equal(r.status, 502);
+    const e = await eventFor('req-dead');
+    assert.equal(e.status, 502);
+    assert.equal(e.termination, 'upstream_error');
+    assert.equal(e.route, 'dead');
+    assert.equal(e.upstream, `127.0.0.1:${deadPort}`);
+    assert.ok((e.attempts ?? 0) >= 1);
+    assert.match(e.reason ?? '', /ECONNREFUSED/);
+    assert.equal(e.upstream_status, null);
+  });
+
+  test('timeout: 504 when the backend sends no headers in time', async () => {
+    const r = await get(`${tg.proxy}/slow/x`, { headers: { 'x-request-id': 'req-timeout' } });
+    assert.equal(r.status, 504);
+    const e = await eventFor('req-timeout');
+    assert.equal(e.status, 504);
+    assert.equal(e.termination, 'upstream_timeout');
+    assert.equal(e.service, 'slow-svc');
+    assert.match(e.reason ?? '', /HEADERS_TIMEOUT/);
+    assert.ok((e.duration_ms ?? 0) >= 450);
+  });
+
+  test('client abort before the response', async () => {
+    await new Promise<void>((resolve) => {
+      const req = http.get(`${tg.proxy}/slow/abort`, { agent: false, headers: { 'x-request-id': 'req-abort-before' } });
+      req.on('error', () => resolve());
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 150);
+    });
+    const e = await eventFor('req-abort-before');
+    assert.equal(e.termination, 'client_abort');
+    assert.equal(e.status, null, 'the client got no response');
+    assert.match(e.reason ?? '', /before the response/);
+  });
+
+  test('client abort during the response', async () => {
+    await new Promise<void>((resolve) => {
+      const req = http.get(`${tg.proxy}/slow/stream`, { agent: false, headers: { 'x-request-id': 'req-abort-during' } }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => resolve());
+    });
+    const e = await eventFor('req-abort-during');
+    assert.equal(e.termination, 'client_abort', JSON.stringify(e));
+    assert.equal(e.status, 200, 'the client had the status line');
+    assert.equal(e.upstream_status, 200);
+    assert.match(e.reason ?? '', /during the response/);
+  });
+
+  test('malformed request: 400 from the HTTP parser, with an event', async () => {
+    const out = await rawExchange(tg.proxyPort, 'GET /bad path with spaces HTTP/1.1\r\nHost: app.test\r\n\r\n');
+    assert.match(out, /^HTTP\/1\.1 400 /);
+    const events = await tg.events({ status: '400' });
+    const e = events.find((x) => x.termination === 'bad_request' && (x.reason ?? '').startsWith('HPE_'));
+    assert.ok(e, 'a bad_request event exists');
+    assert.equal(e.decision, 'error');
+    assert.equal(e.peer_ip, '127.0.0.1');
+  });
+
+  test('HTTP/1.1 without Host: 400 and an event', async () => {
+    const out = await rawExchange(tg.proxyPort, 'GET /nohost HTTP/1.1\r\nX-Request-Id: req-nohost\r\n\r\n');
+    assert.match(out, /^HTTP\/1\.1 (400|404) /);
+    const e = await eventFor('req-nohost');
+    assert.equal(e.host, null);
+  });
+
+  test('request too large: 413 by Content-Length and by streamed size', async () => {
+    const r = await get(`${tg.proxy}/upload`, { method: 'POST', headers: { host: 'app.test', 'x-request-id': 'req-big-cl' }, body: 'x'.repeat(5000) });
+    assert.equal(r.status, 413);
+    const e = await eventFor('req-big-cl');
+    assert.equal(e.termination, 'request_too_large');
+    assert.equal(e.status, 413);
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${tg.proxy}/upload`, { method: 'POST', agent: false, headers: { host: 'app.test', 'x-request-id': 'req-big-chunked', 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 10; i++) req.write('y'.repeat(500));
+      req.end();
+    }).catch(() => 0);
+    const e2 = await eventFor('req-big-chunked');
+    assert.equal(e2.termination, 'request_too_large');
+    if (chunked) assert.equal(chunked, 413);
+  });
+
+  test('request head too large: 431 with an event', async () => {
+    const out = await rawExchange(tg.proxyPort, `GET / HTTP/1.1\r\nHost: app.test\r\nX-Big: ${'z'.repeat(4000)}\r\n\r\n`);
+    assert.match(out, /^HTTP\/1\.1 431 /);
+    const events = await tg.events({ status: '431' });
+    assert.ok(events.some((x) => x.reason?.startsWith('HPE_HEADER_OVERFLOW')));
+  });
+
+  test('trusted proxy: the client is the right-most untrusted hop, and the chain is extended', async () => {
+    const trusted = await startTollgate({ app: [backend.address] }, (c) => merge(c, { proxy: { trusted_proxies: ['127.0.0.0/8', '10.0.0.0/8'] } }));
+    try {
+      const r = await get(`${trusted.proxy}/x`, { headers: { 'x-forwarded-for': '6.6.6.6, 198.51.100.7, 10.1.2.3', 'x-request-id': 'req-xff' } });
+      assert.equal(r.status, 200);
+      const seen = backend.requests.at(-1)!;
+      assert.equal(seen.headers['x-forwarded-for'], '6.6.6.6, 198.51.100.7, 10.1.2.3, 127.0.0.1');
+      const e = await waitFor(async () => (await trusted.events({ request_id: 'req-xff' }))[0], 'xff event');
+      assert.equal(e.client_ip, '198.51.100.7', 'spoofed left-most entry ignored, trusted hops skipped');
+      assert.equal(e.client_port, null, 'the port is the proxy’s, not the client’s');
+      assert.equal(e.peer_ip, '127.0.0.1');
+    } finally {
+      await trusted.stop();
+    }
+  });
+
+  test('WebSocket: one event for the connection with its duration and bytes', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    wss.on('connection', (ws) => ws.on('message', (m: Buffer) => ws.send(`echo:${m.toString()}`)));
+    const wsPort = (wss.address() as net.AddressInfo).port;
+    const ws2 = await startTollgate({ ws: [`127.0.0.1:${wsPort}`] });
+    try {
+      const client = new WebSocket(`ws://127.0.0.1:${ws2.proxyPort}/chat`, { headers: { 'x-request-id': 'req-ws' } });
+      await new Promise((r, j) => {
+        client.once('open', r);
+        client.once('error', j);
+      });
+      const got: string[] = [];
+      client.on('message', (m: Buffer) => got.push(m.toString()));
+      client.send('hello');
+      client.send('world');
+      await waitFor(() => got.length === 2, 'echoes');
+      await sleep(100);
+      client.close();
+      await new Promise((r) => client.once('close', r));
+      const e = await waitFor(async () => (await ws2.events({ request_id: 'req-ws' }))[0], 'websocket event');
+      assert.deepEqual(got, ['echo:hello', 'echo:world']);
+      assert.equal(e.kind, 'websocket');
+      assert.equal(e.status, 101);
+      assert.equal(e.route, 'ws');
+      assert.equal(e.termination, 'ok');
+      assert.ok((e.bytes_in ?? 0) > 0 && (e.bytes_out ?? 0) > 0);
+      assert.ok((e.duration_ms ?? 0) >= 100, 'the event covers the connection’s life');
+      assert.equal((await ws2.events()).length, 1, 'exactly one event for the connection');
+    } finally {
+      await ws2.stop();
+      wss.close();
+    }
+  });
+});
+
+describe('exactly one event per request', () => {
+  test('N mixed requests → N events, unique ids', async () => {
+    const node = await startTollgate({ app: [backend.address] }, (c) => merge(c, { routes: [{ id: 'app', path_prefix: '/ok', backend: 'app' }] }));
+    try {
+      const N = 60;
+      const results = await Promise.all(Array.from({ length: N }, (_, i) => get(`${node.proxy}/${i % 3 === 0 ? 'missing' : 'ok'}/${i}`, { headers: { 'x-request-id': `n-${i}` } })));
+      assert.equal(results.filter((r) => r.status === 404).length, 20);
+      const events = await node.events();
+      assert.equal(events.length, N);
+      assert.equal(new Set(events.map((e) => e.id)).size, N);
+      assert.deepEqual(new Set(events.map((e) => e.request_id)), new Set(Array.from({ length: N }, (_, i) => `n-${i}`)));
+    } finally {
+      await node.stop();
+    }
+  });
+});
