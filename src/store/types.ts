@@ -31,6 +31,8 @@ export interface EventQuery {
   /** Exact code ("404") or class ("5xx"). */
   status?: string;
   decision?: string;
+  /** The rule behind the decision (FIELDS marks rule_id filterable). */
+  rule_id?: string;
   route?: string;
   upstream?: string;
   request_id?: string;

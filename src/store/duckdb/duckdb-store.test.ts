@@ -1,0 +1,193 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { FIELDS, emptyEvent, type AuditEvent } from '../../core/event.js';
+import { uuidv7 } from '../../core/ids.js';
+import { fullEvent, runStoreConformance, testEvent } from '../conformance.js';
+import { InvalidEventError } from '../validate.js';
+import { DuckDbStore } from './duckdb-store.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'tollgate-duckdb-'));
+after(() => rm(dir, { recursive: true, force: true }));
+let n = 0;
+const tempPath = () => join(dir, `t${n++}.duckdb`);
+
+runStoreConformance('duckdb :memory:', async () => new DuckDbStore({ path: ':memory:' }));
+runStoreConformance('duckdb file', async () => new DuckDbStore({ path: tempPath() }));
+
+const BASE = Date.UTC(2026, 0, 15, 12, 0, 0);
+
+describe('DuckDbStore', () => {
+  test('close and reopen keeps events and cursors', async () => {
+    const path = tempPath();
+    const events = [fullEvent(BASE), testEvent(BASE + 1, { status: 404 })];
+    let s = await DuckDbStore.open({ path });
+    await s.appendBatch(events, [{ writer: 'w0', segment: 7, offset: 4096 }]);
+    await s.close();
+    await s.close(); // idempotent
+    await assert.rejects(s.count(), /closed/);
+
+    s = await DuckDbStore.open({ path });
+    try {
+      assert.deepStrictEqual(await s.get(events[0].id), events[0]);
+      assert.equal(await s.count({ status: '404' }), 1);
+      assert.deepEqual(await s.readCursors(), [{ writer: 'w0', segment: 7, offset: 4096 }]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('init follows the catalog on an older table: adds missing columns, binds columns by name', async () => {
+    const path = tempPath();
+    // An "older" table: columns in another order, one catalog field missing, one retired column.
+    const missing = FIELDS[FIELDS.length - 1];
+    const cols = FIELDS.slice(0, -1).reverse().map((f) =>
+      `"${f.name}" ${{ uuid: 'UUID', timestamp: 'TIMESTAMP', int: 'BIGINT', float: 'DOUBLE', json: 'VARCHAR', string: 'VARCHAR' }[f.type]}`);
+    const inst = await DuckDBInstance.create(path);
+    const c = await inst.connect();
+    await c.run(`CREATE TABLE events (${cols.join(', ')}, retired VARCHAR)`);
+    c.closeSync();
+    inst.closeSync();
+
+    const s = await DuckDbStore.open({ path });
+    try {
+      const ev = fullEvent(BASE);
+      await s.appendBatch([ev], []);
+      assert.deepStrictEqual(await s.get(ev.id), ev);
+      assert.notEqual(ev[missing.name], null);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('refuses a database written by a newer schema version', async () => {
+    const path = tempPath();
+    const s = await DuckDbStore.open({ path });
+    await s.close();
+    const inst = await DuckDBInstance.create(path);
+    const c = await inst.connect();
+    await c.run(`UPDATE meta SET value = '999' WHERE key = 'schema_version'`);
+    c.closeSync();
+    inst.closeSync();
+    await assert.rejects(DuckDbStore.open({ path }), /schema version 999/);
+  });
+
+  test('a bad event names its index and field', async () => {
+    const s = await DuckDbStore.open({ path: ':memory:' });
+    try {
+      const bad = { ...testEvent(BASE), bytes_out: 1.5 };
+      await assert.rejects(s.appendBatch([testEvent(BASE), bad], []), (err: unknown) => {
+        assert.ok(err instanceof InvalidEventError);
+        assert.equal(err.index, 1);
+        assert.equal(err.field, 'bytes_out');
+        return true;
+      });
+      await assert.rejects(s.appendBatch([{ ...testEvent(BASE), id: 'nope' }], []), /event 0: id/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('ts with an offset comes back as UTC with ms and Z', async () => {
+    const s = await DuckDbStore.open({ path: ':memory:' });
+    try {
+      const ev = { ...testEvent(BASE), ts: '2026-01-15T13:00:00+01:00' };
+      await s.appendBatch([ev], []);
+      assert.equal((await s.get(ev.id))?.ts, '2026-01-15T12:00:00.000Z');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('concurrent batches and reads are serialized, none lost', async () => {
+    const s = await DuckDbStore.open({ path: ':memory:' });
+    try {
+      const batches = Array.from({ length: 5 }, (_, b) => Array.from({ length: 50 }, (_, i) => testEvent(BASE + b * 100 + i)));
+      const counts = await Promise.all([
+        ...batches.map((evs, b) => s.appendBatch(evs, [{ writer: `w${b}`, segment: 0, offset: 50 }]).then(() => s.count())),
+      ]);
+      assert.ok(counts.every((c) => c % 50 === 0), 'reads never see half a batch');
+      assert.equal(await s.count(), 250);
+      assert.equal((await s.readCursors()).length, 5);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('runs in worker threads, one independent store each', async () => {
+    const storeUrl = new URL('./duckdb-store.js', import.meta.url).href;
+    const eventUrl = new URL('../../core/event.js', import.meta.url).href;
+    // Eval'd workers are CommonJS; dynamic import loads the ESM modules.
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { DuckDbStore } = await import(workerData.storeUrl);
+        const { emptyEvent } = await import(workerData.eventUrl);
+        const s = await DuckDbStore.open({ path: ':memory:' });
+        const evs = workerData.ids.map((id, i) => ({ ...emptyEvent(id, new Date(workerData.base + i).toISOString(), 'http', 'tollgate'), status: 200 }));
+        await s.appendBatch(evs, [{ writer: 'w', segment: 1, offset: evs.length }]);
+        const page = await s.search({ order: 'asc' });
+        const cursors = await s.readCursors();
+        await s.close();
+        parentPort.postMessage({ ids: page.events.map((e) => e.id), cursors });
+      })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
+    `;
+    const run = (count: number) => {
+      const ids = Array.from({ length: count }, (_, i) => uuidv7(BASE + i));
+      return new Promise<{ expected: string[]; got: { ids?: string[]; cursors?: unknown; error?: string } }>((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: { storeUrl, eventUrl, ids, base: BASE } });
+        w.once('message', (got) => {
+          resolve({ expected: ids, got });
+          void w.terminate();
+        });
+        w.once('error', reject);
+      });
+    };
+    const results = await Promise.all([run(3), run(5)]);
+    for (const { expected, got } of results) {
+      assert.equal(got.error, undefined);
+      assert.deepEqual(got.ids, expected);
+      assert.deepEqual(got.cursors, [{ writer: 'w', segment: 1, offset: expected.length }]);
+    }
+  });
+
+  test('append rate for 100k events (logged, not asserted)', async (t) => {
+    const N = 100_000;
+    const BATCH = 20_000; // the default store.batch_size
+    const base = Date.now() - N;
+    const events: AuditEvent[] = new Array<AuditEvent>(N);
+    for (let i = 0; i < N; i++) {
+      const ts = base + i;
+      events[i] = {
+        ...emptyEvent(uuidv7(ts), new Date(ts).toISOString(), 'http', 'tollgate'),
+        duration_ms: 3.25 + (i % 97), node: 'node-1', client_ip: `10.0.${i % 256}.${i % 7}`, peer_ip: '10.0.0.1',
+        user_id: `user-${i % 500}`, user_name: `User ${i % 500}`, auth_method: 'jwt', method: i % 10 ? 'GET' : 'POST',
+        scheme: 'https', host: 'api.example.com', path: `/v1/items/${i % 1000}`, query: 'page=2', http_version: '1.1',
+        route: 'api', service: 'items', upstream: `10.1.0.${i % 4}:8080`, upstream_status: 200, upstream_ms: 2.5,
+        attempts: 1, status: i % 50 ? 200 : 503, bytes_in: 0, bytes_out: 1834, decision: 'allow', termination: 'ok',
+        user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0', request_id: 'f3a9c1d2e4b5a6978877665544332211',
+        trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', environment: 'prod', region: 'eu-west-1',
+        headers: { 'req.accept': 'application/json', 'res.content-type': 'application/json' }, labels: { team: 'core' },
+      };
+    }
+    const s = await DuckDbStore.open({ path: tempPath() });
+    try {
+      const t0 = performance.now();
+      for (let i = 0; i < N; i += BATCH) {
+        await s.appendBatch(events.slice(i, i + BATCH), [{ writer: 'w0', segment: 1, offset: i + BATCH }]);
+      }
+      const secs = (performance.now() - t0) / 1000;
+      const rate = Math.round(N / secs);
+      t.diagnostic(`appended ${N} events in ${secs.toFixed(2)} s: ${rate} events/s (file-backed, batches of ${BATCH})`);
+      console.log(`# DuckDbStore append rate: ${rate} events/s`);
+      assert.equal(await s.count(), N);
+      assert.deepStrictEqual(await s.get(events[N - 1].id), events[N - 1]);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -1,0 +1,536 @@
+/**
+ * DuckDB store (id `store.duckdb`): the embedded default. One database file,
+ * written by the store writer (a worker thread) and read by the admin API.
+ *
+ * Layout and why:
+ * - `events` has one column per catalog field, generated from FIELDS; init()
+ *   adds columns for fields added to the catalog later, so a new field needs
+ *   no edit here. Columns are bound by name, never by position.
+ * - No indexes. DuckDB is columnar and keeps min/max zone maps per row group;
+ *   the loader appends in spool order, which is roughly ts order, so time
+ *   ranges (every dashboard query) skip most row groups, and so do id lookups
+ *   (UUIDv7 ids are time-ordered too). An ART index on id would cost memory
+ *   and insert speed for a lookup the zone maps already make cheap.
+ * - `spool_cursors` is updated in the same transaction as the events it
+ *   accounts for: that is the exactly-once guarantee (see types.ts).
+ * - `meta` records the store schema version so an old binary refuses a newer
+ *   database instead of corrupting it.
+ *
+ * Concurrency: one connection for writes (serialized: an explicit transaction
+ * spans several awaits) and one for reads (serialized too; DuckDB already
+ * parallelizes each query). Reads never see a half-written batch (MVCC).
+ * Nothing is process-global (no instance cache), so it runs in a worker.
+ */
+import {
+  DuckDBInstance,
+  DuckDBTimestampValue,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type FieldType } from '../../core/event.js';
+import { uuidv7Time } from '../../core/ids.js';
+import {
+  DEFAULT_LIMIT, DEFAULT_TOP_LIMIT, EVENT_QUERY_KEYS, FILTER_KEYS, LATENCY_QUERY_KEYS, MAX_LATENCY_GROUPS, MAX_LIMIT,
+  MAX_TOP_LIMIT, TIMESERIES_QUERY_KEYS, TOP_QUERY_KEYS,
+  bucketStarts, checkKeys, decodeCursor, defaultBucketSeconds, emptyByClass, encodeCursor, isUuid, parseBucketSeconds,
+  parseFilter, parseLatencyGroup, parseLimit, parseOrder, parseTopDimension, type Filter,
+} from '../query.js';
+import type {
+  EventPage, EventQuery, LatencyQuery, LatencyRow, SpoolCursor, Store, TimeseriesPoint, TimeseriesQuery, TopQuery, TopRow,
+} from '../types.js';
+import { InvalidEventError, eventTimeMs, normalizeCursors } from '../validate.js';
+
+/** Version of the table layout below (not of the event catalog, which init() follows by itself). */
+export const DUCKDB_SCHEMA_VERSION = 1;
+
+export interface DuckDbStoreOptions {
+  /** Database file, or ':memory:' (tests). */
+  path: string;
+  /**
+   * WAL size that triggers a checkpoint (DuckDB `checkpoint_threshold`).
+   * DuckDB's 16MB default checkpoints every batch or two, and each checkpoint
+   * rewrites the partly filled last row group: that, not the appending,
+   * dominated load time. A larger WAL costs only a longer replay after a crash.
+   */
+  checkpointThreshold?: string;
+}
+
+const DEFAULT_CHECKPOINT_THRESHOLD = '256MB';
+
+const SQL_TYPE: Record<FieldType, string> = {
+  uuid: 'UUID',
+  timestamp: 'TIMESTAMP',
+  // One integer type for the catalog's `int`: bytes_* exceed 32 bits, and
+  // DuckDB bit-packs integer columns, so the wider type costs no space.
+  int: 'BIGINT',
+  float: 'DOUBLE',
+  // JSON text. The json extension type would add nothing the dashboard needs
+  // and is not guaranteed to be loadable in every build.
+  json: 'VARCHAR',
+  string: 'VARCHAR',
+};
+
+/** A get() first looks this far around the time in the UUIDv7 id (long requests get ids late). */
+const GET_WINDOW_MS = 24 * 3600 * 1000;
+
+function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function tsValue(ms: number): DuckDBTimestampValue {
+  return new DuckDBTimestampValue(BigInt(ms) * 1000n);
+}
+
+/** Promise-chain mutex: runs tasks one at a time, in call order. */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Collects bound parameters; `p(v)` returns the placeholder. User input only ever goes through here. */
+class Params {
+  readonly values: DuckDBValue[] = [];
+  p(v: DuckDBValue): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+function whereSql(f: Filter, ps: Params): string[] {
+  const w: string[] = [];
+  if (f.from !== null) w.push(`ts >= ${ps.p(tsValue(f.from))}`);
+  if (f.to !== null) w.push(`ts < ${ps.p(tsValue(f.to))}`);
+  if (f.user !== null) {
+    const u = ps.p(f.user);
+    w.push(`(user_id = ${u} OR user_name = ${u})`);
+  }
+  // starts_with is literal: '%' and '_' in the prefix mean themselves.
+  if (f.pathPrefix !== null) w.push(`starts_with(path, ${ps.p(f.pathPrefix)})`);
+  if (f.status) {
+    const s = f.status;
+    if (s.kind === 'code') w.push(`status = ${ps.p(s.code)}`);
+    else if (s.kind === 'class') w.push(`status >= ${ps.p(s.min)} AND status < ${ps.p(s.max)}`);
+    else w.push('status IS NULL');
+  }
+  for (const { column, value } of f.equals) w.push(`${ident(column)} = ${ps.p(value)}`);
+  return w;
+}
+
+function whereClause(conds: string[]): string {
+  return conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+}
+
+type Encoder = (a: DuckDBAppender, ev: AuditEvent, index: number) => void;
+
+/** Appends one field of an event, checking its type so a bad event fails with a precise error. */
+function encoderFor(field: FieldSpec | undefined): Encoder {
+  if (!field) return (a) => a.appendNull(); // a column the catalog no longer has
+  const name = field.name;
+  const bad = (index: number, what: string, v: unknown) =>
+    new InvalidEventError(index, name, `expected ${what}, got ${typeof v === 'string' ? JSON.stringify(v) : typeof v}`);
+  switch (field.type) {
+    case 'uuid':
+      return (a, ev, i) => {
+        const v = ev[name];
+        if (!isUuid(v)) throw bad(i, 'a UUID', v);
+        a.appendVarchar(v); // DuckDB casts to UUID
+      };
+    case 'timestamp':
+      return (a, ev, i) => {
+        const v = ev[name];
+        if (v === null || v === undefined) throw bad(i, 'a timestamp', v);
+        a.appendTimestamp(tsValue(eventTimeMs(v, i)));
+      };
+    case 'int':
+      return (a, ev, i) => {
+        const v = ev[name];
+        if (v === null || v === undefined) a.appendNull();
+        else if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw bad(i, 'an integer', v);
+        else if (v >= -0x80000000 && v <= 0x7fffffff) a.appendInteger(v); // no BigInt allocation
+        else a.appendBigInt(BigInt(v));
+      };
+    case 'float':
+      return (a, ev, i) => {
+        const v = ev[name];
+        if (v === null || v === undefined) a.appendNull();
+        // NaN/Infinity cannot come back through JSON; refuse rather than alter.
+        else if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(i, 'a finite number', v);
+        else a.appendDouble(v);
+      };
+    case 'json':
+      return (a, ev, i) => {
+        const v = ev[name];
+        if (v === null || v === undefined) a.appendNull();
+        else if (typeof v !== 'object' || Array.isArray(v)) throw bad(i, 'an object', v);
+        else a.appendVarchar(JSON.stringify(v));
+      };
+    case 'string':
+      return (a, ev, i) => {
+        const v = ev[name];
+        if (v === null || v === undefined) a.appendNull();
+        else if (typeof v !== 'string') throw bad(i, 'a string', v);
+        else a.appendVarchar(v);
+      };
+  }
+}
+
+/**
+ * Every catalog field as a bare column, decoded in JS. Deliberately no
+ * expressions (like epoch_ms(ts) AS ts): they would also capture ORDER BY ts,
+ * and a Top-N over expressions cannot use late materialization, which made
+ * "latest 100 events" read every column of every row (10x slower on 2M rows).
+ */
+const SELECT_EVENT = FIELDS.map((f) => ident(f.name)).join(', ');
+
+function num(v: DuckDBValue): number | null {
+  if (v === null) return null;
+  if (typeof v === 'bigint' || typeof v === 'number') return Number(v);
+  throw new Error(`expected a number from DuckDB, got ${typeof v}`);
+}
+
+function tsMs(v: DuckDBValue): number {
+  if (v instanceof DuckDBTimestampValue) return Number(v.micros / 1000n);
+  throw new Error(`expected a TIMESTAMP from DuckDB, got ${typeof v}`);
+}
+
+function decodeRow(row: readonly DuckDBValue[]): AuditEvent {
+  const ev: Record<string, unknown> = {};
+  for (let i = 0; i < FIELDS.length; i++) {
+    const f = FIELDS[i];
+    const v = row[i];
+    if (v === null) ev[f.name] = null;
+    else if (f.type === 'timestamp') ev[f.name] = new Date(tsMs(v)).toISOString();
+    else if (f.type === 'int' || f.type === 'float') ev[f.name] = num(v);
+    else if (f.type === 'json') ev[f.name] = JSON.parse(String(v));
+    else ev[f.name] = String(v);
+  }
+  return ev as unknown as AuditEvent;
+}
+
+export class DuckDbStore implements Store {
+  readonly id = 'store.duckdb';
+  private readonly path: string;
+  private readonly checkpointThreshold: string;
+  private instance: DuckDBInstance | null = null;
+  private writer: DuckDBConnection | null = null;
+  private reader: DuckDBConnection | null = null;
+  private readonly writes = new Serial();
+  private readonly reads = new Serial();
+  /** One encoder per physical column of `events`, in table order (what the Appender expects). */
+  private encoders: Encoder[] = [];
+  private closed = false;
+
+  constructor(opts: DuckDbStoreOptions) {
+    this.path = opts.path;
+    this.checkpointThreshold = opts.checkpointThreshold ?? DEFAULT_CHECKPOINT_THRESHOLD;
+  }
+
+  /** Creates and initializes a store. */
+  static async open(opts: DuckDbStoreOptions): Promise<DuckDbStore> {
+    const s = new DuckDbStore(opts);
+    await s.init();
+    return s;
+  }
+
+  async init(): Promise<void> {
+    if (this.closed) throw new Error('DuckDbStore: closed');
+    if (this.instance) return;
+    const instance = await DuckDBInstance.create(this.path, { checkpoint_threshold: this.checkpointThreshold });
+    this.instance = instance;
+    try {
+      const writer = (this.writer = await instance.connect());
+      this.reader = await instance.connect();
+      await this.writes.run(() => this.migrate(writer));
+    } catch (err) {
+      this.closeConnections();
+      throw err;
+    }
+  }
+
+  private async migrate(c: DuckDBConnection): Promise<void> {
+    await c.run('BEGIN TRANSACTION');
+    try {
+      await c.run('CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)');
+      const found = (await c.runAndReadAll(`SELECT value FROM meta WHERE key = 'schema_version'`)).getRows();
+      const version = found.length ? Number(found[0][0]) : 0;
+      if (version > DUCKDB_SCHEMA_VERSION) {
+        throw new Error(`DuckDB store ${this.path} has schema version ${version}; this Tollgate understands up to ${DUCKDB_SCHEMA_VERSION}. Upgrade Tollgate.`);
+      }
+      await c.run(`CREATE TABLE IF NOT EXISTS events (${FIELDS.map((f) => `${ident(f.name)} ${SQL_TYPE[f.type]}`).join(', ')})`);
+      await c.run('CREATE TABLE IF NOT EXISTS spool_cursors (writer VARCHAR PRIMARY KEY, segment BIGINT NOT NULL, "offset" BIGINT NOT NULL)');
+
+      // Follow the catalog: add columns for new fields; refuse a type change.
+      const cols = await this.eventColumns(c);
+      for (const f of FIELDS) {
+        const have = cols.get(f.name);
+        if (have === undefined) {
+          await c.run(`ALTER TABLE events ADD COLUMN ${ident(f.name)} ${SQL_TYPE[f.type]}`);
+        } else if (have !== SQL_TYPE[f.type]) {
+          throw new Error(`events.${f.name} is ${have} in ${this.path} but the catalog needs ${SQL_TYPE[f.type]}; migrate the column first`);
+        }
+      }
+      const byName = new Map(FIELDS.map((f) => [f.name as string, f]));
+      this.encoders = [...(await this.eventColumns(c)).keys()].map((name) => encoderFor(byName.get(name)));
+
+      const upsert = `INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+      await c.run(upsert, ['schema_version', String(DUCKDB_SCHEMA_VERSION)]);
+      await c.run(upsert, ['event_schema_version', String(EVENT_SCHEMA_VERSION)]);
+      await c.run('COMMIT');
+    } catch (err) {
+      await c.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Column name -> SQL type of `events`, in physical order. */
+  private async eventColumns(c: DuckDBConnection): Promise<Map<string, string>> {
+    const r = await c.runAndReadAll(
+      `SELECT column_name, data_type FROM duckdb_columns()
+       WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'events'
+       ORDER BY column_index`,
+    );
+    return new Map(r.getRows().map((row) => [String(row[0]), String(row[1])]));
+  }
+
+  private conns(): { writer: DuckDBConnection; reader: DuckDBConnection } {
+    if (this.closed) throw new Error('DuckDbStore: closed');
+    if (!this.writer || !this.reader) throw new Error('DuckDbStore: call init() first');
+    return { writer: this.writer, reader: this.reader };
+  }
+
+  private read<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    const { reader } = this.conns();
+    return this.reads.run(() => fn(reader));
+  }
+
+  async appendBatch(events: readonly AuditEvent[], cursors: readonly SpoolCursor[]): Promise<void> {
+    const { writer: c } = this.conns();
+    await this.writes.run(async () => {
+      const encoders = this.encoders; // set by migrate(), which runs under the same lock
+      await c.run('BEGIN TRANSACTION');
+      let appender: DuckDBAppender | null = null;
+      try {
+        if (events.length > 0) {
+          // The Appender takes part in the open transaction: ROLLBACK discards its rows.
+          appender = await c.createAppender('events');
+          for (let i = 0; i < events.length; i++) {
+            const ev = events[i];
+            for (let k = 0; k < encoders.length; k++) encoders[k](appender, ev, i);
+            appender.endRow();
+          }
+          const a = appender;
+          appender = null;
+          a.closeSync(); // flushes into the transaction
+        }
+        const cs = normalizeCursors(cursors);
+        if (cs.length > 0) {
+          const ps = new Params();
+          const rows = cs.map((x) => `(${ps.p(x.writer)}, ${ps.p(BigInt(x.segment))}, ${ps.p(BigInt(x.offset))})`);
+          await c.run(
+            `INSERT INTO spool_cursors (writer, segment, "offset") VALUES ${rows.join(', ')}
+             ON CONFLICT (writer) DO UPDATE SET segment = excluded.segment, "offset" = excluded."offset"`,
+            ps.values,
+          );
+        }
+        await c.run('COMMIT');
+      } catch (err) {
+        if (appender) {
+          try {
+            appender.clear(); // drop the half-written row and buffered rows
+            appender.closeSync();
+          } catch {
+            // the rollback below discards whatever it flushed
+          }
+        }
+        await c.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  async readCursors(): Promise<SpoolCursor[]> {
+    const { writer } = this.conns();
+    // On the writer connection, after pending writes: the loader resumes from what it committed.
+    return this.writes.run(async () => {
+      const r = await writer.runAndReadAll('SELECT writer, segment, "offset" FROM spool_cursors ORDER BY writer');
+      return r.getRows().map((row) => ({ writer: String(row[0]), segment: Number(row[1]), offset: Number(row[2]) }));
+    });
+  }
+
+  async deleteOlderThan(before: Date): Promise<number> {
+    const ms = before.getTime();
+    if (Number.isNaN(ms)) throw new TypeError('deleteOlderThan: invalid date');
+    const { writer } = this.conns();
+    return this.writes.run(async () => {
+      const r = await writer.run('DELETE FROM events WHERE ts < $1', [tsValue(ms)]);
+      const n = r.rowsChanged;
+      if (n > 0) {
+        // Emptied row groups are only reclaimed at a checkpoint, and a DELETE
+        // writes too little WAL to trigger one soon. A checkpoint can fail
+        // while a read is running; the automatic one will do it later then.
+        await writer.run('CHECKPOINT').catch(() => undefined);
+      }
+      return n;
+    });
+  }
+
+  async search(q: EventQuery): Promise<EventPage> {
+    checkKeys(q, EVENT_QUERY_KEYS, 'search');
+    const f = parseFilter(q);
+    const limit = parseLimit(q.limit, DEFAULT_LIMIT, MAX_LIMIT);
+    const order = parseOrder(q.order);
+    const ps = new Params();
+    const conds = whereSql(f, ps);
+    if (q.cursor !== undefined && q.cursor !== null) {
+      const cur = decodeCursor(q.cursor, order);
+      const t = ps.p(tsValue(cur.ts));
+      const id = ps.p(cur.id);
+      // The plain `ts <= t` conjunct is what lets DuckDB skip row groups.
+      conds.push(order === 'desc'
+        ? `ts <= ${t} AND (ts < ${t} OR id < CAST(${id} AS UUID))`
+        : `ts >= ${t} AND (ts > ${t} OR id > CAST(${id} AS UUID))`);
+    }
+    const dir = order === 'desc' ? 'DESC' : 'ASC';
+    // One extra row tells whether there is a next page without a count.
+    const sql = `SELECT ${SELECT_EVENT} FROM events ${whereClause(conds)} ORDER BY ts ${dir}, id ${dir} LIMIT ${ps.p(limit + 1)}`;
+    const rows = await this.read(async (c) => (await c.runAndReadAll(sql, ps.values)).getRows());
+    const more = rows.length > limit;
+    const events = (more ? rows.slice(0, limit) : rows).map(decodeRow);
+    const last = events[events.length - 1];
+    return {
+      events,
+      next_cursor: more ? encodeCursor({ ts: Date.parse(last.ts), id: last.id }, order) : null,
+    };
+  }
+
+  async get(id: string): Promise<AuditEvent | null> {
+    if (!isUuid(id)) return null;
+    const key = id.toLowerCase();
+    return this.read(async (c) => {
+      const find = async (extra: string, values: DuckDBValue[]) =>
+        (await c.runAndReadAll(`SELECT ${SELECT_EVENT} FROM events WHERE id = CAST($1 AS UUID) ${extra} LIMIT 1`, [key, ...values])).getRows();
+      let rows: DuckDBValue[][] = [];
+      // UUIDv7 carries its creation time: look near it first, so only a few row groups are read.
+      if (key[14] === '7') {
+        const t = uuidv7Time(key);
+        rows = await find('AND ts >= $2 AND ts < $3', [tsValue(t - GET_WINDOW_MS), tsValue(t + GET_WINDOW_MS)]);
+      }
+      // Ids made elsewhere (ingested logs) need not be near ts: fall back to the whole table.
+      if (rows.length === 0) rows = await find('', []);
+      return rows.length ? decodeRow(rows[0]) : null;
+    });
+  }
+
+  async count(q: Omit<EventQuery, 'limit' | 'cursor' | 'order'> = {}): Promise<number> {
+    checkKeys(q, FILTER_KEYS, 'count');
+    const ps = new Params();
+    const sql = `SELECT count(*) FROM events ${whereClause(whereSql(parseFilter(q), ps))}`;
+    return this.read(async (c) => Number((await c.runAndReadAll(sql, ps.values)).getRows()[0][0]));
+  }
+
+  async timeseries(q: TimeseriesQuery): Promise<TimeseriesPoint[]> {
+    checkKeys(q, TIMESERIES_QUERY_KEYS, 'timeseries');
+    const f = parseFilter(q);
+    const bucketSeconds = parseBucketSeconds(q.bucket_seconds);
+    return this.read(async (c) => {
+      let { from, to } = f;
+      if (from === null || to === null) {
+        // An open end of the range is the extent of the matching data.
+        const ps = new Params();
+        const r = await c.runAndReadAll(`SELECT epoch_ms(min(ts)), epoch_ms(max(ts)) FROM events ${whereClause(whereSql(f, ps))}`, ps.values);
+        const [lo, hi] = r.getRows()[0];
+        if (lo === null || hi === null) return [];
+        from ??= Number(lo);
+        to ??= Number(hi) + 1;
+      }
+      if (to <= from) return [];
+      const bucketMs = (bucketSeconds ?? defaultBucketSeconds(to - from)) * 1000;
+      const starts = bucketStarts(from, to, bucketMs);
+      const ps = new Params();
+      const conds = whereSql({ ...f, from, to }, ps);
+      const b = ps.p(bucketMs);
+      const sql = `SELECT CAST(floor(epoch_ms(ts) / ${b}) AS BIGINT) AS bucket,
+          CASE WHEN status IS NULL THEN 'none' ELSE CAST(status // 100 AS VARCHAR) || 'xx' END AS cls,
+          count(*) AS n
+        FROM events ${whereClause(conds)} GROUP BY ALL`;
+      const rows = (await c.runAndReadAll(sql, ps.values)).getRows();
+      const points: TimeseriesPoint[] = starts.map((s) => ({ ts: new Date(s).toISOString(), total: 0, by_class: emptyByClass() }));
+      const first = starts[0] / bucketMs;
+      for (const [bucket, cls, n] of rows) {
+        const p = points[Number(bucket) - first];
+        const count = Number(n);
+        p.total += count;
+        p.by_class[String(cls)] = (p.by_class[String(cls)] ?? 0) + count;
+      }
+      return points;
+    });
+  }
+
+  async top(q: TopQuery): Promise<TopRow[]> {
+    checkKeys(q, TOP_QUERY_KEYS, 'top');
+    const by = parseTopDimension(q.by);
+    const limit = parseLimit(q.limit, DEFAULT_TOP_LIMIT, MAX_TOP_LIMIT);
+    const ps = new Params();
+    const conds = whereSql(parseFilter(q), ps);
+    const sql = `SELECT CAST(${ident(by)} AS VARCHAR) AS value, count(*) AS n,
+        count(*) FILTER (WHERE status >= 500 OR status IS NULL) AS errors
+      FROM events ${whereClause(conds)}
+      GROUP BY 1 ORDER BY n DESC, value ASC NULLS LAST LIMIT ${ps.p(limit)}`;
+    return this.read(async (c) =>
+      (await c.runAndReadAll(sql, ps.values)).getRows().map(([value, n, errors]) => ({
+        value: value === null ? null : String(value),
+        count: Number(n),
+        errors: Number(errors),
+      })),
+    );
+  }
+
+  async latency(q: LatencyQuery): Promise<LatencyRow[]> {
+    checkKeys(q, LATENCY_QUERY_KEYS, 'latency');
+    const by = parseLatencyGroup(q.by);
+    const ps = new Params();
+    const conds = whereSql(parseFilter(q), ps);
+    // quantile_cont interpolates like PostgreSQL's percentile_cont, so both stores agree.
+    // count is the number of events with a duration: the sample behind the percentiles.
+    const aggs = `count(duration_ms) AS n, quantile_cont(duration_ms, [0.5, 0.9, 0.95, 0.99]) AS q, max(duration_ms) AS mx`;
+    const sql = by
+      ? `SELECT CAST(${ident(by)} AS VARCHAR) AS grp, ${aggs} FROM events ${whereClause(conds)}
+         GROUP BY 1 ORDER BY n DESC, grp ASC NULLS LAST LIMIT ${MAX_LATENCY_GROUPS}`
+      : `SELECT NULL AS grp, ${aggs} FROM events ${whereClause(conds)}`;
+    return this.read(async (c) =>
+      (await c.runAndReadAll(sql, ps.values)).getRowsJS().map(([grp, n, qs, mx]) => {
+        const p = Array.isArray(qs) ? (qs as (number | null)[]) : [null, null, null, null];
+        return {
+          group: grp === null ? null : String(grp),
+          count: Number(n),
+          p50: p[0] ?? null,
+          p90: p[1] ?? null,
+          p95: p[2] ?? null,
+          p99: p[3] ?? null,
+          max: mx === null ? null : Number(mx),
+        };
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Let running work finish, so a batch is either committed or rolled back.
+    await Promise.all([this.writes.run(async () => undefined), this.reads.run(async () => undefined)]);
+    this.closeConnections();
+  }
+
+  private closeConnections(): void {
+    this.writer?.closeSync();
+    this.reader?.closeSync();
+    this.instance?.closeSync();
+    this.writer = this.reader = null;
+    this.instance = null;
+  }
+}
