@@ -8,4 +8,4 @@ export type PrimaryToWorker =
   | { type: 'spool'; id: number }
   | { type: 'shutdown' };
 
-export type WorkerToPrimary = { type: 'ready' } | { type: 'failed'; error: string } | { type: 'reply'; id: number; value: unknown };
+export type WorkerToPrimary = { type: 'booted' } | { type: 'ready' } | { type: 'failed'; error: string } | { type: 'reply'; id: number; value: unknown };

@@ -82,6 +82,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       pollMs: 25,
       retentionDays: config.store.retention_days,
       housekeepingMs: 30_000,
+      nice: config.store.loader_nice,
     },
     log,
   );
@@ -133,10 +134,12 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     stop: () =>
       (stopping ??= (async () => {
         await plane.stop();
+        log.info({}, 'proxy stopped; loading the rest of the spool into the store');
         // Load what the proxies spooled before they stopped, then stop the loader.
-        await loader.flush().catch((err: Error) => log.error({ err: err.message }, 'final load into the store failed; events stay in the spool'));
+        const loaded = await loader.flush().catch((err: Error) => log.error({ err: err.message }, 'final load into the store failed; events stay in the spool'));
         await admin.close();
         await loader.stop();
+        log.info({ loaded }, 'stopped');
       })()),
   };
 }
@@ -211,7 +214,9 @@ class ClusterPlane implements Plane {
       this.workers.set(index, w);
       let started = false;
       w.on('message', (m: WorkerToPrimary) => {
-        if (m.type === 'ready') {
+        if (m.type === 'booted') {
+          w.send({ type: 'start', config: this.config, writerId: `w${index}` } satisfies PrimaryToWorker);
+        } else if (m.type === 'ready') {
           started = true;
           this.readyCount++;
           resolve();
@@ -229,7 +234,6 @@ class ClusterPlane implements Plane {
         if (!started) return;
         setTimeout(() => void this.fork(index).catch((err: Error) => this.log.error({ err: err.message }, 'replacement worker failed')), 500);
       });
-      w.send({ type: 'start', config: this.config, writerId: `w${index}` } satisfies PrimaryToWorker);
     });
   }
 

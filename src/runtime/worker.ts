@@ -43,6 +43,10 @@ process.on('message', (m: PrimaryToWorker) => {
   })();
 });
 
+// ESM workers register listeners after the module graph loads: a message sent by the
+// primary right after fork() would be lost. Say we're listening; then the primary sends `start`.
+send({ type: 'booted' });
+
 // The primary handles signals and tells us to shut down; don't die on Ctrl-C's SIGINT to the group.
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});

@@ -82,8 +82,8 @@ export class StoreLoader extends EventEmitter implements StoreReader {
     if (!this.worker || this.exited) return Promise.reject(new Error('store loader is not running'));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker!.postMessage({ ...req, id } as LoaderRequest);
+      this.pending.set(id, { resolve: resolve, reject });
+      this.worker!.postMessage({ ...req, id });
     });
   }
 

@@ -9,6 +9,8 @@ export interface LoaderInit {
   pollMs: number;
   retentionDays: number;
   housekeepingMs: number;
+  /** Niceness of the loader thread (0 = same as the proxy). */
+  nice: number;
 }
 
 export interface LoaderStats {
