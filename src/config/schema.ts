@@ -122,7 +122,8 @@ export const PoolSchema = z
     max_connections: z.number().int().min(1).default(256).describe('Most open connections to each server (keep-alive pool size).'),
     keepalive_timeout: duration('How long an idle backend connection is kept open.').prefault('30s'),
   })
-  .strict();
+  .strict()
+  .describe('A backend pool: its servers, how one is chosen, health checks, retries and timeouts.');
 
 export const RouteSchema = z
   .object({
@@ -150,12 +151,12 @@ export const CertificateSchema = z
 
 export const ListenerSchema = z
   .object({
-    name: name('listener name').default('http'),
+    name: name('listener name').default('http').describe('Unique name of the listener.'),
     address: address('Address to listen on, "host:port".'),
     tls: z
       .object({
         certificates: z.array(CertificateSchema).min(1).describe('Certificates; picked by SNI, the first is the default.'),
-        min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+        min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted from clients.'),
       })
       .strict()
       .optional()
@@ -200,7 +201,7 @@ export const AuditSchema = z
       .boolean()
       .default(true)
       .describe('Write the audit trail. Only for measuring the cost of auditing in benchmarks: with false, no event is written for any request.'),
-    spool: SpoolSchema.prefault({}),
+    spool: SpoolSchema.prefault({}).describe('The local durable spool: every event is written here first, then loaded into the store.'),
     on_audit_failure: z
       .enum(['reject', 'continue'])
       .default('reject')
@@ -208,8 +209,8 @@ export const AuditSchema = z
     memory_buffer: z.number().int().min(0).default(100_000).describe('Events held in memory while the spool is failing (with `continue`).'),
     record_headers: z
       .object({
-        request: z.array(z.string()).default(['accept', 'content-type', 'content-length', 'x-forwarded-proto', 'origin']),
-        response: z.array(z.string()).default(['content-type', 'content-length', 'location', 'cache-control']),
+        request: z.array(z.string()).default(['accept', 'content-type', 'content-length', 'x-forwarded-proto', 'origin']).describe('Request headers recorded, as `req.<name>`.'),
+        response: z.array(z.string()).default(['content-type', 'content-length', 'location', 'cache-control']).describe('Response headers recorded, as `res.<name>`.'),
       })
       .strict()
       .prefault({})
@@ -223,16 +224,24 @@ export const AuditSchema = z
           .describe('Query parameters whose values are replaced by "REDACTED" (case-insensitive).'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('Keeps secrets out of events: header values and query parameters replaced by "REDACTED".'),
   })
   .strict();
 
 export const StoreSchema = z
   .object({
-    type: z.literal('duckdb').default('duckdb'),
+    type: z.literal('duckdb').default('duckdb').describe('Store engine; the embedded DuckDB is the only one so far.'),
     path: z.string().default('./data/tollgate.duckdb').describe('DuckDB database file.'),
     retention_days: z.number().min(0).default(30).describe('Events older than this are deleted (0 = keep forever).'),
     batch_size: z.number().int().min(1).default(20_000).describe('Most events loaded in one transaction.'),
+    loader_nice: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe('CPU niceness of the thread that loads the spool into the store (Linux). Higher yields more to traffic under contention; the spool absorbs the lag. 0 = same priority as the proxy.'),
   })
   .strict();
 
@@ -247,27 +256,29 @@ export const ConfigSchema = z
     node: z
       .object({
         name: z.string().optional().describe('Node name recorded as `node` (default: the host name).'),
-        environment: z.string().optional(),
-        region: z.string().optional(),
+        environment: z.string().optional().describe('Environment tag recorded as `environment` in every event, e.g. "production".'),
+        region: z.string().optional().describe('Region tag recorded as `region` in every event.'),
         labels: z.record(z.string(), z.string()).default({}).describe('Labels added to every event.'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('This Tollgate node: its name and the tags added to every event.'),
     workers: z
       .union([z.literal('auto'), z.number().int().min(1).max(256)])
       .default(1)
       .describe('Proxy processes: a number, or "auto" for one per CPU core. The admin API and the store writer run once, in the primary.'),
-    listeners: z.array(ListenerSchema).min(1, 'at least one listener is needed'),
+    listeners: z.array(ListenerSchema).min(1, 'at least one listener is needed').describe('Where clients connect: one or more HTTP or HTTPS listeners.'),
     routes: z.array(RouteSchema).default([]).describe('Routes, tried in order; the first match wins.'),
     backends: z.record(z.string(), PoolSchema).default({}).describe('Backend pools by name.'),
-    proxy: ProxySchema.prefault({}),
-    audit: AuditSchema.prefault({}),
-    store: StoreSchema.prefault({}),
-    admin: AdminSchema.prefault({}),
+    proxy: ProxySchema.prefault({}).describe('How client requests are received and passed on: trusted proxies, size limits and client timeouts.'),
+    audit: AuditSchema.prefault({}).describe('The audit trail: spool, failure policy, recorded headers and redaction.'),
+    store: StoreSchema.prefault({}).describe('Where events are stored and searched.'),
+    admin: AdminSchema.prefault({}).describe('The admin listener: API, dashboard, /metrics, /healthz and /readyz.'),
     log: z
-      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Least severe level written.') })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe("Tollgate's own log (not the audit trail)."),
   })
   .strict();
 
