@@ -151,7 +151,7 @@ export async function startTollgate(backends: Record<string, string[]>, configur
     },
     stop: async () => {
       await node.stop();
-      await rm(dir!, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     },
   };
   return t;

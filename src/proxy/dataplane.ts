@@ -235,7 +235,10 @@ export class DataPlane {
     timer.unref();
     await Promise.all(closes);
     clearTimeout(timer);
+    this.log.debug({}, 'listeners closed');
     await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.log.debug({}, 'backend pools closed');
     if (this.spool) await this.spool.close();
+    this.log.debug({}, 'spool closed');
   }
 }

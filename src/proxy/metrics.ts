@@ -19,7 +19,14 @@ const upstreamMs = new client.Histogram({
   labelNames: ['pool'] as const,
   buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
 });
-const inflight = new client.Gauge({ name: 'tollgate_requests_in_flight', help: 'Requests being processed.' });
+let inflightCount = 0;
+new client.Gauge({
+  name: 'tollgate_requests_in_flight',
+  help: 'Requests being processed.',
+  collect() {
+    this.set(inflightCount);
+  },
+});
 const retries = new client.Counter({ name: 'tollgate_upstream_retries_total', help: 'Requests retried on another backend.', labelNames: ['pool'] as const });
 const health = new client.Gauge({ name: 'tollgate_backend_up', help: '1 when a backend server is available (healthy and not ejected), else 0.', labelNames: ['pool', 'server'] as const });
 const stateChanges = new client.Counter({ name: 'tollgate_backend_state_changes_total', help: 'Backend state transitions.', labelNames: ['pool', 'server', 'to'] as const });
@@ -73,10 +80,10 @@ const upstreamChildren = new Map<string, { observe(v: number): void }>();
 
 export const metrics = {
   requestStarted(): void {
-    inflight.inc();
+    inflightCount++;
   },
   requestFinished(route: string | null, status: number | null, durationMs: number): void {
-    inflight.dec();
+    inflightCount--;
     const r = route ?? '(none)';
     const cls = statusClass(status);
     const key = r + '|' + cls;

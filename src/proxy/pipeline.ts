@@ -142,8 +142,9 @@ export class Pipeline {
   handle = (req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https'): void => {
     metrics.requestStarted();
     const socket = req.socket;
+    const event = this.newEvent(socket.remoteAddress, scheme, socket);
     const ctx: RequestContext = {
-      event: this.newEvent(socket.remoteAddress, scheme, socket),
+      event,
       startMs: performance.now(),
       recorded: false,
       reqHeaders: req.headers,
@@ -151,7 +152,7 @@ export class Pipeline {
       req,
       res,
       scheme,
-      peerIp: normalizeIp(socket.remoteAddress ?? ''),
+      peerIp: event.peer_ip ?? '',
       peerTrusted: false,
       hostHeader: undefined,
       target: req.url ?? '/',

@@ -261,7 +261,7 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
       u.dispatcher.dispatch(
         {
           path: ctx.target,
-          method: method as Dispatcher.HttpMethod,
+          method: method,
           headers,
           body,
           idempotent: retryable,

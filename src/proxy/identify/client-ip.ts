@@ -18,8 +18,21 @@ export interface ClientAddress {
 
 export type ClientIpResolver = (peerIp: string, xff: string | undefined, forwarded: string | undefined) => ClientAddress;
 
+const normalized = new Map<string, string>();
+
 /** Canonical text of an address: IPv4-mapped IPv6 becomes IPv4, IPv6 is compressed. */
 export function normalizeIp(ip: string): string {
+  // Socket peers repeat (keep-alive, a few proxies): remember answers, bounded.
+  let n = normalized.get(ip);
+  if (n === undefined) {
+    n = normalizeIpUncached(ip);
+    if (normalized.size > 10_000) normalized.clear();
+    normalized.set(ip, n);
+  }
+  return n;
+}
+
+function normalizeIpUncached(ip: string): string {
   try {
     const a = ipaddr.parse(ip);
     if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address().toString();

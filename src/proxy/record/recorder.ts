@@ -8,6 +8,7 @@ import type { AuditEvent } from '../../core/event.js';
 import type { SpoolWriter } from '../../audit/spool/writer.js';
 import type { Redactor } from '../../audit/redact.js';
 import { metrics } from '../metrics.js';
+import { serializeEvent } from '../../core/event-json.js';
 
 export interface RecordTarget {
   event: AuditEvent;
@@ -52,10 +53,10 @@ export class Recorder {
     }
     const { redactor } = this.opts;
     if (e.query !== null) e.query = redactor.query(e.query);
-    if (t.reqHeaders || t.resHeaders) e.headers = redactor.headers(t.reqHeaders ?? {}, (t.resHeaders ?? {}) as Record<string, string | string[] | undefined>);
+    if (t.reqHeaders || t.resHeaders) e.headers = redactor.headers(t.reqHeaders ?? {}, (t.resHeaders ?? {}));
     let line: string;
     try {
-      line = JSON.stringify(e);
+      line = serializeEvent(e);
     } catch (err) {
       this.opts.log.error({ err, id: e.id }, 'audit event could not be serialized');
       done?.(this.opts.onAuditFailure === 'continue');
