@@ -220,7 +220,11 @@ export const AuditSchema = z
         headers: z.array(z.string()).default([]).describe('More headers to redact, in addition to authorization, proxy-authorization, cookie and set-cookie, which always are.'),
         query_params: z
           .array(z.string())
-          .default(['token', 'access_token', 'id_token', 'refresh_token', 'api_key', 'apikey', 'key', 'password', 'secret', 'signature', 'sig', 'code', 'x-amz-signature', 'x-amz-credential', 'x-amz-security-token'])
+          .default([
+            'token', 'access_token', 'id_token', 'refresh_token', 'session_token', 'auth_token', 'private_token', 'jwt', 'auth',
+            'session', 'sessionid', 'session_id', 'sid', 'api_key', 'apikey', 'key', 'password', 'passwd', 'pwd', 'secret', 'client_secret',
+            'signature', 'sig', 'code', 'x-amz-signature', 'x-amz-credential', 'x-amz-security-token',
+          ])
           .describe('Query parameters whose values are replaced by "REDACTED" (case-insensitive).'),
       })
       .strict()

@@ -3,11 +3,16 @@
  * primary, runs a DataPlane with its own spool writer id, and answers the
  * primary's questions (backends, spool health) and commands (reload, shutdown).
  */
+import client from 'prom-client';
 import { DataPlane } from '../proxy/dataplane.js';
 import { createLogger } from './log.js';
 import type { PrimaryToWorker, WorkerToPrimary } from './messages.js';
 
 let dp: DataPlane | null = null;
+
+// prom-client answers the primary's metrics requests only once an
+// AggregatorRegistry exists in this process: constructing one registers that.
+new client.AggregatorRegistry();
 
 function send(m: WorkerToPrimary): void {
   process.send?.(m);

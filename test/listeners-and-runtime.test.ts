@@ -1,0 +1,168 @@
+/**
+ * HTTPS with SNI, cluster mode (workers: 2), retention and spool clean-up,
+ * and the demo as a new user starts it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import path from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { writeFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import { startBackend, startTollgate, merge, freePort, tempDir, baseConfig, spawnTollgate, waitFor, allEvents, get, CLI, sleep } from './helpers.js';
+import { emptyEvent } from '../src/core/event.js';
+import { uuidv7 } from '../src/core/ids.js';
+import { headerLine, segmentFileName } from '../src/audit/spool/format.js';
+
+function selfSigned(dir: string, name: string, cn: string, sans: string): { cert: string; key: string } {
+  const cert = path.join(dir, `${name}.crt`);
+  const key = path.join(dir, `${name}.key`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${sans}`], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+function httpsGet(port: number, servername: string, requestId: string): Promise<{ status: number; subject: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, servername, path: '/tls', headers: { host: servername, 'x-request-id': requestId }, rejectUnauthorized: false, agent: false }, (res) => {
+      const cert = (res.socket as import('node:tls').TLSSocket).getPeerCertificate();
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, subject: String(cert.subject?.CN ?? '') }));
+    });
+    req.on('error', reject);
+  });
+}
+
+test('HTTPS listener picks the certificate by SNI (exact, wildcard, default) and records TLS facts', async () => {
+  const dir = await tempDir('tg-tls-');
+  const a = selfSigned(dir, 'a', 'a.example.test', 'DNS:a.example.test');
+  const wild = selfSigned(dir, 'wild', 'wild.example.test', 'DNS:*.apps.example.test');
+  const backend = await startBackend();
+  const tlsPort = await freePort();
+  const tg = await startTollgate({ app: [backend.address] }, (c) => merge(c, { listeners: [{ name: 'web', address: `127.0.0.1:${tlsPort}`, tls: { certificates: [a, wild] } }] }));
+  try {
+    assert.deepEqual(await httpsGet(tlsPort, 'a.example.test', 'tls-a'), { status: 200, subject: 'a.example.test' });
+    assert.deepEqual(await httpsGet(tlsPort, 'x.apps.example.test', 'tls-wild'), { status: 200, subject: 'wild.example.test' });
+    assert.deepEqual(await httpsGet(tlsPort, 'other.test', 'tls-default'), { status: 200, subject: 'a.example.test' }, 'unknown names get the first certificate');
+    const e = await waitFor(async () => (await tg.events({ request_id: 'tls-wild' }))[0], 'tls event');
+    assert.equal(e.scheme, 'https');
+    assert.equal(e.sni, 'x.apps.example.test');
+    assert.match(e.tls_version ?? '', /^TLSv1\.[23]$/);
+    assert.ok(e.tls_cipher);
+    const seen = backend.requests.at(-1)!;
+    assert.equal(seen.headers['x-forwarded-proto'], 'https');
+  } finally {
+    await tg.stop();
+    await backend.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('cluster mode: two proxy workers, one spool stream each, one store, aggregated metrics', { timeout: 60_000 }, async () => {
+  const backend = await startBackend();
+  const dir = await tempDir('tg-cluster-');
+  const proxyPort = await freePort();
+  const adminPort = await freePort();
+  const file = path.join(dir, 'tollgate.yaml');
+  await writeFile(file, stringify(baseConfig(dir, proxyPort, adminPort, { app: [backend.address] }, { workers: 2, log: { level: 'warn' } })));
+  const child = spawnTollgate(file);
+  const admin = `http://127.0.0.1:${adminPort}`;
+  try {
+    await waitFor(async () => (await fetch(`${admin}/readyz`).catch(() => null))?.status === 200, 'cluster ready', 30_000, 100);
+    const N = 200;
+    for (let i = 0; i < N; i += 20) {
+      const batch = Array.from({ length: 20 }, (_, j) => get(`http://127.0.0.1:${proxyPort}/c/${i + j}`, { headers: { 'x-request-id': `cl-${i + j}` } }));
+      for (const r of await Promise.all(batch)) assert.equal(r.status, 200);
+    }
+    const events = await waitFor(
+      async () => {
+        const ev = await allEvents(admin);
+        return ev.length >= N ? ev : null;
+      },
+      'all events loaded',
+      30_000,
+      200,
+    );
+    assert.equal(events.length, N);
+    assert.equal(new Set(events.map((e) => e.request_id)).size, N);
+    const writers = (await readdir(path.join(dir, 'spool'))).filter((n) => /^w\d+$/.test(n)).sort();
+    assert.deepEqual(writers, ['w0', 'w1'], 'each worker writes its own spool stream');
+    const backends = (await (await fetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string }[] };
+    assert.deepEqual(backends.backends.map((b) => b.worker), ['w0', 'w1']);
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    const m = /tollgate_requests_total\{route="app",status_class="2xx"\} (\d+)/.exec(metrics);
+    assert.equal(Number(m?.[1]), N, 'request counters are summed over the workers');
+    const reload = await fetch(`${admin}/api/v1/config/reload`, { method: 'POST' });
+    assert.equal(reload.status, 200, 'reload reaches every worker');
+  } finally {
+    child.kill('SIGTERM');
+    const code = await Promise.race([new Promise<number | null>((r) => child.once('exit', (c) => r(c))), sleep(20_000).then(() => 'timeout')]);
+    assert.equal(code, 0, 'graceful stop');
+    await backend.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('retention deletes old events; fully loaded sealed spool segments are removed', async () => {
+  const dir = await tempDir('tg-retention-');
+  // A spool left by an earlier run: two segments of writer "old"; the first holds an event 40 days old.
+  const wdir = path.join(dir, 'spool', 'old');
+  await mkdir(wdir, { recursive: true });
+  const oldEvent = emptyEvent(uuidv7(Date.now() - 40 * 86_400_000), new Date(Date.now() - 40 * 86_400_000).toISOString(), 'http', 'tollgate');
+  oldEvent.request_id = 'ancient';
+  const newEvent = emptyEvent(uuidv7(), new Date().toISOString(), 'http', 'tollgate');
+  newEvent.request_id = 'recent';
+  await writeFile(path.join(wdir, segmentFileName(1)), headerLine('old', 1) + JSON.stringify(oldEvent) + '\n');
+  await writeFile(path.join(wdir, segmentFileName(2)), headerLine('old', 2) + JSON.stringify(newEvent) + '\n');
+  const backend = await startBackend();
+  const tg = await startTollgate({ app: [backend.address] }, (c) => merge(c, { store: { retention_days: 30 } }), dir);
+  try {
+    const events = await waitFor(
+      async () => {
+        const ev = await tg.events();
+        const segs = await readdir(wdir);
+        return ev.some((e) => e.request_id === 'recent') && !segs.includes(segmentFileName(1)) ? ev : null;
+      },
+      'load and housekeeping',
+    );
+    assert.ok(!events.some((e) => e.request_id === 'ancient'), 'the 40-day-old event was deleted by retention');
+    const segs = await readdir(wdir);
+    assert.ok(!segs.includes(segmentFileName(1)), 'the loaded, sealed segment was removed');
+    assert.ok(segs.includes(segmentFileName(2)), 'the last segment of a writer stays until a later one seals it');
+  } finally {
+    await tg.stop();
+    await backend.close();
+  }
+});
+
+test('the demo starts, serves traffic, records it, and stops cleanly on Ctrl-C', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('tg-demo-');
+  const port = await freePort();
+  const adminPort = await freePort();
+  const child = spawn(process.execPath, [CLI, 'demo', '--port', String(port), '--admin-port', String(adminPort), '--dir', dir, '--rps', '40'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    await waitFor(() => out.includes('Tollgate demo is running'), 'the demo banner', 30_000, 100);
+    assert.match(out, new RegExp(`http://127\\.0\\.0\\.1:${adminPort}/api/v1/events`));
+    assert.equal((await get(`http://127.0.0.1:${port}/products/1`)).status, 200);
+    const events = await waitFor(
+      async () => {
+        const ev = await allEvents(`http://127.0.0.1:${adminPort}`);
+        return ev.length >= 30 ? ev : null;
+      },
+      'synthetic traffic to be recorded',
+      30_000,
+      250,
+    );
+    const statuses = new Set(events.map((e) => e.status));
+    assert.ok(statuses.has(200) && [...statuses].some((s) => s !== null && s >= 400), 'a mix of outcomes');
+    assert.ok(new Set(events.map((e) => e.client_ip)).size > 3, 'many clients');
+    assert.ok(!events.some((e) => (e.query ?? '').includes('session_token=abc')), 'demo secrets are redacted');
+    child.kill('SIGINT');
+    const code = await Promise.race([new Promise<number | null>((r) => child.once('exit', (c) => r(c))), sleep(20_000).then(() => 'timeout')]);
+    assert.equal(code, 0);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  }
+});
