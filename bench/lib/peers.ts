@@ -7,6 +7,8 @@
  */
 import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { stringify } from 'yaml';
 import { httpGet, freePort, waitFor } from './net.js';
 import { startProcess, stopProcess, type Managed } from './procs.js';
@@ -15,7 +17,7 @@ import { startProcess, stopProcess, type Managed } from './procs.js';
 export const BODY = 'tollgate benchmark backend: a plain text body of exactly one hundred bytes '.padEnd(100, '.');
 if (Buffer.byteLength(BODY) !== 100) throw new Error(`BODY must be 100 bytes, is ${Buffer.byteLength(BODY)}`);
 
-export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-nolog', 'haproxy', 'tollgate', 'tollgate-noaudit'] as const;
+export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-nolog', 'haproxy', 'node-bare', 'tollgate', 'tollgate-noaudit'] as const;
 export type ConfigId = (typeof CONFIG_IDS)[number];
 
 export interface Binaries {
@@ -295,6 +297,19 @@ export const PEERS: readonly PeerDef[] = [
       writeFileSync(file, conf);
       // -db: foreground; the httplog lines go to stdout.log.
       return launch('haproxy', dir, ctx.bins.haproxy!, ['-db', '-f', file], conf, `http://127.0.0.1:${port}`, ctx.path, []);
+    },
+  },
+  {
+    id: 'node-bare',
+    label: 'bare Node.js proxy',
+    description: 'a minimal undici proxy in as many cluster workers as Tollgate: the ceiling of a Node.js proxy on this machine',
+    unavailable: () => null,
+    async start(ctx) {
+      const dir = serverDir(ctx, 'node-bare');
+      const port = await freePort();
+      const script = fileURLToPath(new URL('../bare-proxy.js', import.meta.url));
+      const workers = ctx.tollgateWorkers === 'auto' ? availableParallelism() : ctx.tollgateWorkers;
+      return launch('node-bare', dir, process.execPath, [script, String(port), String(ctx.backendPort), String(workers)], `bare-proxy.js ${workers} worker(s)`, `http://127.0.0.1:${port}`, ctx.path, []);
     },
   },
   tollgatePeer('tollgate', true),
