@@ -152,6 +152,30 @@ describe('every outcome yields exactly one event with the right fields', () => {
     assert.equal(e.upstream_status, null);
   });
 
+  test('no healthy backend: 503 with termination upstream_unavailable', async () => {
+    const port = await freePort();
+    const hc = await startTollgate({ gone: [`127.0.0.1:${port}`] }, (c) =>
+      merge(c, { backends: { gone: { health_check: { path: '/healthz', interval: '100ms', timeout: '80ms', unhealthy_threshold: 1 } } } }),
+    );
+    try {
+      await waitFor(async () => {
+        const b = (await (await fetch(`${hc.admin}/api/v1/backends`)).json()) as { backends: { servers: { state: string }[] }[] };
+        return b.backends[0].servers[0].state === 'unhealthy';
+      }, 'the server to be marked unhealthy');
+      const r = await get(`${hc.proxy}/x`, { headers: { 'x-request-id': 'req-unavailable' } });
+      assert.equal(r.status, 503);
+      assert.equal(JSON.parse(r.body).error.code, 'TG_NO_HEALTHY_BACKEND');
+      const e = await waitFor(async () => (await hc.events({ request_id: 'req-unavailable' }))[0], 'event');
+      assert.equal(e.status, 503);
+      assert.equal(e.termination, 'upstream_unavailable');
+      assert.equal(e.attempts, 0, 'no backend was tried');
+      assert.equal(e.upstream, null);
+      assert.match(e.reason ?? '', /no available server in pool gone \(0\/1 available\)/);
+    } finally {
+      await hc.stop();
+    }
+  });
+
   test('timeout: 504 when the backend sends no headers in time', async () => {
     const r = await get(`${tg.proxy}/slow/x`, { headers: { 'x-request-id': 'req-timeout' } });
     assert.equal(r.status, 504);

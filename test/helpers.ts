@@ -15,20 +15,12 @@ import { pino } from 'pino';
 import { loadConfigText } from '../src/config/load.js';
 import { startNode, type RunningNode } from '../src/runtime/node.js';
 import type { AuditEvent } from '../src/core/event.js';
+import { freePort } from '../src/runtime/ports.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'index.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address() as net.AddressInfo;
-      s.close(() => resolve(a.port));
-    });
-  });
-}
+export { freePort };
 
 export interface Backend {
   port: number;

@@ -93,6 +93,22 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
     assert.equal(Number(m?.[1]), N, 'request counters are summed over the workers');
     const reload = await fetch(`${admin}/api/v1/config/reload`, { method: 'POST' });
     assert.equal(reload.status, 200, 'reload reaches every worker');
+    // SIGHUP reloads too: a new route appears in every worker.
+    const cfg = baseConfig(dir, proxyPort, adminPort, { app: [backend.address] }, { workers: 2, log: { level: 'warn' } });
+    (cfg.routes as unknown[]).unshift({ id: 'hup', path_prefix: '/hup', backend: 'app' });
+    await writeFile(file, stringify(cfg));
+    child.kill('SIGHUP');
+    await waitFor(
+      async () => {
+        const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => get(`http://127.0.0.1:${proxyPort}/hup/${i}`, { headers: { 'x-request-id': `hup-${Date.now()}-${i}` } })));
+        if (rs.some((r) => r.status !== 200)) return false;
+        const ev = await allEvents(admin, { route: 'hup' });
+        return ev.length >= 6;
+      },
+      'requests on the route added by SIGHUP',
+      20_000,
+      300,
+    );
   } finally {
     child.kill('SIGTERM');
     const code = await Promise.race([new Promise<number | null>((r) => child.once('exit', (c) => r(c))), sleep(20_000).then(() => 'timeout')]);

@@ -14,6 +14,7 @@ import { loadConfigText } from '../config/load.js';
 import { formatConfigErrors } from './config-errors.js';
 import { createLogger } from '../runtime/log.js';
 import { startNode } from '../runtime/node.js';
+import { freePort, portFree } from '../runtime/ports.js';
 
 interface DemoOpts {
   port: string;
@@ -21,25 +22,6 @@ interface DemoOpts {
   dir: string;
   rps: string;
   traffic: boolean;
-}
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address() as net.AddressInfo;
-      s.close(() => resolve(a.port));
-    });
-  });
 }
 
 async function choosePort(wanted: number, what: string): Promise<number> {

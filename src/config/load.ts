@@ -63,7 +63,7 @@ export function loadConfigText(text: string, source = '(inline)', env: NodeJS.Pr
   const lineCounter = new LineCounter();
   const doc = parseDocument(substituted, { lineCounter, prettyErrors: false });
   for (const e of doc.errors) {
-    errors.push({ path: '(yaml)', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line });
+    errors.push({ path: '(yaml)', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line });
   }
   if (doc.errors.length) return { ok: false, source, errors };
   const raw: unknown = doc.toJS() ?? {};

@@ -12,6 +12,7 @@ import os from 'node:os';
 import type { Store, SpoolCursor, StoreReader } from '../../store/types.js';
 import { QueryError } from '../../store/types.js';
 import { SpoolReader } from '../spool/reader.js';
+import { completeEvent } from '../../core/event-json.js';
 import { DuckDbStore } from '../../store/duckdb/duckdb-store.js';
 import type { LoaderInit, LoaderMessage, LoaderRequest, LoaderStats } from './protocol.js';
 
@@ -68,7 +69,8 @@ async function loadOnceUnlocked(): Promise<number> {
   stats.loaded += r.events.length;
   stats.batches++;
   stats.lastLoadAt = new Date().toISOString();
-  if (streamWanted && r.events.length) post({ type: 'events', events: r.events });
+  // Spool records leave null fields out; the live stream shows whole events.
+  if (streamWanted && r.events.length) post({ type: 'events', events: r.events.map(completeEvent) });
   return r.events.length;
 }
 

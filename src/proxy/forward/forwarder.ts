@@ -97,6 +97,7 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
   }
   let body: BodyMeter | null = null;
   if (!hasBody) ctx.event.bytes_in = 0;
+  ctx.event.attempts = 0;
   if (hasBody) {
     body = new BodyMeter(deps.maxBodySize);
     req.pipe(body);
