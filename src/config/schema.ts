@@ -244,7 +244,7 @@ export const StoreSchema = z
       .int()
       .min(0)
       .max(19)
-      .default(10)
+      .default(19)
       .describe('CPU niceness of the thread that loads the spool into the store (Linux). Higher yields more to traffic under contention; the spool absorbs the lag. 0 = same priority as the proxy.'),
   })
   .strict();
