@@ -239,6 +239,9 @@ export const StoreSchema = z
     path: z.string().default('./data/tollgate.duckdb').describe('DuckDB database file.'),
     retention_days: z.number().min(0).default(30).describe('Events older than this are deleted (0 = keep forever).'),
     batch_size: z.number().int().min(1).default(20_000).describe('Most events loaded in one transaction.'),
+    load_interval: duration(
+      'Pause between loads of the spool into the store when the loader has caught up. Larger values mean fewer, bigger transactions (less CPU per event) and a later view of new events in queries and the live stream.',
+    ).prefault('250ms'),
     loader_nice: z
       .number()
       .int()

@@ -79,7 +79,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       spoolDir: config.audit.spool.dir,
       storePath: config.store.path,
       batchSize: config.store.batch_size,
-      pollMs: 25,
+      pollMs: config.store.load_interval,
       retentionDays: config.store.retention_days,
       housekeepingMs: 30_000,
       nice: config.store.loader_nice,
