@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { loadConfigText } from '../config/load.js';
 import { formatConfigErrors } from './config-errors.js';
+import { fatal } from './fatal.js';
 import { createLogger } from '../runtime/log.js';
 import { startNode } from '../runtime/node.js';
 import { freePort, portFree } from '../runtime/ports.js';
@@ -164,8 +165,7 @@ export function registerDemo(program: Command): void {
       writeFileSync(file, yaml);
       const r = loadConfigText(yaml, file);
       if (!r.ok) {
-        process.stderr.write(formatConfigErrors(file, r.errors));
-        process.exit(1);
+        fatal(formatConfigErrors(file, r.errors));
       }
       const log = createLogger(r.config.log.level);
       const node = await startNode({ configPath: file, config: r.config, log });

@@ -7,6 +7,7 @@ import { registerQuery } from './query.js';
 import { registerTail } from './tail.js';
 import { registerDemo } from './demo.js';
 import { VERSION } from './version.js';
+import { fatal } from './fatal.js';
 
 const program = new Command();
 program
@@ -22,6 +23,5 @@ registerQuery(program);
 registerTail(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
-  process.stderr.write(`tollgate: ${err.message}\n`);
-  process.exit(1);
+  fatal(`tollgate: ${err.message}`);
 });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfigFile } from '../config/load.js';
 import { formatConfigErrors } from './config-errors.js';
+import { fatal } from './fatal.js';
 import { createLogger } from '../runtime/log.js';
 import { startNode, type RunningNode } from '../runtime/node.js';
 
@@ -38,16 +39,14 @@ export function registerStart(program: Command): void {
     .action(async (opts: { config: string }) => {
       const r = loadConfigFile(opts.config);
       if (!r.ok) {
-        process.stderr.write(formatConfigErrors(opts.config, r.errors));
-        process.exit(1);
+        fatal(formatConfigErrors(opts.config, r.errors));
       }
       const log = createLogger(r.config.log.level);
       let node: RunningNode;
       try {
         node = await startNode({ configPath: opts.config, config: r.config, log });
       } catch (err) {
-        process.stderr.write(`tollgate: cannot start: ${(err as Error).message}\n`);
-        process.exit(1);
+        fatal(`tollgate: cannot start: ${(err as Error).message}`);
       }
       handleSignals(node, log);
     });
