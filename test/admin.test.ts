@@ -51,7 +51,7 @@ test('events/stream pushes matching events as server-sent events', async () => {
 test('bad stream filter → 400', async () => {
   const r = await get(`${tg.admin}/api/v1/events/stream?statuz=5xx`);
   assert.equal(r.status, 400);
-  assert.match(JSON.parse(r.body).error.message, /unknown parameter "statuz"/);
+  assert.match(JSON.parse(r.body).error.message, /unknown stream parameter "statuz"/);
 });
 
 test('/metrics exposes requests, latency, backend health, spool and store figures', async () => {
@@ -79,10 +79,12 @@ test('/healthz, /readyz and /api/v1/backends', async () => {
   assert.equal(ready.status, 200);
   const body = JSON.parse(ready.body) as { checks: { name: string; ok: boolean }[] };
   assert.deepEqual(body.checks.map((c) => [c.name, c.ok]), [['proxy', true], ['audit_spool', true], ['store', true]]);
-  const b = JSON.parse((await get(`${tg.admin}/api/v1/backends`)).body) as { backends: { name: string; servers: { address: string; state: string }[] }[] };
-  assert.equal(b.backends[0].name, 'app');
-  assert.equal(b.backends[0].servers[0].address, backend.address);
-  assert.equal(b.backends[0].servers[0].state, 'healthy');
+  const b = JSON.parse((await get(`${tg.admin}/api/v1/backends`)).body) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };
+  assert.equal(b.backends[0].worker, 'w0', 'the same shape as in cluster mode: one entry per proxy process');
+  const pool = b.backends[0].pools[0];
+  assert.equal(pool.name, 'app');
+  assert.equal(pool.servers[0].address, backend.address);
+  assert.equal(pool.servers[0].state, 'healthy');
 });
 
 test('reload: an invalid config is refused with all its errors and the running one stays; a valid one applies', async () => {

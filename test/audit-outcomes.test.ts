@@ -159,8 +159,8 @@ describe('every outcome yields exactly one event with the right fields', () => {
     );
     try {
       await waitFor(async () => {
-        const b = (await (await fetch(`${hc.admin}/api/v1/backends`)).json()) as { backends: { servers: { state: string }[] }[] };
-        return b.backends[0].servers[0].state === 'unhealthy';
+        const b = (await (await fetch(`${hc.admin}/api/v1/backends`)).json()) as { backends: { pools: { servers: { state: string }[] }[] }[] };
+        return b.backends[0].pools[0].servers[0].state === 'unhealthy';
       }, 'the server to be marked unhealthy');
       const r = await get(`${hc.proxy}/x`, { headers: { 'x-request-id': 'req-unavailable' } });
       assert.equal(r.status, 503);

@@ -14,9 +14,9 @@ interface ServerView {
 }
 
 async function serverStates(admin: string): Promise<Record<string, string>> {
-  const r = (await (await fetch(`${admin}/api/v1/backends`)).json()) as { backends: { name: string; servers: ServerView[] }[] };
+  const r = (await (await fetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string; pools: { name: string; servers: ServerView[] }[] }[] };
   const out: Record<string, string> = {};
-  for (const p of r.backends) for (const s of p.servers) out[s.address] = s.state;
+  for (const w of r.backends) for (const p of w.pools) for (const s of p.servers) out[s.address] = s.state;
   return out;
 }
 

@@ -86,8 +86,9 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
     assert.equal(new Set(events.map((e) => e.request_id)).size, N);
     const writers = (await readdir(path.join(dir, 'spool'))).filter((n) => /^w\d+$/.test(n)).sort();
     assert.deepEqual(writers, ['w0', 'w1'], 'each worker writes its own spool stream');
-    const backends = (await (await fetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string }[] };
+    const backends = (await (await fetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };
     assert.deepEqual(backends.backends.map((b) => b.worker), ['w0', 'w1']);
+    for (const b of backends.backends) assert.deepEqual(b.pools.map((p) => [p.name, p.servers[0].address, p.servers[0].state]), [['app', backend.address, 'healthy']], `worker ${b.worker}`);
     const metrics = await (await fetch(`${admin}/metrics`)).text();
     const m = /tollgate_requests_total\{route="app",status_class="2xx"\} (\d+)/.exec(metrics);
     assert.equal(Number(m?.[1]), N, 'request counters are summed over the workers');

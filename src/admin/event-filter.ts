@@ -1,54 +1,32 @@
 /**
- * In-memory event filter with the same meaning as the store's search filters,
- * for the live stream (events that are not queried but pushed).
+ * In-memory event filter for the live stream (events pushed, not queried).
+ * It parses its parameters with the store's own parseFilter, so a filter means
+ * the same thing in /events/stream as in /events and `tollgate query`.
  */
 import type { AuditEvent } from '../core/event.js';
-import type { EventQuery } from '../store/types.js';
+import { checkKeys, FILTER_KEYS, parseFilter, type StatusFilter } from '../store/query.js';
 
-export const FILTER_PARAMS = ['client_ip', 'user', 'method', 'path_prefix', 'status', 'decision', 'route', 'upstream', 'request_id', 'host', 'service', 'termination', 'trace_id', 'kind', 'source'] as const;
+export { FILTER_KEYS };
 
-export function createEventFilter(q: EventQuery): (e: AuditEvent) => boolean {
-  const checks: ((e: AuditEvent) => boolean)[] = [];
-  const eq = (field: keyof AuditEvent, v: string | undefined) => {
-    if (v !== undefined && v !== '') checks.push((e) => e[field] === v);
-  };
-  eq('client_ip', q.client_ip);
-  eq('route', q.route);
-  eq('upstream', q.upstream);
-  eq('request_id', q.request_id);
-  eq('host', q.host);
-  eq('service', q.service);
-  eq('termination', q.termination);
-  eq('trace_id', q.trace_id);
-  eq('kind', q.kind);
-  eq('source', q.source);
-  eq('decision', q.decision);
-  if (q.method) {
-    const m = q.method.toUpperCase();
-    checks.push((e) => e.method === m);
-  }
-  if (q.user) {
-    const u = q.user;
-    checks.push((e) => e.user_id === u || e.user_name === u);
-  }
-  if (q.path_prefix) {
-    const p = q.path_prefix;
-    checks.push((e) => e.path !== null && e.path.startsWith(p));
-  }
-  if (q.status) {
-    const s = q.status.toLowerCase();
-    if (/^[1-5]xx$/.test(s)) {
-      const cls = Number(s[0]);
-      checks.push((e) => e.status !== null && Math.floor(e.status / 100) === cls);
-    } else if (/^\d{3}$/.test(s)) {
-      const code = Number(s);
-      checks.push((e) => e.status === code);
-    } else {
-      throw new Error(`invalid status "${q.status}": use a code like 404 or a class like 5xx`);
-    }
-  }
+function statusMatches(s: StatusFilter, status: number | null): boolean {
+  if (s.kind === 'none') return status === null;
+  if (status === null) return false;
+  return s.kind === 'code' ? status === s.code : status >= s.min && status < s.max;
+}
+
+/** Throws QueryError for unknown keys and invalid values, like the store does. */
+export function createEventFilter(q: Record<string, string>): (e: AuditEvent) => boolean {
+  checkKeys(q, FILTER_KEYS, 'stream');
+  const f = parseFilter(q);
   return (e) => {
-    for (const c of checks) if (!c(e)) return false;
+    if (f.from !== null || f.to !== null) {
+      const t = Date.parse(e.ts);
+      if ((f.from !== null && t < f.from) || (f.to !== null && t >= f.to)) return false;
+    }
+    for (const { column, value } of f.equals) if (e[column] !== value) return false;
+    if (f.user !== null && e.user_id !== f.user && e.user_name !== f.user) return false;
+    if (f.pathPrefix !== null && (e.path === null || !e.path.startsWith(f.pathPrefix))) return false;
+    if (f.status !== null && !statusMatches(f.status, e.status)) return false;
     return true;
   };
 }

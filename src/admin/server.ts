@@ -6,11 +6,11 @@
  */
 import http from 'node:http';
 import type { AuditEvent } from '../core/event.js';
-import type { StoreReader, EventQuery } from '../store/types.js';
+import type { StoreReader } from '../store/types.js';
 import type { ConfigError } from '../config/load.js';
 import { parseAddress } from '../config/schema.js';
 import { handleEventsApi } from './events-api.js';
-import { createEventFilter, FILTER_PARAMS } from './event-filter.js';
+import { createEventFilter, FILTER_KEYS } from './event-filter.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -50,7 +50,7 @@ function apiError(res: http.ServerResponse, status: number, code: string, messag
 const INDEX_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>Tollgate admin</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:46rem;color:#1d2330}code{background:#eef1f5;padding:0 .3em;border-radius:3px}a{color:#0b5cd5}</style></head>
 <body><h1>Tollgate admin</h1><p>The auditing load balancer's admin API. Start here:</p><ul>
-<li><a href="/api/v1/events?limit=50">/api/v1/events</a> — the audit trail, newest first (filters: ${FILTER_PARAMS.map((p) => `<code>${p}</code>`).join(' ')}, <code>from</code>, <code>to</code>, <code>limit</code>, <code>cursor</code>; <code>format=csv|ndjson</code>)</li>
+<li><a href="/api/v1/events?limit=50">/api/v1/events</a> — the audit trail, newest first (filters: ${FILTER_KEYS.map((p) => `<code>${p}</code>`).join(' ')}, <code>limit</code>, <code>cursor</code>; <code>format=csv|ndjson</code>)</li>
 <li><a href="/api/v1/events/stream">/api/v1/events/stream</a> — live events (server-sent events)</li>
 <li><a href="/api/v1/stats/timeseries">/api/v1/stats/timeseries</a>, <a href="/api/v1/stats/top?by=client_ip">/api/v1/stats/top?by=client_ip</a>, <a href="/api/v1/stats/latency?by=route">/api/v1/stats/latency?by=route</a></li>
 <li><a href="/api/v1/backends">/api/v1/backends</a> — pools, servers and their health</li>
@@ -135,17 +135,9 @@ export class AdminServer {
 
   /** Server-sent events: one `audit` event per audit record matching the filters, heartbeats every 15 s. */
   private stream(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
-    const q: EventQuery = {};
-    for (const [k, v] of url.searchParams) {
-      if (!(FILTER_PARAMS as readonly string[]).includes(k)) {
-        apiError(res, 400, 'bad_parameter', `unknown parameter "${k}"; allowed: ${FILTER_PARAMS.join(', ')}`);
-        return;
-      }
-      (q as Record<string, string>)[k] = v;
-    }
     let match: (e: AuditEvent) => boolean;
     try {
-      match = createEventFilter(q);
+      match = createEventFilter(Object.fromEntries(url.searchParams));
     } catch (err) {
       apiError(res, 400, 'bad_parameter', (err as Error).message);
       return;

@@ -15,8 +15,6 @@ export interface RequestContext extends RecordTarget {
   scheme: 'http' | 'https';
   peerIp: string;
   peerTrusted: boolean;
-  /** Host header as received (with port), for X-Forwarded-Host. */
-  hostHeader: string | undefined;
   /** Request target for the backend (path + query, after strip_prefix). */
   target: string;
   route: CompiledRoute<BackendPool> | null;
@@ -26,6 +24,5 @@ export interface RequestContext extends RecordTarget {
   finished: boolean;
   /** Aborts the backend exchange in progress, if any. */
   controller: Dispatcher.DispatchController | null;
-  bytesIn: number;
   bytesOut: number;
 }

@@ -5,23 +5,15 @@
  * (with their health state and warm connections).
  */
 import os from 'node:os';
-import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { ErrorSpec } from '../core/errors.js';
-import { ERRORS } from '../core/errors.js';
 import { SpoolWriter, type SpoolHealth } from '../audit/spool/writer.js';
 import { createRedactor } from '../audit/redact.js';
 import { BackendPool, type PoolSnapshot } from './balance/pool.js';
 import { Pipeline, type NodeTags } from './pipeline.js';
-import { Recorder, type RecordTarget } from './record/recorder.js';
-import { startListener, type RunningListener } from './accept/listener.js';
-import { tunnel, rejectUpgrade } from './forward/websocket.js';
+import { Recorder } from './record/recorder.js';
+import { startListener, type ListenerHandlers, type RunningListener } from './accept/listener.js';
 import { metrics, setSpoolMetricsSource } from './metrics.js';
-import { normalizeIp } from './identify/client-ip.js';
-import { normalizeHost } from './route/router.js';
 
 export interface DataPlaneOptions {
   config: Readonly<Config>;
@@ -71,11 +63,11 @@ export class DataPlane {
     return dp;
   }
 
-  private readonly handlers = {
-    request: (req: IncomingMessage, res: import('node:http').ServerResponse, scheme: 'http' | 'https') => this.pipeline.handle(req, res, scheme),
-    upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https') => this.upgrade(req, socket, head, scheme),
-    clientError: (socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, raw: Buffer | undefined, respond: (() => void) | null) =>
-      this.clientError(socket, scheme, spec, reason, raw, respond),
+  // Through `this.pipeline` at call time, so a reload swaps it for new requests.
+  private readonly handlers: ListenerHandlers = {
+    request: (req, res, scheme) => this.pipeline.handle(req, res, scheme),
+    upgrade: (req, socket, head, scheme) => this.pipeline.upgrade(req, socket, head, scheme),
+    clientError: (socket, scheme, spec, reason, raw, respond) => this.pipeline.clientError(socket, scheme, spec, reason, raw, respond),
   };
 
   private tags(config: Readonly<Config>): NodeTags {
@@ -110,7 +102,7 @@ export class DataPlane {
       onAuditFailure: config.audit.on_audit_failure,
       log: this.log,
     });
-    this.pipeline = new Pipeline({ config, pools, recorder: this.recorder, tags: this.tags(config) }).init();
+    this.pipeline = new Pipeline({ config, pools, recorder: this.recorder, tags: this.tags(config) });
     this.pools = pools;
     this.config = config;
     return fresh;
@@ -150,78 +142,6 @@ export class DataPlane {
 
   spoolHealth(): SpoolHealth | null {
     return this.spool ? this.spool.health() : null;
-  }
-
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
-    const pipeline = this.pipeline;
-    const raw = socket as Socket;
-    const event = pipeline.newEvent(raw.remoteAddress, scheme, raw);
-    event.kind = 'websocket';
-    const target: RecordTarget = { event, startMs: performance.now(), recorded: false, reqHeaders: req.headers, resHeaders: null };
-    metrics.requestStarted();
-    const peerIp = normalizeIp(raw.remoteAddress ?? '');
-    // Reuse the HTTP identify stage on a minimal context.
-    const ctx = { req, event, peerIp, peerTrusted: false, hostHeader: undefined as string | undefined } as unknown as import('./context.js').RequestContext;
-    pipeline.identify(ctx);
-    const deps = { requestIdHeader: this.config.proxy.request_id_header.toLowerCase(), record: (t: RecordTarget, done: ((ok: boolean) => void) | null) => this.recorder.record(t, done) };
-    if (!this.recorder.accepting) {
-      rejectUpgrade(socket, target, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject', deps);
-      return;
-    }
-    const route = pipeline.router.match(normalizeHost(req.headers.host), event.path ?? '/', event.method ?? 'GET');
-    if (!route) {
-      rejectUpgrade(socket, target, ERRORS.NO_ROUTE, `no route for host ${JSON.stringify(event.host)} path ${JSON.stringify(event.path)}`, deps);
-      return;
-    }
-    event.route = route.id;
-    event.service = route.service;
-    event.decision = 'allow';
-    let path = req.url ?? '/';
-    if (route.strip) {
-      const rest = path.slice(route.strip.length);
-      path = rest.startsWith('/') ? rest : '/' + rest;
-    }
-    tunnel(
-      {
-        req,
-        socket,
-        head,
-        event,
-        target,
-        route,
-        peerIp,
-        peerTrusted: ctx.peerTrusted,
-        scheme,
-        path,
-        pick: { clientIp: event.client_ip ?? peerIp, header: (n) => (req.headers[n.toLowerCase()] as string | undefined) ?? undefined, cookie: () => undefined },
-      },
-      deps,
-    );
-  }
-
-  private clientError(socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, raw: Buffer | undefined, respond: (() => void) | null): void {
-    const event = this.pipeline.newEvent(socket.remoteAddress, scheme, socket);
-    metrics.requestStarted();
-    // What the client managed to send, when it is printable: useful to see probing.
-    if (raw && raw.length) {
-      const firstLine = raw.toString('latin1', 0, Math.min(raw.length, 2048)).split('\r\n')[0];
-      const m = /^([A-Z]{1,20}) (\S{1,2048}) HTTP\/(\d\.\d)$/.exec(firstLine);
-      if (m) {
-        event.method = m[1];
-        const q = m[2].indexOf('?');
-        event.path = q === -1 ? m[2] : m[2].slice(0, q);
-        event.query = q === -1 ? null : m[2].slice(q + 1) || null;
-        event.http_version = m[3];
-      }
-    }
-    event.status = spec ? spec.status : null;
-    event.termination = spec ? spec.termination : 'client_abort';
-    event.decision = 'error';
-    event.reason = reason;
-    event.bytes_in = 0;
-    event.bytes_out = 0;
-    const target: RecordTarget = { event, startMs: performance.now(), recorded: false, reqHeaders: null, resHeaders: null };
-    this.recorder.record(target, respond ? (ok) => (ok ? respond() : socket.destroy()) : null);
   }
 
   /** Stops accepting, lets in-flight requests finish (up to graceMs), flushes the spool. */

@@ -1,11 +1,13 @@
 /**
  * The request pipeline: accept → identify → route → authorize → balance →
  * forward → record. Built once per configuration (stages precompile their
- * matchers), then `handle` runs per request. See docs/architecture.md for the
- * lifecycle drawing with every error exit.
+ * matchers); `handle` runs per request, `upgrade` per WebSocket handshake and
+ * `clientError` per request the HTTP parser refused. See docs/architecture.md
+ * for the lifecycle drawing with every error exit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import { emptyEvent, type AuditEvent } from '../core/event.js';
@@ -13,11 +15,11 @@ import { uuidv7 } from '../core/ids.js';
 import { ERRORS, errorBody, type ErrorSpec } from '../core/errors.js';
 import { createClientIpResolver, normalizeIp } from './identify/client-ip.js';
 import { resolveRequestId, traceIdOf } from './identify/correlation.js';
-import { Router, normalizeHost } from './route/router.js';
+import { Router, normalizeHost, splitTarget, backendTarget, type CompiledRoute } from './route/router.js';
 import type { BackendPool } from './balance/pool.js';
-import type { PickContext } from './balance/balancers.js';
-import { forward, ClientAbortError } from './forward/forwarder.js';
-import type { Recorder } from './record/recorder.js';
+import { forward, ClientAbortError, type ForwardDeps } from './forward/forwarder.js';
+import { tunnel, rejectUpgrade, type TunnelDeps } from './forward/websocket.js';
+import type { Recorder, RecordTarget } from './record/recorder.js';
 import type { RequestContext } from './context.js';
 import { metrics } from './metrics.js';
 
@@ -66,37 +68,48 @@ function headerValue(v: string | string[] | undefined): string | null {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+/** Where identify() puts what it learns besides the event. */
+interface Identified {
+  peerIp: string;
+  peerTrusted: boolean;
+}
+
 export class Pipeline {
   readonly router: Router<BackendPool>;
   private readonly resolveIp;
-  private readonly isTrusted;
   private readonly requestIdHeader: string;
-  private readonly maxBodySize: number;
   private readonly labels: Record<string, string> | null;
+  private readonly forwardDeps: ForwardDeps;
+  private readonly tunnelDeps: TunnelDeps;
 
   constructor(private readonly deps: PipelineDeps) {
-    const { config } = deps;
-    const ip = createClientIpResolver(config.proxy.trusted_proxies);
-    this.resolveIp = ip.resolve;
-    this.isTrusted = ip.isTrusted;
+    const { config, recorder } = deps;
+    this.resolveIp = createClientIpResolver(config.proxy.trusted_proxies).resolve;
     this.requestIdHeader = config.proxy.request_id_header.toLowerCase();
-    this.maxBodySize = config.proxy.max_body_size;
     this.router = new Router(config.routes, (name) => {
       const p = deps.pools.get(name);
       if (!p) throw new Error(`route references unknown pool ${name}`);
       return p;
     });
     this.labels = Object.keys(deps.tags.labels).length ? deps.tags.labels : null;
+    this.forwardDeps = {
+      requestIdHeader: this.requestIdHeader,
+      maxBodySize: config.proxy.max_body_size,
+      fail: (ctx, spec, reason) => this.fail(ctx, spec, reason),
+      complete: (ctx, release) => recorder.record(ctx, release),
+    };
+    this.tunnelDeps = { requestIdHeader: this.requestIdHeader, record: (t, done) => recorder.record(t, done) };
   }
 
-  /** Starts an event with what the connection and request head tell. */
-  newEvent(peerIpRaw: string | undefined, scheme: 'http' | 'https', socket: Socket): AuditEvent {
+  /** Starts an event with what the connection tells. */
+  private newEvent(socket: Socket, scheme: 'http' | 'https'): AuditEvent {
+    metrics.requestStarted();
     const e = emptyEvent(uuidv7(), new Date().toISOString(), 'http', 'tollgate');
     const t = this.deps.tags;
     e.node = t.node;
     e.environment = t.environment;
     e.region = t.region;
-    e.peer_ip = peerIpRaw ? normalizeIp(peerIpRaw) : null;
+    e.peer_ip = socket.remoteAddress ? normalizeIp(socket.remoteAddress) : null;
     e.client_ip = e.peer_ip;
     e.client_port = socket.remotePort ?? null;
     e.scheme = scheme;
@@ -113,107 +126,127 @@ export class Pipeline {
     return e;
   }
 
-  /** Fills identity-of-request fields: client IP, request line, correlation ids. */
-  identify(ctx: RequestContext): void {
-    const { req, event: e } = ctx;
+  /** Fills what the request head tells: client IP, request line, correlation ids. */
+  private identify(req: IncomingMessage, e: AuditEvent): Identified {
     const h = req.headers;
     const xff = headerValue(h['x-forwarded-for']);
-    const fwd = headerValue(h.forwarded);
     e.forwarded_for = xff;
-    ctx.peerTrusted = this.isTrusted(ctx.peerIp);
-    const client = this.resolveIp(ctx.peerIp, xff ?? undefined, fwd ?? undefined);
+    const peerIp = e.peer_ip ?? '';
+    const client = this.resolveIp(peerIp, xff ?? undefined, headerValue(h.forwarded) ?? undefined);
     e.client_ip = client.ip;
     if (client.forwarded) e.client_port = null;
     e.method = req.method ?? null;
     e.http_version = req.httpVersion;
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    e.path = q === -1 ? url : url.slice(0, q);
-    e.query = q === -1 || q === url.length - 1 ? null : url.slice(q + 1);
-    ctx.hostHeader = h.host;
+    const { path, query } = splitTarget(req.url ?? '/');
+    e.path = path;
+    e.query = query;
     e.host = normalizeHost(h.host) || null;
     e.user_agent = h['user-agent'] ?? null;
     e.referer = h.referer ?? null;
-    const rid = resolveRequestId(h[this.requestIdHeader]);
-    e.request_id = rid.id;
+    e.request_id = resolveRequestId(h[this.requestIdHeader]).id;
     e.trace_id = traceIdOf(h.traceparent);
+    return { peerIp, peerTrusted: client.peerTrusted };
+  }
+
+  /** Sets the route's fields on the event. */
+  private routed(e: AuditEvent, route: CompiledRoute<BackendPool>): void {
+    e.route = route.id;
+    e.service = route.service;
+    if (route.labels) e.labels = this.labels ? { ...this.labels, ...route.labels } : route.labels;
+    // Authorization (policies) plugs in here; until then every routed request is allowed.
+    e.decision = 'allow';
+  }
+
+  private noRouteReason(e: AuditEvent): string {
+    return `no route for host ${JSON.stringify(e.host)} path ${JSON.stringify(e.path)}`;
   }
 
   handle = (req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https'): void => {
-    metrics.requestStarted();
-    const socket = req.socket;
-    const event = this.newEvent(socket.remoteAddress, scheme, socket);
+    const e = this.newEvent(req.socket, scheme);
+    const startMs = performance.now();
+    const who = this.identify(req, e);
     const ctx: RequestContext = {
-      event,
-      startMs: performance.now(),
+      event: e,
+      startMs,
       recorded: false,
       reqHeaders: req.headers,
       resHeaders: null,
       req,
       res,
       scheme,
-      peerIp: event.peer_ip ?? '',
-      peerTrusted: false,
-      hostHeader: undefined,
+      peerIp: who.peerIp,
+      peerTrusted: who.peerTrusted,
       target: req.url ?? '/',
       route: null,
       clientGone: false,
       finished: false,
       controller: null,
-      bytesIn: 0,
       bytesOut: 0,
     };
     res.once('close', () => this.onClose(ctx));
-    this.identify(ctx);
-    const e = ctx.event;
     if (!this.deps.recorder.accepting) {
       this.fail(ctx, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject');
       return;
     }
-    const target = req.url ?? '';
-    if (target[0] !== '/') {
+    if (ctx.target[0] !== '/') {
       // Absolute-form and asterisk-form targets are for forward proxies, not us.
-      this.fail(ctx, ERRORS.BAD_REQUEST, `unsupported request target form: ${target.slice(0, 64)}`);
+      this.fail(ctx, ERRORS.BAD_REQUEST, `unsupported request target form: ${ctx.target.slice(0, 64)}`);
       return;
     }
     const route = this.router.match(e.host ?? '', e.path ?? '/', e.method ?? '');
     if (!route) {
-      this.fail(ctx, ERRORS.NO_ROUTE, `no route for host ${JSON.stringify(e.host)} path ${JSON.stringify(e.path)}`);
+      this.fail(ctx, ERRORS.NO_ROUTE, this.noRouteReason(e));
       return;
     }
     ctx.route = route;
-    e.route = route.id;
-    e.service = route.service;
-    if (route.labels) e.labels = this.labels ? { ...this.labels, ...route.labels } : route.labels;
-    if (route.strip) {
-      const rest = target.slice(route.strip.length);
-      ctx.target = rest.startsWith('/') ? rest : '/' + rest;
-    }
-    // Authorization (policies) plugs in here; until then every routed request is allowed.
-    e.decision = 'allow';
+    this.routed(e, route);
+    ctx.target = backendTarget(route, ctx.target);
     forward(ctx, this.forwardDeps);
   };
 
-  private readonly forwardDeps = {
-    requestIdHeader: '',
-    maxBodySize: 0,
-    fail: (ctx: RequestContext, spec: ErrorSpec, reason: string) => this.fail(ctx, spec, reason),
-    complete: (ctx: RequestContext, release: (ok: boolean) => void) => this.deps.recorder.record(ctx, release),
-    pickContext: (ctx: RequestContext): PickContext => {
-      const headers = ctx.req.headers;
-      return {
-        clientIp: ctx.event.client_ip ?? ctx.peerIp,
-        header: (name: string) => headerValue(headers[name.toLowerCase()]) ?? undefined,
-        cookie: (name: string) => cookieValue(headers.cookie, name),
-      };
-    },
-  };
+  /** A WebSocket (or other Upgrade) handshake: one `websocket` event for the whole connection. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
+    const e = this.newEvent(socket as Socket, scheme);
+    e.kind = 'websocket';
+    const target: RecordTarget = { event: e, startMs: performance.now(), recorded: false, reqHeaders: req.headers, resHeaders: null };
+    const who = this.identify(req, e);
+    if (!this.deps.recorder.accepting) {
+      rejectUpgrade(socket, target, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject', this.tunnelDeps);
+      return;
+    }
+    const route = this.router.match(e.host ?? '', e.path ?? '/', e.method ?? 'GET');
+    if (!route) {
+      rejectUpgrade(socket, target, ERRORS.NO_ROUTE, this.noRouteReason(e), this.tunnelDeps);
+      return;
+    }
+    this.routed(e, route);
+    tunnel({ req, socket, head, event: e, target, route, ...who, scheme, path: backendTarget(route, req.url ?? '/') }, this.tunnelDeps);
+  }
 
-  /** Call after construction fields are set (class field order). */
-  init(): this {
-    this.forwardDeps.requestIdHeader = this.requestIdHeader;
-    this.forwardDeps.maxBodySize = this.maxBodySize;
-    return this;
+  /**
+   * A request the HTTP parser refused (or that timed out) before it became an
+   * IncomingMessage. `respond` sends the error response; null when the client is gone.
+   */
+  clientError(socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, raw: Buffer | undefined, respond: (() => void) | null): void {
+    const e = this.newEvent(socket, scheme);
+    // What the client managed to send, when it is printable: useful to see probing.
+    if (raw && raw.length) {
+      const firstLine = raw.toString('latin1', 0, Math.min(raw.length, 2048)).split('\r\n')[0];
+      const m = /^([A-Z]{1,20}) (\S{1,2048}) HTTP\/(\d\.\d)$/.exec(firstLine);
+      if (m) {
+        e.method = m[1];
+        ({ path: e.path, query: e.query } = splitTarget(m[2]));
+        e.http_version = m[3];
+      }
+    }
+    e.status = spec ? spec.status : null;
+    e.termination = spec ? spec.termination : 'client_abort';
+    e.decision = 'error';
+    e.reason = reason;
+    e.bytes_in = 0;
+    e.bytes_out = 0;
+    const target: RecordTarget = { event: e, startMs: performance.now(), recorded: false, reqHeaders: null, resHeaders: null };
+    this.deps.recorder.record(target, respond ? (ok) => (ok ? respond() : socket.destroy()) : null);
   }
 
   /** Error exit: records the event, then sends a small JSON error with the request id. */
@@ -269,14 +302,3 @@ export class Pipeline {
     this.deps.recorder.record(ctx, null);
   }
 }
-
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-export { ERRORS };

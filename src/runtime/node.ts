@@ -88,7 +88,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   );
   await loader.start();
   const n = workerCount(config);
-  const plane = n === 1 ? await LocalPlane.start(config, log) : await ClusterPlane.start(config, n, opts.configPath, log);
+  const plane = n === 1 ? await LocalPlane.start(config, log) : await ClusterPlane.start(config, n, log);
   const loaderRegistry = loaderMetrics(loader);
 
   const reloadFromFile = async (): ReturnType<ControlPlane['reload']> => {
@@ -146,7 +146,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 
 interface Plane {
   reload(c: Readonly<Config>): Promise<string[]>;
-  backends(): Promise<unknown>;
+  /** One entry per proxy process, since each process tracks backend health itself. */
+  backends(): Promise<{ worker: string; pools: unknown }[]>;
   spoolHealth(): Promise<{ worker: string; health: ReturnType<DataPlane['spoolHealth']> }[]>;
   metrics(): Promise<string>;
   ready(): boolean;
@@ -164,7 +165,7 @@ class LocalPlane implements Plane {
     return (await this.dp.reload(c)).restartRequired;
   }
   async backends() {
-    return this.dp.backends();
+    return [{ worker: 'w0', pools: this.dp.backends() }];
   }
   async spoolHealth() {
     return [{ worker: 'w0', health: this.dp.spoolHealth() }];
@@ -198,7 +199,7 @@ class ClusterPlane implements Plane {
     private readonly log: Logger,
   ) {}
 
-  static async start(config: Readonly<Config>, n: number, _configPath: string | null, log: Logger): Promise<ClusterPlane> {
+  static async start(config: Readonly<Config>, n: number, log: Logger): Promise<ClusterPlane> {
     const p = new ClusterPlane(config, n, log);
     // Let the kernel spread connections over the workers (SO_REUSEPORT-like accept sharing)
     // rather than the primary accepting and passing every socket along.
@@ -237,21 +238,22 @@ class ClusterPlane implements Plane {
     });
   }
 
-  private ask(build: (id: number) => PrimaryToWorker): Promise<unknown[]> {
+  /** Asks every connected worker; each reply carries the writer id of the worker that gave it. */
+  private ask(build: (id: number) => PrimaryToWorker): Promise<{ worker: string; answered: boolean; value: unknown }[]> {
     return Promise.all(
-      [...this.workers.values()]
-        .filter((w) => w.isConnected())
+      [...this.workers.entries()]
+        .filter(([, w]) => w.isConnected())
         .map(
-          (w) =>
-            new Promise<unknown>((resolve) => {
+          ([index, w]) =>
+            new Promise<{ worker: string; answered: boolean; value: unknown }>((resolve) => {
               const id = this.nextId++;
               const t = setTimeout(() => {
                 this.pending.delete(id);
-                resolve(null);
+                resolve({ worker: `w${index}`, answered: false, value: null });
               }, 10_000);
-              this.pending.set(id, (v) => {
+              this.pending.set(id, (value) => {
                 clearTimeout(t);
-                resolve(v);
+                resolve({ worker: `w${index}`, answered: true, value });
               });
               w.send(build(id));
             }),
@@ -261,19 +263,23 @@ class ClusterPlane implements Plane {
 
   async reload(c: Readonly<Config>): Promise<string[]> {
     this.config = c;
-    const replies = (await this.ask((id) => ({ type: 'reload', id, config: c }))) as (string[] | null)[];
+    const replies = await this.ask((id) => ({ type: 'reload', id, config: c }));
     const restart = new Set<string>();
-    for (const r of replies) for (const k of r ?? []) restart.add(k);
+    for (const r of replies) for (const k of (r.value as string[] | null) ?? []) restart.add(k);
     return [...restart];
   }
   async backends() {
     // Health is tracked per worker process; report each worker's view.
     const replies = await this.ask((id) => ({ type: 'backends', id }));
-    return replies.map((r, i) => ({ worker: `w${i}`, pools: r }));
+    return replies.map((r) => ({ worker: r.worker, pools: r.value }));
   }
   async spoolHealth() {
-    const replies = (await this.ask((id) => ({ type: 'spool', id }))) as ({ worker: string; health: ReturnType<DataPlane['spoolHealth']> } | null)[];
-    return replies.map((r, i) => r ?? { worker: `w${i}`, health: { ok: false, error: 'worker did not answer', since: null, queued: 0, dropped: 0, segment: 0 } });
+    const replies = await this.ask((id) => ({ type: 'spool', id }));
+    return replies.map((r) => ({
+      worker: r.worker,
+      // null: this worker writes no trail (audit.enabled: false).
+      health: r.answered ? (r.value as ReturnType<DataPlane['spoolHealth']>) : { ok: false, error: 'worker did not answer', since: null, queued: 0, dropped: 0, segment: 0 },
+    }));
   }
   async metrics() {
     return this.aggregator.clusterMetrics();

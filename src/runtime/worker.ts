@@ -39,7 +39,7 @@ process.on('message', (m: PrimaryToWorker) => {
         send({ type: 'reply', id: m.id, value: dp?.backends() ?? [] });
         break;
       case 'spool':
-        send({ type: 'reply', id: m.id, value: { worker: `w${process.env.TOLLGATE_WORKER_INDEX ?? '?'}`, health: dp?.spoolHealth() ?? null } });
+        send({ type: 'reply', id: m.id, value: dp?.spoolHealth() ?? null });
         break;
       case 'shutdown':
         await dp?.close();

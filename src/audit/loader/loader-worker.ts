@@ -59,12 +59,8 @@ async function loadOnceUnlocked(): Promise<number> {
     post({ type: 'log', level: 'error', msg: 'unreadable spool records skipped', data: { bad: r.bad.slice(0, 5), total: r.bad.length } });
   }
   if (!r.cursors.length) return 0;
-  if (r.events.length) {
-    await store.appendBatch(r.events, r.cursors);
-  } else {
-    // Only headers/control records or torn tails: advance cursors in the same transactional way.
-    await store.appendBatch([], r.cursors);
-  }
+  // Also with no events (only headers, control records or torn tails): the cursors still advance.
+  await store.appendBatch(r.events, r.cursors);
   for (const c of r.cursors) cursors.set(c.writer, c);
   stats.loaded += r.events.length;
   stats.batches++;
@@ -81,7 +77,7 @@ async function loop(): Promise<void> {
     try {
       n = await loadOnce();
       stats.caughtUp = n < init.batchSize;
-      if (stats.lastError && n >= 0) stats.lastError = null;
+      stats.lastError = null;
     } catch (err) {
       stats.errors++;
       stats.lastError = (err as Error).message;
@@ -95,7 +91,6 @@ async function loop(): Promise<void> {
       try {
         stats.segmentsRemoved += await reader.removeLoaded(cursors);
         if (init.retentionDays > 0) stats.retentionDeleted += await store.deleteOlderThan(new Date(now - init.retentionDays * 86_400_000));
-        stats.lagBytes = await reader.lagBytes(cursors);
       } catch (err) {
         post({ type: 'log', level: 'warn', msg: 'spool/store housekeeping failed', data: { err: (err as Error).message } });
       }
@@ -124,7 +119,6 @@ port.on('message', (m: LoaderRequest) => {
     void (async () => {
       try {
         while ((await loadOnce()) > 0);
-        stats.lagBytes = await reader.lagBytes(cursors);
         post({ type: 'reply', id: m.id, ok: true, value: stats.loaded });
       } catch (err) {
         post({ type: 'reply', id: m.id, ok: false, error: (err as Error).message });
@@ -133,7 +127,14 @@ port.on('message', (m: LoaderRequest) => {
     return;
   }
   if (m.type === 'stats') {
-    post({ type: 'reply', id: m.id, ok: true, value: { ...stats } });
+    // Lag is measured when asked (a scrape, /readyz), so it is current even while loading is starved.
+    reader.lagBytes(cursors).then(
+      (lag) => {
+        stats.lagBytes = lag;
+        post({ type: 'reply', id: m.id, ok: true, value: { ...stats } });
+      },
+      () => post({ type: 'reply', id: m.id, ok: true, value: { ...stats } }),
+    );
     return;
   }
   if (m.type === 'read') {
@@ -172,7 +173,6 @@ async function main(): Promise<void> {
     store = new DuckDbStore({ path: init.storePath });
     await store.init();
     for (const c of await store.readCursors()) cursors.set(c.writer, c);
-    stats.lagBytes = await reader.lagBytes(cursors);
   } catch (err) {
     post({ type: 'fatal', error: `cannot open the store at ${init.storePath}: ${(err as Error).message}` });
     return;

@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { AuditEvent } from '../../core/event.js';
 import type { SpoolCursor } from '../../store/types.js';
-import { parseSegmentFileName, WRITER_ID_RE } from './format.js';
+import { parseSegmentFileName, segmentFileName, WRITER_ID_RE } from './format.js';
 
 export interface BadLine {
   writer: string;
@@ -62,7 +62,7 @@ export class SpoolReader {
   }
 
   segmentPath(writer: string, seg: number): string {
-    return path.join(this.dir, writer, String(seg).padStart(20, '0') + '.ndjson');
+    return path.join(this.dir, writer, segmentFileName(seg));
   }
 
   /** Reads up to maxEvents new events across all writers, starting at the given cursors. */

@@ -181,3 +181,26 @@ test('two writers cannot share one writer directory', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('lag is the spooled bytes not yet loaded, and 0 once everything is read', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-spool-'));
+  try {
+    const w = new SpoolWriter(opts(dir));
+    await w.open();
+    for (let i = 0; i < 50; i++) w.append(line(i));
+    await w.flush();
+    const reader = new SpoolReader(dir);
+    const segFile = path.join(dir, 'w0', String(1).padStart(20, '0') + '.ndjson');
+    const size = (await fs.promises.stat(segFile)).size;
+    assert.equal(await reader.lagBytes(new Map()), size, 'nothing loaded: the whole segment');
+    const cursors = new Map<string, SpoolCursor>();
+    const r = await reader.read(cursors, 20);
+    for (const c of r.cursors) cursors.set(c.writer, c);
+    assert.equal(await reader.lagBytes(cursors), size - cursors.get('w0')!.offset);
+    await readAll(reader, cursors);
+    assert.equal(await reader.lagBytes(cursors), 0);
+    await w.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

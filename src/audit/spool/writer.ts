@@ -125,13 +125,13 @@ export class SpoolWriter extends EventEmitter {
       return;
     }
     this.lines.push(line);
-    this.callbacks.push(done);
     if (this.failure) {
       // Tell the owner at once; the line stays queued for the retry.
+      this.callbacks.push(NOOP);
       done(this.failure.error);
-      this.callbacks[this.callbacks.length - 1] = NOOP;
       return;
     }
+    this.callbacks.push(done);
     this.schedule();
   }
 

@@ -23,7 +23,7 @@ import { ERRORS, type ErrorSpec } from '../../core/errors.js';
 import type { RequestContext } from '../context.js';
 import type { BackendPool } from '../balance/pool.js';
 import type { Upstream, FailureReason } from '../balance/upstream.js';
-import type { PickContext } from '../balance/balancers.js';
+import { RequestPickContext } from '../balance/pick-context.js';
 import { backendRequestHeaders, clientResponseHeaders } from './headers.js';
 import { metrics } from '../metrics.js';
 
@@ -70,7 +70,6 @@ export interface ForwardDeps {
   fail(ctx: RequestContext, spec: ErrorSpec, reason: string): void;
   /** Record the event, then run `release` (complete the response) if the audit allows. */
   complete(ctx: RequestContext, release: (ok: boolean) => void): void;
-  pickContext(ctx: RequestContext): PickContext;
 }
 
 function errCode(err: unknown): string {
@@ -95,12 +94,13 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
     deps.fail(ctx, ERRORS.REQUEST_TOO_LARGE, `content-length ${cl} exceeds max_body_size ${deps.maxBodySize}`);
     return;
   }
-  let body: BodyMeter | null = null;
-  if (!hasBody) ctx.event.bytes_in = 0;
   ctx.event.attempts = 0;
+  let body: BodyMeter | null = null;
   if (hasBody) {
     body = new BodyMeter(deps.maxBodySize);
     req.pipe(body);
+  } else {
+    ctx.event.bytes_in = 0;
   }
   const retryable = !hasBody && IDEMPOTENT.has(method);
   const maxAttempts = 1 + (retryable ? pool.config.retries : 0);
@@ -109,11 +109,11 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
     peerIp: ctx.peerIp,
     peerTrusted: ctx.peerTrusted,
     scheme: ctx.scheme,
-    host: ctx.hostHeader,
+    host: req.headers.host,
     requestIdHeader: deps.requestIdHeader,
     requestId: ctx.event.request_id!,
   });
-  const pick = deps.pickContext(ctx);
+  const pick = new RequestPickContext(ctx.event.client_ip ?? ctx.peerIp, req.headers);
   let exclude: Set<Upstream> | null = null;
   let totalTimer: NodeJS.Timeout | null = null;
   let lastError: { code: string; message: string } | null = null;

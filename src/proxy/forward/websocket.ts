@@ -13,7 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { ERRORS, errorBody, type ErrorSpec } from '../../core/errors.js';
 import type { AuditEvent } from '../../core/event.js';
 import type { BackendPool } from '../balance/pool.js';
-import type { PickContext } from '../balance/balancers.js';
+import { RequestPickContext } from '../balance/pick-context.js';
 import type { Upstream } from '../balance/upstream.js';
 import type { CompiledRoute } from '../route/router.js';
 import { backendRequestHeaders } from './headers.js';
@@ -34,7 +34,6 @@ export interface TunnelRequest {
   peerIp: string;
   peerTrusted: boolean;
   scheme: 'http' | 'https';
-  pick: PickContext;
   path: string;
 }
 
@@ -62,6 +61,7 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
   const pool = route.pool;
   const timeouts = pool.config.timeouts;
   const exclude = new Set<Upstream>();
+  const pick = new RequestPickContext(e.client_ip ?? r.peerIp, req.headers);
   let clientBytes = head.length;
   let serverBytes = 0;
   let closed = false;
@@ -80,7 +80,7 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
 
   socket.on('error', () => {});
   const attempt = (): void => {
-    const u = pool.pick(r.pick, exclude);
+    const u = pool.pick(pick, exclude);
     if (!u) {
       rejectUpgrade(socket, r.target, e.attempts ? ERRORS.UPSTREAM_CONNECT : ERRORS.NO_HEALTHY_BACKEND, e.attempts ? 'could not connect to any server for the upgrade' : `no available server in pool ${pool.name}`, deps);
       return;

@@ -14,6 +14,8 @@ export interface ClientAddress {
   ip: string;
   /** True when ip came from a forwarding header rather than the socket. */
   forwarded: boolean;
+  /** The socket peer is a trusted proxy (its forwarding headers are extended, not replaced). */
+  peerTrusted: boolean;
 }
 
 export type ClientIpResolver = (peerIp: string, xff: string | undefined, forwarded: string | undefined) => ClientAddress;
@@ -106,11 +108,11 @@ export function createClientIpResolver(trustedProxies: readonly string[]): { res
   const isTrusted = createTrustMatcher(trustedProxies);
   const resolve: ClientIpResolver = (peerIp, xff, forwarded) => {
     const peer = normalizeIp(peerIp);
-    if (!isTrusted(peer)) return { ip: peer, forwarded: false };
+    if (!isTrusted(peer)) return { ip: peer, forwarded: false, peerTrusted: false };
     let chain: string[] | null = null;
     if (xff) chain = xff.split(',').map(stripPort);
     else if (forwarded) chain = parseForwardedFor(forwarded);
-    if (!chain || !chain.length) return { ip: peer, forwarded: false };
+    if (!chain || !chain.length) return { ip: peer, forwarded: false, peerTrusted: true };
     let client = peer;
     for (let i = chain.length - 1; i >= 0; i--) {
       const a = parse(chain[i]);
@@ -119,7 +121,7 @@ export function createClientIpResolver(trustedProxies: readonly string[]): { res
       client = a.toString();
       if (!isTrusted(client)) break;
     }
-    return { ip: client, forwarded: client !== peer };
+    return { ip: client, forwarded: client !== peer, peerTrusted: true };
   };
   return { resolve, isTrusted };
 }

@@ -27,3 +27,4 @@ export function traceIdOf(header: string | string[] | undefined): string | null 
   if (/^0+$/.test(traceId) || /^0+$/.test(parentId)) return null;
   return traceId;
 }
+

@@ -5,13 +5,13 @@ import { resolveRequestId, traceIdOf } from './correlation.js';
 
 test('X-Forwarded-For from an untrusted peer is ignored', () => {
   const { resolve } = createClientIpResolver(['10.0.0.0/8']);
-  assert.deepEqual(resolve('203.0.113.9', '1.2.3.4', undefined), { ip: '203.0.113.9', forwarded: false });
+  assert.deepEqual(resolve('203.0.113.9', '1.2.3.4', undefined), { ip: '203.0.113.9', forwarded: false, peerTrusted: false });
 });
 
 test('through trusted proxies, the right-most untrusted hop is the client', () => {
   const { resolve } = createClientIpResolver(['10.0.0.0/8', '127.0.0.1']);
   // the client spoofed 6.6.6.6 on the left; 198.51.100.7 reached our edge proxy 10.1.1.1
-  assert.equal(resolve('127.0.0.1', '6.6.6.6, 198.51.100.7, 10.1.1.1', undefined).ip, '198.51.100.7');
+  assert.deepEqual(resolve('127.0.0.1', '6.6.6.6, 198.51.100.7, 10.1.1.1', undefined), { ip: '198.51.100.7', forwarded: true, peerTrusted: true });
   assert.equal(resolve('127.0.0.1', '10.2.2.2, 10.1.1.1', undefined).ip, '10.2.2.2', 'all trusted: the left-most');
   assert.equal(resolve('::ffff:127.0.0.1', '198.51.100.7', undefined).ip, '198.51.100.7', 'IPv4-mapped peer');
   assert.equal(resolve('127.0.0.1', 'garbage, 198.51.100.7', undefined).ip, '198.51.100.7');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Router, normalizeHost, pathHasPrefix } from './router.js';
+import { Router, normalizeHost, pathHasPrefix, splitTarget, backendTarget } from './router.js';
 import { RouteSchema } from '../../config/schema.js';
 
 const routes = [
@@ -46,4 +46,14 @@ test('host normalization', () => {
 
 test('strip_prefix is compiled without a trailing slash', () => {
   assert.equal(router.match('api.example.com', '/api/users', 'GET')?.strip, '/api');
+});
+
+test('request targets: path and query split; strip_prefix for the backend', () => {
+  assert.deepEqual(splitTarget('/a/b?x=1&y'), { path: '/a/b', query: 'x=1&y' });
+  assert.deepEqual(splitTarget('/a?'), { path: '/a', query: null });
+  assert.deepEqual(splitTarget('/a'), { path: '/a', query: null });
+  assert.equal(backendTarget({ strip: '/api' }, '/api/users?id=1'), '/users?id=1');
+  assert.equal(backendTarget({ strip: '/api' }, '/api?id=1'), '/?id=1');
+  assert.equal(backendTarget({ strip: '/api' }, '/api'), '/');
+  assert.equal(backendTarget({ strip: null }, '/api/x'), '/api/x');
 });

@@ -40,6 +40,20 @@ export function normalizeHost(h: string | undefined): string {
   return host.toLowerCase();
 }
 
+/** Splits a request target into path and query (null when absent or empty). */
+export function splitTarget(url: string): { path: string; query: string | null } {
+  const q = url.indexOf('?');
+  if (q === -1) return { path: url, query: null };
+  return { path: url.slice(0, q), query: q === url.length - 1 ? null : url.slice(q + 1) };
+}
+
+/** The request target the backend receives: `url` with the route's strip_prefix removed. */
+export function backendTarget(route: { strip: string | null }, url: string): string {
+  if (!route.strip) return url;
+  const rest = url.slice(route.strip.length);
+  return rest.startsWith('/') ? rest : '/' + rest;
+}
+
 export function pathHasPrefix(path: string, prefix: string): boolean {
   if (prefix === '/' || prefix === '') return true;
   const p = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
