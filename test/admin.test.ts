@@ -71,6 +71,13 @@ test('/metrics exposes requests, latency, backend health, spool and store figure
   ]) {
     assert.ok(r.body.includes(name), `metrics include ${name}`);
   }
+  // Counters that move, not just names that exist.
+  const value = (metric: string) => Number(new RegExp(`^${metric.replace(/[{}"=,.]/g, '\\$&')} (\\S+)$`, 'm').exec(r.body)?.[1]);
+  assert.ok(value('tollgate_requests_total{route="app",status_class="2xx"}') >= 1);
+  assert.ok(value('tollgate_audit_events_spooled_total') >= 1);
+  assert.ok(value('tollgate_store_events_loaded_total') >= 1);
+  assert.equal(value('tollgate_audit_queue_depth'), 0, 'nothing waiting once flushed');
+  assert.equal(value('tollgate_spool_lag_bytes'), 0, 'nothing unloaded once flushed');
 });
 
 test('/healthz, /readyz and /api/v1/backends', async () => {

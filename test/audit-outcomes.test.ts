@@ -7,6 +7,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { WebSocketServer, WebSocket } from 'ws';
 import { startBackend, startTollgate, get, rawExchange, freePort, waitFor, sleep, merge, type Backend, type TestNode } from './helpers.js';
 import type { AuditEvent } from '../src/core/event.js';
@@ -15,9 +17,16 @@ let backend: Backend;
 let slow: Backend;
 let tg: TestNode;
 let deadPort: number;
+let deadPort2: number;
 
-async function eventFor(requestId: string): Promise<AuditEvent> {
-  return waitFor(async () => (await tg.events({ request_id: requestId }))[0], `event ${requestId}`);
+/** The one event of a request: waits for it, then fails if there is more than one. */
+async function eventFor(requestId: string, node: TestNode = tg): Promise<AuditEvent> {
+  const events = await waitFor(async () => {
+    const ev = await node.events({ request_id: requestId });
+    return ev.length ? ev : null;
+  }, `event ${requestId}`);
+  assert.equal(events.length, 1, `exactly one event for ${requestId}`);
+  return events[0];
 }
 
 before(async () => {
@@ -34,7 +43,8 @@ before(async () => {
     }, 3000);
   });
   deadPort = await freePort();
-  tg = await startTollgate({ app: [backend.address], slow: [slow.address], dead: [`127.0.0.1:${deadPort}`] }, (c) =>
+  deadPort2 = await freePort();
+  tg = await startTollgate({ app: [backend.address], slow: [slow.address], dead: [`127.0.0.1:${deadPort}`, `127.0.0.1:${deadPort2}`] }, (c) =>
     merge(c, {
       proxy: { trusted_proxies: ['10.0.0.0/8'], max_body_size: 1024, max_header_size: 2048 },
       routes: [
@@ -67,6 +77,13 @@ describe('every outcome yields exactly one event with the right fields', () => {
         'x-request-id': 'req-success-1',
         traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
         'x-forwarded-for': '6.6.6.6',
+        // Spoofed forwarding facts and a hop-by-hop header named in Connection:
+        'x-forwarded-host': 'evil.test',
+        'x-forwarded-proto': 'https',
+        forwarded: 'for=6.6.6.6;proto=https',
+        connection: 'keep-alive, x-hop',
+        'x-hop': 'for the proxy only',
+        'proxy-authorization': 'Basic c2VjcmV0',
       },
     });
     assert.equal(r.status, 200);
@@ -79,6 +96,8 @@ describe('every outcome yields exactly one event with the right fields', () => {
     assert.equal(seen.headers.forwarded, 'for=127.0.0.1;proto=http;host=App.Test:8080');
     assert.equal(seen.headers.traceparent, '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
     assert.equal(seen.headers.connection, 'keep-alive', 'hop-by-hop headers are the proxy’s own');
+    assert.equal(seen.headers['x-hop'], undefined, 'headers named in Connection do not cross the proxy');
+    assert.equal(seen.headers['proxy-authorization'], undefined);
     const e = await eventFor('req-success-1');
     assert.match(e.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
     assert.equal(e.kind, 'http');
@@ -146,9 +165,11 @@ describe('every outcome yields exactly one event with the right fields', () => {
     assert.equal(e.status, 502);
     assert.equal(e.termination, 'upstream_error');
     assert.equal(e.route, 'dead');
-    assert.equal(e.upstream, `127.0.0.1:${deadPort}`);
+    assert.ok([`127.0.0.1:${deadPort}`, `127.0.0.1:${deadPort2}`].includes(e.upstream ?? ''));
     assert.ok((e.attempts ?? 0) >= 1);
+    assert.equal(e.attempts, 2, 'the other server was tried (retries: 1)');
     assert.match(e.reason ?? '', /ECONNREFUSED/);
+    assert.match(e.reason ?? '', /after 2 attempt\(s\)/);
     assert.equal(e.upstream_status, null);
   });
 
@@ -231,9 +252,12 @@ describe('every outcome yields exactly one event with the right fields', () => {
 
   test('HTTP/1.1 without Host: 400 and an event', async () => {
     const out = await rawExchange(tg.proxyPort, 'GET /nohost HTTP/1.1\r\nX-Request-Id: req-nohost\r\n\r\n');
-    assert.match(out, /^HTTP\/1\.1 (400|404) /);
+    assert.match(out, /^HTTP\/1\.1 400 /);
     const e = await eventFor('req-nohost');
     assert.equal(e.host, null);
+    assert.equal(e.status, 400);
+    assert.equal(e.termination, 'bad_request');
+    assert.match(e.reason ?? '', /without a Host header/);
   });
 
   test('request too large: 413 by Content-Length and by streamed size', async () => {
@@ -250,10 +274,11 @@ describe('every outcome yields exactly one event with the right fields', () => {
       req.on('error', reject);
       for (let i = 0; i < 10; i++) req.write('y'.repeat(500));
       req.end();
-    }).catch(() => 0);
+    }).catch((err: Error) => err.message);
     const e2 = await eventFor('req-big-chunked');
     assert.equal(e2.termination, 'request_too_large');
-    if (chunked) assert.equal(chunked, 413);
+    assert.equal(e2.status, 413);
+    assert.equal(chunked, 413, 'the client gets the 413, not a reset');
   });
 
   test('request head too large: 431 with an event', async () => {
@@ -311,6 +336,31 @@ describe('every outcome yields exactly one event with the right fields', () => {
     } finally {
       await ws2.stop();
       wss.close();
+    }
+  });
+});
+
+describe('the response waits for its event', () => {
+  test('a client sees the end of a response only once its event is in the spool', async () => {
+    // A long group commit widens the window: a response released before its
+    // event is written would reach the client while the event is still in memory.
+    const node = await startTollgate({ app: [backend.address] }, (c) => merge(c, { audit: { spool: { group_commit: '300ms' } } }));
+    try {
+      const spoolText = () =>
+        readdirSync(path.join(node.dir, 'spool', 'w0'))
+          .filter((f) => f.endsWith('.ndjson'))
+          .map((f) => readFileSync(path.join(node.dir, 'spool', 'w0', f), 'utf8'))
+          .join('');
+      for (const [i, body] of [['held-cl', undefined], ['held-post', 'x'.repeat(200)]] as const) {
+        const t0 = performance.now();
+        const r = await get(`${node.proxy}/x/${i}`, { method: body ? 'POST' : 'GET', headers: { 'x-request-id': i }, body });
+        const inSpool = spoolText().includes(`"request_id":"${i}"`);
+        assert.equal(r.status, 200);
+        assert.ok(inSpool, `${i}: the event is on disk when the client has the whole response`);
+        assert.ok(performance.now() - t0 >= 250, `${i}: the response waited for the group commit`);
+      }
+    } finally {
+      await node.stop();
     }
   });
 });

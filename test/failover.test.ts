@@ -69,6 +69,7 @@ test('one of two backends killed under load: no client error, reported unhealthy
     const events = await tg.events();
     assert.equal(events.length, ok, 'one event per request');
     const retried = events.filter((e) => (e.attempts ?? 0) > 1);
+    assert.ok(retried.length > 0, 'requests in flight to the killed server were retried');
     assert.ok(retried.every((e) => e.status === 200 && e.upstream === a.address), 'retries landed on the live server');
     process.stdout.write(`# failover: ${ok} requests, ${retried.length} retried on the other server\n`);
   } finally {

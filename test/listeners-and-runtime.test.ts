@@ -7,12 +7,19 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { writeFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { startBackend, startTollgate, merge, freePort, tempDir, baseConfig, spawnTollgate, waitFor, allEvents, get, CLI, sleep } from './helpers.js';
 import { emptyEvent } from '../src/core/event.js';
 import { uuidv7 } from '../src/core/ids.js';
 import { headerLine, segmentFileName } from '../src/audit/spool/format.js';
+
+/** Everything a spool writer has written so far. */
+async function spoolText(dir: string, writer: string): Promise<string> {
+  const wdir = path.join(dir, 'spool', writer);
+  const files = (await readdir(wdir)).filter((f) => f.endsWith('.ndjson'));
+  return (await Promise.all(files.map((f) => readFile(path.join(wdir, f), 'utf8')))).join('');
+}
 
 function selfSigned(dir: string, name: string, cn: string, sans: string): { cert: string; key: string } {
   const cert = path.join(dir, `${name}.crt`);
@@ -38,11 +45,13 @@ test('HTTPS listener picks the certificate by SNI (exact, wildcard, default) and
   const wild = selfSigned(dir, 'wild', 'wild.example.test', 'DNS:*.apps.example.test');
   const backend = await startBackend();
   const tlsPort = await freePort();
-  const tg = await startTollgate({ app: [backend.address] }, (c) => merge(c, { listeners: [{ name: 'web', address: `127.0.0.1:${tlsPort}`, tls: { certificates: [a, wild] } }] }));
+  const fallback = selfSigned(dir, 'fallback', 'fallback.example.test', 'DNS:fallback.example.test');
+  // The default (first) certificate is neither of the ones SNI should pick.
+  const tg = await startTollgate({ app: [backend.address] }, (c) => merge(c, { listeners: [{ name: 'web', address: `127.0.0.1:${tlsPort}`, tls: { certificates: [fallback, a, wild] } }] }));
   try {
     assert.deepEqual(await httpsGet(tlsPort, 'a.example.test', 'tls-a'), { status: 200, subject: 'a.example.test' });
     assert.deepEqual(await httpsGet(tlsPort, 'x.apps.example.test', 'tls-wild'), { status: 200, subject: 'wild.example.test' });
-    assert.deepEqual(await httpsGet(tlsPort, 'other.test', 'tls-default'), { status: 200, subject: 'a.example.test' }, 'unknown names get the first certificate');
+    assert.deepEqual(await httpsGet(tlsPort, 'other.test', 'tls-default'), { status: 200, subject: 'fallback.example.test' }, 'unknown names get the first certificate');
     const e = await waitFor(async () => (await tg.events({ request_id: 'tls-wild' }))[0], 'tls event');
     assert.equal(e.scheme, 'https');
     assert.equal(e.sni, 'x.apps.example.test');
@@ -86,6 +95,8 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
     assert.equal(new Set(events.map((e) => e.request_id)).size, N);
     const writers = (await readdir(path.join(dir, 'spool'))).filter((n) => /^w\d+$/.test(n)).sort();
     assert.deepEqual(writers, ['w0', 'w1'], 'each worker writes its own spool stream');
+    // The stream an event is in tells which worker served it: both served traffic.
+    for (const w of writers) assert.ok((await spoolText(dir, w)).includes('"request_id":"cl-'), `worker ${w} served requests`);
     const backends = (await (await fetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };
     assert.deepEqual(backends.backends.map((b) => b.worker), ['w0', 'w1']);
     for (const b of backends.backends) assert.deepEqual(b.pools.map((p) => [p.name, p.servers[0].address, p.servers[0].state]), [['app', backend.address, 'healthy']], `worker ${b.worker}`);
@@ -99,14 +110,17 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
     (cfg.routes as unknown[]).unshift({ id: 'hup', path_prefix: '/hup', backend: 'app' });
     await writeFile(file, stringify(cfg));
     child.kill('SIGHUP');
+    // The `hup` route exists only after the reload (before, the catch-all `app` route
+    // answers /hup too): once each worker's stream holds a `hup` event, each one reloaded.
     await waitFor(
       async () => {
-        const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => get(`http://127.0.0.1:${proxyPort}/hup/${i}`, { headers: { 'x-request-id': `hup-${Date.now()}-${i}` } })));
-        if (rs.some((r) => r.status !== 200)) return false;
-        const ev = await allEvents(admin, { route: 'hup' });
-        return ev.length >= 6;
+        const rs = await Promise.all(Array.from({ length: 10 }, (_, i) => get(`http://127.0.0.1:${proxyPort}/hup/${i}`, { headers: { 'x-request-id': `hup-${Date.now()}-${i}` } })));
+        for (const r of rs) assert.equal(r.status, 200);
+        await sleep(50);
+        const texts = await Promise.all(['w0', 'w1'].map((w) => spoolText(dir, w)));
+        return texts.every((t) => t.includes('"route":"hup"'));
       },
-      'requests on the route added by SIGHUP',
+      'both workers to serve the route added by SIGHUP',
       20_000,
       300,
     );

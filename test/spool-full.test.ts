@@ -82,6 +82,11 @@ test('disk full with on_audit_failure: reject → fail closed with 503, loud, th
       10_000,
       10,
     );
+    // Fail closed: the request whose event could not be written did not get its
+    // response (connection cut), and no request was served after that.
+    const firstFailure = statuses.findIndex((s) => s !== 200);
+    assert.equal(typeof statuses[firstFailure], 'string', `the first failure is a cut connection, not an answer: ${JSON.stringify(statuses.slice(firstFailure))}`);
+    assert.ok(statuses.slice(firstFailure).every((s) => s !== 200), 'nothing served once the trail failed');
     const ready = await readiness(tg.admin);
     assert.equal(ready.status, 503, '/readyz fails');
     assert.equal(ready.spoolOk, false);

@@ -19,7 +19,12 @@ test('the live filter means what the store filter means', () => {
   assert.equal(createEventFilter({ user: 'alice' })(ok), true);
   assert.equal(createEventFilter({ rule_id: 'r1', path_prefix: '/v1' })(ok), true);
   assert.equal(createEventFilter({ path_prefix: '/v2' })(ok), false);
+  assert.equal(createEventFilter({ host: 'other.test' })(ok), false);
+  assert.equal(createEventFilter({ user: 'bob' })(ok), false);
+  assert.equal(createEventFilter({ user: 'alice' })(ev({ user_id: 'alice' })), true, 'user matches user_id too');
+  assert.equal(createEventFilter({ rule_id: 'r2' })(ok), false);
   assert.equal(createEventFilter({ from: '2026-11-24T08:00:00Z', to: '2026-11-24T08:00:01Z' })(ok), true);
+  assert.equal(createEventFilter({ from: '2026-11-24T08:00:00.001Z' })(ok), false, 'from is inclusive, and after the event');
   assert.equal(createEventFilter({ to: '2026-11-24T08:00:00Z' })(ok), false, 'to is exclusive');
 });
 

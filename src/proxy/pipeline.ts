@@ -68,6 +68,13 @@ function headerValue(v: string | string[] | undefined): string | null {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+const MISSING_HOST = 'HTTP/1.1 request without a Host header';
+
+/** RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host. */
+function missingHost(req: IncomingMessage): boolean {
+  return req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
+}
+
 /** Where identify() puts what it learns besides the event. */
 interface Identified {
   peerIp: string;
@@ -188,6 +195,10 @@ export class Pipeline {
       this.fail(ctx, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject');
       return;
     }
+    if (missingHost(req)) {
+      this.fail(ctx, ERRORS.BAD_REQUEST, MISSING_HOST);
+      return;
+    }
     if (ctx.target[0] !== '/') {
       // Absolute-form and asterisk-form targets are for forward proxies, not us.
       this.fail(ctx, ERRORS.BAD_REQUEST, `unsupported request target form: ${ctx.target.slice(0, 64)}`);
@@ -212,6 +223,10 @@ export class Pipeline {
     const who = this.identify(req, e);
     if (!this.deps.recorder.accepting) {
       rejectUpgrade(socket, target, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject', this.tunnelDeps);
+      return;
+    }
+    if (missingHost(req)) {
+      rejectUpgrade(socket, target, ERRORS.BAD_REQUEST, MISSING_HOST, this.tunnelDeps);
       return;
     }
     const route = this.router.match(e.host ?? '', e.path ?? '/', e.method ?? 'GET');

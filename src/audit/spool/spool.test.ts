@@ -40,6 +40,7 @@ test('events appended are acknowledged once on disk and read back in order, acro
     // In rounds, as traffic would arrive: rotation happens between batches.
     for (let round = 0; round < 20; round++) {
       for (let i = round * 100; i < (round + 1) * 100; i++) w.append(line(i), (err) => acks.push(err));
+      assert.equal(acks.length, round * 100, 'nothing is acknowledged before it is written');
       await w.flush();
     }
     assert.equal(acks.length, 2000);
@@ -131,6 +132,7 @@ test('write failure is reported, events stay queued, and are written once after 
     for (let i = 5; i < 10; i++) w.append(line(i), (e) => errs.push(e));
     await new Promise((r) => setTimeout(r, 10));
     assert.ok(errs.length > 0 && errs.every((e) => e !== null), 'appends during failure are told about it');
+    assert.equal(errs.length, 5, 'every one of them');
     assert.equal(w.healthy, false);
     assert.match(w.health().error ?? '', /EBADF/);
     for (let i = 10; i < 15; i++) w.append(line(i));
@@ -154,9 +156,15 @@ test('past the memory buffer, events are dropped and counted, never silently', a
     const w = new SpoolWriter(opts(dir, { memoryBuffer: 3, retryIntervalMs: 60_000 }));
     await w.open();
     fs.closeSync((w as unknown as { fd: number }).fd);
+    let droppedEvents = 0;
+    w.on('dropped', (n: number) => (droppedEvents += n));
     w.append(line(0));
     await new Promise((r) => setTimeout(r, 10));
-    for (let i = 1; i < 6; i++) w.append(line(i));
+    const told: (Error | null)[] = [];
+    for (let i = 1; i < 6; i++) w.append(line(i), (err) => told.push(err));
+    assert.equal(told.length, 5, 'queued and dropped appends alike are told at once');
+    assert.ok(told.every((e) => e instanceof Error), 'none is acknowledged as written');
+    assert.equal(droppedEvents, 3, 'each drop is announced');
     assert.equal(w.health().queued, 3);
     assert.equal(w.stats.dropped, 3);
     assert.equal(w.health().dropped, 3);

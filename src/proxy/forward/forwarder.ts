@@ -137,7 +137,7 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
         deps.fail(ctx, ERRORS.NO_HEALTHY_BACKEND, `no available server in pool ${pool.name} (${pool.availableCount()}/${pool.size} available)`);
       } else {
         const spec = TIMEOUT_ERRORS.has(lastError.code) ? ERRORS.UPSTREAM_TIMEOUT : ERRORS.UPSTREAM_CONNECT;
-        deps.fail(ctx, spec, `${lastError.code}: ${lastError.message} (no other server to retry)`);
+        deps.fail(ctx, spec, `${lastError.code}: ${lastError.message} (after ${ctx.event.attempts} attempt(s); no other server to retry)`);
       }
       return;
     }
@@ -242,7 +242,7 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
           }
           clearTotal();
           const spec = TIMEOUT_ERRORS.has(code) ? ERRORS.UPSTREAM_TIMEOUT : CONNECT_ERRORS.has(code) ? ERRORS.UPSTREAM_CONNECT : ERRORS.UPSTREAM_ERROR;
-          deps.fail(ctx, spec, `${code}: ${err.message}`);
+          deps.fail(ctx, spec, `${code}: ${err.message} (after ${ctx.event.attempts} attempt(s))`);
           return;
         }
         // The response had started: it cannot be completed. Close the connection
