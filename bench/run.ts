@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { freePort, sleep } from './lib/net.js';
-import { BODY, CONFIG_IDS, PEERS, findBinary, startBackend, type Binaries, type ConfigId, type PeerContext, type PeerDef, type Running } from './lib/peers.js';
+import { BODY, CONFIG_IDS, PEERS, findBinary, startBackend, setProbeHeaders, BENCH_API_KEY, BENCH_JWT_SECRET, BENCH_JWT_ISSUER, type Binaries, type ConfigId, type PeerContext, type PeerDef, type Running } from './lib/peers.js';
+import { SignJWT } from 'jose';
 import {
   clockTicksPerSecond,
   killAllSync,
@@ -39,14 +40,27 @@ import { runWrk, wrkArgs, type WrkResult } from './lib/wrk.js';
 // ---------------------------------------------------------------------------
 
 const PATH = '/api/v1/items?id=42&page=3';
+/**
+ * A browser-like request carrying both an API key and a signed JWT, so every
+ * configuration gets the same bytes; only tollgate-apikey / tollgate-jwt check them.
+ */
+const BENCH_JWT = await new SignJWT({ groups: ['bench'], email: 'bench@bench.invalid' })
+  .setProtectedHeader({ alg: 'HS256' })
+  .setSubject('bench-user')
+  .setIssuer(BENCH_JWT_ISSUER)
+  .setIssuedAt()
+  .setExpirationTime('24h')
+  .sign(new TextEncoder().encode(BENCH_JWT_SECRET));
 const HEADERS = [
   'Accept: application/json, text/plain, */*',
   'Accept-Encoding: gzip, deflate, br',
   'Accept-Language: en-US,en;q=0.9,de;q=0.8',
   'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
   'Cookie: session_id=6f1c2a9e8b7d4c3fa2e1b0c9d8e7f6a5; theme=dark; locale=en-US',
-  'Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMH0.c2lnbmF0dXJlLW5vdC1jaGVja2Vk',
+  `Authorization: Bearer ${BENCH_JWT}`,
+  `X-Api-Key: ${BENCH_API_KEY}`,
 ];
+setProbeHeaders(Object.fromEntries(HEADERS.map((h) => [h.slice(0, h.indexOf(':')).toLowerCase(), h.slice(h.indexOf(':') + 1).trim()])));
 
 /** A server tree counts as idle when it used at most this many ticks in QUIET_WINDOW_MS. */
 const QUIET_WINDOW_MS = 500;
@@ -409,6 +423,9 @@ interface Headlines {
   auditOnVsOff: number | null;
   auditCpuIncreasePct: number | null;
   p99AddedOverDirectMs: Partial<Record<ConfigId, number>>;
+  /** Throughput with an API-key / JWT policy on the route over the same route without one (both auditing). */
+  apiKeyVsOpen: number | null;
+  jwtVsOpen: number | null;
 }
 
 function headlines(summary: Summary[], connections: number[]): Headlines {
@@ -429,6 +446,8 @@ function headlines(summary: Summary[], connections: number[]): Headlines {
     auditOnVsOff: ratio(on?.rps, off?.rps),
     auditCpuIncreasePct: cpuRatio === null ? null : (cpuRatio - 1) * 100,
     p99AddedOverDirectMs: p99,
+    apiKeyVsOpen: ratio(get('tollgate-apikey', hi)?.rps, on?.rps),
+    jwtVsOpen: ratio(get('tollgate-jwt', hi)?.rps, on?.rps),
   };
 }
 
@@ -478,6 +497,12 @@ function printReport(summary: Summary[], h: Headlines, failures: { id: ConfigId;
     `p99 added over direct, c${lo}`,
     p99.length ? `${p99.join(', ')}${tg === undefined ? '' : `  (target for tollgate <= 1 ms) [${tg <= 1 ? 'meets target' : 'ABOVE TARGET'}]`}` : na(['direct', 'tollgate']),
   ]);
+  for (const [id, r] of [['tollgate-apikey', h.apiKeyVsOpen], ['tollgate-jwt', h.jwtVsOpen]] as const) {
+    lines.push([
+      `${id} / tollgate (no policy), c${hi}`,
+      r === null ? na([id, 'tollgate']) : `${fmtRatio(r)}   target >= 0.85x  [${r >= 0.85 ? 'meets target' : 'BELOW TARGET'}]`,
+    ]);
+  }
   const w = Math.max(...lines.map(([k]) => k.length));
   console.log('\nHeadlines (medians)');
   for (const [k, v] of lines) console.log(`  ${`${k}:`.padEnd(w + 1)}  ${v}`);

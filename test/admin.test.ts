@@ -10,9 +10,11 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import http from 'node:http';
-import { startBackend, startTollgate, get, waitFor, CLI, type Backend, type TestNode } from './helpers.js';
+import { startBackend, startTollgate, get, waitFor, CLI, type Backend, type TestNode, adminFetch, ADMIN, TEST_ADMIN_TOKEN } from './helpers.js';
 
-const run = promisify(execFile);
+const execFileP = promisify(execFile);
+/** Runs the CLI with the test admin token in its environment, as an operator would export it. */
+const run = (cmd: string, args: string[]) => execFileP(cmd, args, { env: { ...process.env, TOLLGATE_ADMIN_TOKEN: TEST_ADMIN_TOKEN } });
 let backend: Backend;
 let tg: TestNode;
 
@@ -27,7 +29,7 @@ after(async () => {
 
 test('events/stream pushes matching events as server-sent events', async () => {
   const received: string[] = [];
-  const req = http.get(`${tg.admin}/api/v1/events/stream?status=4xx`);
+  const req = http.get(`${tg.admin}/api/v1/events/stream?status=4xx`, ADMIN);
   const res = await new Promise<http.IncomingMessage>((r) => req.once('response', r));
   assert.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8');
   let buf = '';
@@ -49,7 +51,7 @@ test('events/stream pushes matching events as server-sent events', async () => {
 });
 
 test('bad stream filter → 400', async () => {
-  const r = await get(`${tg.admin}/api/v1/events/stream?statuz=5xx`);
+  const r = await get(`${tg.admin}/api/v1/events/stream?statuz=5xx`, ADMIN);
   assert.equal(r.status, 400);
   assert.match(JSON.parse(r.body).error.message, /unknown stream parameter "statuz"/);
 });
@@ -57,7 +59,7 @@ test('bad stream filter → 400', async () => {
 test('/metrics exposes requests, latency, backend health, spool and store figures', async () => {
   await get(`${tg.proxy}/m`);
   await tg.flush();
-  const r = await get(`${tg.admin}/metrics`);
+  const r = await get(`${tg.admin}/metrics`, ADMIN);
   assert.equal(r.status, 200);
   for (const name of [
     'tollgate_requests_total{route="app",status_class="2xx"}',
@@ -82,11 +84,11 @@ test('/metrics exposes requests, latency, backend health, spool and store figure
 
 test('/healthz, /readyz and /api/v1/backends', async () => {
   assert.equal((await get(`${tg.admin}/healthz`)).status, 200);
-  const ready = await get(`${tg.admin}/readyz`);
+  const ready = await get(`${tg.admin}/readyz`, ADMIN);
   assert.equal(ready.status, 200);
   const body = JSON.parse(ready.body) as { checks: { name: string; ok: boolean }[] };
-  assert.deepEqual(body.checks.map((c) => [c.name, c.ok]), [['proxy', true], ['audit_spool', true], ['store', true]]);
-  const b = JSON.parse((await get(`${tg.admin}/api/v1/backends`)).body) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };
+  assert.deepEqual(body.checks.map((c) => [c.name, c.ok]), [['rate_limits', true], ['proxy', true], ['audit_spool', true], ['store', true]]);
+  const b = JSON.parse((await get(`${tg.admin}/api/v1/backends`, ADMIN)).body) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };
   assert.equal(b.backends[0].worker, 'w0', 'the same shape as in cluster mode: one entry per proxy process');
   const pool = b.backends[0].pools[0];
   assert.equal(pool.name, 'app');
@@ -98,7 +100,7 @@ test('reload: an invalid config is refused with all its errors and the running o
   const file = path.join(tg.dir, 'tollgate.yaml');
   const good = await readFile(file, 'utf8');
   await writeFile(file, good.replace(/backend: app/, 'backend: nope') + '\nproxy:\n  trusted_proxies: [not-an-ip]\n');
-  const bad = await fetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' });
+  const bad = await adminFetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' });
   assert.equal(bad.status, 422);
   const err = (await bad.json()) as { error: { errors: { path: string; message: string }[] } };
   const paths = err.error.errors.map((e) => e.path);
@@ -107,7 +109,7 @@ test('reload: an invalid config is refused with all its errors and the running o
   assert.equal((await get(`${tg.proxy}/still-works`)).status, 200, 'the running config stays in force');
   // A valid change: a new route prefix that only exists after the reload.
   await writeFile(file, good.replace(/routes:\n/, 'routes:\n  - id: only-new\n    path_prefix: /new-route\n    backend: app\n'));
-  const ok = await fetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' });
+  const ok = await adminFetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' });
   assert.equal(ok.status, 200);
   await get(`${tg.proxy}/new-route/x`, { headers: { 'x-request-id': 'after-reload' } });
   const e = await waitFor(async () => (await tg.events({ request_id: 'after-reload' }))[0], 'event after reload');
@@ -143,7 +145,7 @@ test('CLI: query (table, --json, --csv) and check', async () => {
 
 test('CLI: tail follows live events', async () => {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [CLI, 'tail', '--admin', tg.admin, '--json', '--path-prefix', '/tailed']);
+  const child = spawn(process.execPath, [CLI, 'tail', '--admin', tg.admin, '--json', '--path-prefix', '/tailed'], { env: { ...process.env, TOLLGATE_ADMIN_TOKEN: TEST_ADMIN_TOKEN } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   try {
@@ -165,7 +167,7 @@ test('CLI: tail follows live events', async () => {
 });
 
 test('--help on every command', async () => {
-  for (const cmd of ['start', 'demo', 'check', 'query', 'tail']) {
+  for (const cmd of ['start', 'demo', 'check', 'query', 'tail', 'hash-key', 'hash-password']) {
     const r = await run(process.execPath, [CLI, cmd, '--help']);
     assert.match(r.stdout, new RegExp(`Usage: tollgate ${cmd}`));
   }

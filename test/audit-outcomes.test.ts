@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { WebSocketServer, WebSocket } from 'ws';
-import { startBackend, startTollgate, get, rawExchange, freePort, waitFor, sleep, merge, type Backend, type TestNode } from './helpers.js';
+import { startBackend, startTollgate, get, rawExchange, freePort, waitFor, sleep, merge, type Backend, type TestNode, adminFetch } from './helpers.js';
 import type { AuditEvent } from '../src/core/event.js';
 
 let backend: Backend;
@@ -180,7 +180,7 @@ describe('every outcome yields exactly one event with the right fields', () => {
     );
     try {
       await waitFor(async () => {
-        const b = (await (await fetch(`${hc.admin}/api/v1/backends`)).json()) as { backends: { pools: { servers: { state: string }[] }[] }[] };
+        const b = (await (await adminFetch(`${hc.admin}/api/v1/backends`)).json()) as { backends: { pools: { servers: { state: string }[] }[] }[] };
         return b.backends[0].pools[0].servers[0].state === 'unhealthy';
       }, 'the server to be marked unhealthy');
       const r = await get(`${hc.proxy}/x`, { headers: { 'x-request-id': 'req-unavailable' } });

@@ -12,13 +12,13 @@ import http from 'node:http';
 import path from 'node:path';
 import { writeFile, rm } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { startBackend, baseConfig, freePort, tempDir, spawnTollgate, waitFor, allEvents, sleep } from './helpers.js';
+import { startBackend, baseConfig, freePort, tempDir, spawnTollgate, waitFor, allEvents, sleep, adminFetch } from './helpers.js';
 
 const CONCURRENCY = 16;
 
 async function ready(admin: string): Promise<boolean> {
   try {
-    const r = await fetch(`${admin}/readyz`);
+    const r = await adminFetch(`${admin}/readyz`);
     return r.status === 200;
   } catch {
     return false;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startBackend, startTollgate, merge, waitFor, sleep, type Backend } from './helpers.js';
+import { startBackend, startTollgate, merge, waitFor, sleep, type Backend, adminFetch } from './helpers.js';
 
 interface ServerView {
   address: string;
@@ -14,7 +14,7 @@ interface ServerView {
 }
 
 async function serverStates(admin: string): Promise<Record<string, string>> {
-  const r = (await (await fetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string; pools: { name: string; servers: ServerView[] }[] }[] };
+  const r = (await (await adminFetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string; pools: { name: string; servers: ServerView[] }[] }[] };
   const out: Record<string, string> = {};
   for (const w of r.backends) for (const p of w.pools) for (const s of p.servers) out[s.address] = s.state;
   return out;

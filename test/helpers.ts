@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { pino } from 'pino';
@@ -82,13 +83,25 @@ export interface TestNode {
 
 export type ConfigObject = Record<string, unknown>;
 
+/** The admin token every test node accepts (role admin); tests send it with adminFetch/get(…, ADMIN). */
+export const TEST_ADMIN_TOKEN = 'tg-test-admin-token-0123456789abcdef';
+export const ADMIN_AUTH = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } as const;
+export const ADMIN = { headers: ADMIN_AUTH };
+const TEST_ADMIN_SHA256 = createHash('sha256').update(TEST_ADMIN_TOKEN).digest('hex');
+
+/** fetch with the test admin token. */
+export function adminFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...ADMIN_AUTH, ...(init.headers as Record<string, string> | undefined) } });
+}
+
 export function baseConfig(dir: string, proxyPort: number, adminPort: number, backends: Record<string, string[]>, over: ConfigObject = {}): ConfigObject {
   const pools: Record<string, unknown> = {};
   for (const [name, servers] of Object.entries(backends)) pools[name] = { servers: servers.map((address) => ({ address })) };
   return {
     node: { name: 'test-node', environment: 'test' },
     listeners: [{ address: `127.0.0.1:${proxyPort}` }],
-    admin: { address: `127.0.0.1:${adminPort}` },
+    admin: { address: `127.0.0.1:${adminPort}`, tokens: [{ id: 'test', sha256: TEST_ADMIN_SHA256, role: 'admin' }], token_file: path.join(dir, 'admin.token') },
+    access: { blocks_file: path.join(dir, 'blocks.json') },
     routes: Object.keys(backends).map((b) => ({ id: b, backend: b })),
     backends: pools,
     audit: { spool: { dir: path.join(dir, 'spool') } },
@@ -149,17 +162,21 @@ export async function startTollgate(backends: Record<string, string[]>, configur
   return t;
 }
 
-/** Pages through /api/v1/events oldest first. */
-export async function allEvents(admin: string, query: Record<string, string> = {}): Promise<AuditEvent[]> {
+/**
+ * Pages through /api/v1/events oldest first. The admin API's own calls are
+ * events too (kind admin, including these very queries); they are left out
+ * unless `query.kind` asks for them.
+ */
+export async function allEvents(admin: string, query: Record<string, string> = {}, auth: Record<string, string> = ADMIN_AUTH): Promise<AuditEvent[]> {
   const out: AuditEvent[] = [];
   let cursor: string | null = null;
   for (;;) {
     const p = new URLSearchParams({ ...query, order: 'asc', limit: '1000' });
     if (cursor) p.set('cursor', cursor);
-    const res = await fetch(`${admin}/api/v1/events?${p.toString()}`);
+    const res = await fetch(`${admin}/api/v1/events?${p.toString()}`, { headers: auth });
     if (!res.ok) throw new Error(`events query failed: ${res.status} ${await res.text()}`);
     const page = (await res.json()) as { events: AuditEvent[]; next_cursor: string | null };
-    out.push(...page.events);
+    out.push(...(query.kind ? page.events : page.events.filter((e) => e.kind !== 'admin')));
     if (!page.next_cursor) return out;
     cursor = page.next_cursor;
   }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { startBackend, startTollgate, merge, freePort, tempDir, baseConfig, spawnTollgate, waitFor, allEvents, get, CLI, sleep } from './helpers.js';
+import { startBackend, startTollgate, merge, freePort, tempDir, baseConfig, spawnTollgate, waitFor, allEvents, get, CLI, sleep, adminFetch } from './helpers.js';
 import { emptyEvent } from '../src/core/event.js';
 import { uuidv7 } from '../src/core/ids.js';
 import { headerLine, segmentFileName } from '../src/audit/spool/format.js';
@@ -76,7 +76,7 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
   const child = spawnTollgate(file);
   const admin = `http://127.0.0.1:${adminPort}`;
   try {
-    await waitFor(async () => (await fetch(`${admin}/readyz`).catch(() => null))?.status === 200, 'cluster ready', 30_000, 100);
+    await waitFor(async () => (await adminFetch(`${admin}/readyz`).catch(() => null))?.status === 200, 'cluster ready', 30_000, 100);
     const N = 200;
     for (let i = 0; i < N; i += 20) {
       const batch = Array.from({ length: 20 }, (_, j) => get(`http://127.0.0.1:${proxyPort}/c/${i + j}`, { headers: { 'x-request-id': `cl-${i + j}` } }));
@@ -97,13 +97,13 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
     assert.deepEqual(writers, ['w0', 'w1'], 'each worker writes its own spool stream');
     // The stream an event is in tells which worker served it: both served traffic.
     for (const w of writers) assert.ok((await spoolText(dir, w)).includes('"request_id":"cl-'), `worker ${w} served requests`);
-    const backends = (await (await fetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };
+    const backends = (await (await adminFetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };
     assert.deepEqual(backends.backends.map((b) => b.worker), ['w0', 'w1']);
     for (const b of backends.backends) assert.deepEqual(b.pools.map((p) => [p.name, p.servers[0].address, p.servers[0].state]), [['app', backend.address, 'healthy']], `worker ${b.worker}`);
-    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    const metrics = await (await adminFetch(`${admin}/metrics`)).text();
     const m = /tollgate_requests_total\{route="app",status_class="2xx"\} (\d+)/.exec(metrics);
     assert.equal(Number(m?.[1]), N, 'request counters are summed over the workers');
-    const reload = await fetch(`${admin}/api/v1/config/reload`, { method: 'POST' });
+    const reload = await adminFetch(`${admin}/api/v1/config/reload`, { method: 'POST' });
     assert.equal(reload.status, 200, 'reload reaches every worker');
     // SIGHUP reloads too: a new route appears in every worker.
     const cfg = baseConfig(dir, proxyPort, adminPort, { app: [backend.address] }, { workers: 2, log: { level: 'warn' } });
@@ -178,8 +178,10 @@ test('the demo starts, serves traffic, records it, and stops cleanly on Ctrl-C',
     assert.equal((await get(`http://127.0.0.1:${port}/products/1`)).status, 200);
     const events = await waitFor(
       async () => {
-        const ev = await allEvents(`http://127.0.0.1:${adminPort}`);
-        return ev.length >= 30 ? ev : null;
+        // No tokens in the demo config: the generated one is in the demo folder.
+        const token = (await readFile(path.join(dir, 'admin.token'), 'utf8')).trim();
+        const ev = await allEvents(`http://127.0.0.1:${adminPort}`, {}, { authorization: `Bearer ${token}` });
+        return ev.length >= 30 && ev.some((e) => e.auth_error !== null) ? ev : null;
       },
       'synthetic traffic to be recorded',
       30_000,
@@ -189,6 +191,8 @@ test('the demo starts, serves traffic, records it, and stops cleanly on Ctrl-C',
     assert.ok(statuses.has(200) && [...statuses].some((s) => s !== null && s >= 400), 'a mix of outcomes');
     assert.ok(new Set(events.map((e) => e.client_ip)).size > 3, 'many clients');
     assert.ok(!events.some((e) => (e.query ?? '').includes('session_token=abc')), 'demo secrets are redacted');
+    assert.ok(events.some((e) => e.route === 'me' && e.user_id !== null && e.auth_method === 'jwt'), 'demo users are identified by their JWT');
+    assert.ok(events.some((e) => e.status === 401 && e.auth_error !== null && e.decision === 'deny'), 'failed attempts are recorded with their reason');
     child.kill('SIGINT');
     const code = await Promise.race([new Promise<number | null>((r) => child.once('exit', (c) => r(c))), sleep(20_000).then(() => 'timeout')]);
     assert.equal(code, 0);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { startBackend, startTollgate, merge, get, waitFor, tempDir, type TestNode } from './helpers.js';
+import { startBackend, startTollgate, merge, get, waitFor, tempDir, type TestNode, ADMIN } from './helpers.js';
 
 function canMount(): boolean {
   try {
@@ -61,7 +61,7 @@ async function withFullDisk(mode: 'reject' | 'continue', body: (tg: TestNode, fi
 }
 
 async function readiness(admin: string): Promise<{ status: number; spoolOk: boolean }> {
-  const r = await get(`${admin}/readyz`);
+  const r = await get(`${admin}/readyz`, ADMIN);
   const body = JSON.parse(r.body) as { checks: { name: string; ok: boolean }[] };
   return { status: r.status, spoolOk: body.checks.find((c) => c.name === 'audit_spool')!.ok };
 }
@@ -90,7 +90,7 @@ test('disk full with on_audit_failure: reject → fail closed with 503, loud, th
     const ready = await readiness(tg.admin);
     assert.equal(ready.status, 503, '/readyz fails');
     assert.equal(ready.spoolOk, false);
-    const metrics = (await get(`${tg.admin}/metrics`)).body;
+    const metrics = (await get(`${tg.admin}/metrics`, ADMIN)).body;
     assert.match(metrics, /tollgate_audit_spool_healthy 0/);
     assert.match(metrics, /tollgate_audit_spool_errors_total [1-9]/);
     const refused = await get(`${tg.proxy}/refused`, { headers: { 'x-request-id': 'refused-1' } });
@@ -124,7 +124,7 @@ test('disk full with on_audit_failure: continue → traffic flows, events held i
     );
     for (let i = 0; i < 20; i++, n++) assert.equal((await get(`${tg.proxy}/keep-going`)).status, 200);
     assert.equal((await readiness(tg.admin)).status, 503, 'still loud: /readyz fails');
-    assert.match((await get(`${tg.admin}/metrics`)).body, /tollgate_audit_queue_depth [1-9]/);
+    assert.match((await get(`${tg.admin}/metrics`, ADMIN)).body, /tollgate_audit_queue_depth [1-9]/);
     await free();
     await waitFor(async () => (await readiness(tg.admin)).status === 200, 'the spool to recover', 10_000, 100);
     const events = await tg.events({ path_prefix: '/keep-going' });

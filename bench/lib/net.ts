@@ -30,9 +30,9 @@ export interface GetResult {
 }
 
 /** GET over a fresh connection; rejects on connection errors or after `timeoutMs`. */
-export function httpGet(url: string, timeoutMs = 2000): Promise<GetResult> {
+export function httpGet(url: string, timeoutMs = 2000, headers: Record<string, string> = {}): Promise<GetResult> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+    const req = request(url, { method: 'GET', agent: false, headers: { ...headers, connection: 'close' }, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

@@ -5,6 +5,7 @@
  * private temporary directory, on loopback ports picked for this run, so it
  * works as any user and never touches the system's NGINX or HAProxy.
  */
+import { createHash } from 'node:crypto';
 import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,21 @@ import { startProcess, stopProcess, type Managed } from './procs.js';
 export const BODY = 'tollgate benchmark backend: a plain text body of exactly one hundred bytes '.padEnd(100, '.');
 if (Buffer.byteLength(BODY) !== 100) throw new Error(`BODY must be 100 bytes, is ${Buffer.byteLength(BODY)}`);
 
-export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-nolog', 'haproxy', 'node-bare', 'tollgate', 'tollgate-noaudit'] as const;
+export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-nolog', 'haproxy', 'node-bare', 'tollgate', 'tollgate-noaudit', 'tollgate-apikey', 'tollgate-jwt'] as const;
+
+/** Credentials every request of the load carries (all configurations get the same headers). */
+export const BENCH_API_KEY = 'bench-api-key-5d1f0c8e7a6b4d2f';
+/** HS256 secret of the bench's JWT identity; the token is signed at start (see run.ts). */
+export const BENCH_JWT_SECRET = 'bench-jwt-secret-0123456789abcdef0123456789abcdef';
+export const BENCH_JWT_ISSUER = 'https://bench.invalid';
+
+/** Headers sent by the readiness probe through the proxy (set by run.ts to the load's headers). */
+let probeHeaders: Record<string, string> = {};
+export function setProbeHeaders(h: Record<string, string>): void {
+  probeHeaders = h;
+}
+
+export type TollgatePolicy = 'none' | 'api_key' | 'jwt';
 export type ConfigId = (typeof CONFIG_IDS)[number];
 
 export interface Binaries {
@@ -95,7 +110,7 @@ function deadReason(procs: readonly Managed[], logs: readonly string[]): string 
 
 /** GET the benchmark path through `url` and insist on the backend's 200 and body. */
 async function expectBackendAnswer(url: string, path: string): Promise<boolean> {
-  const r = await httpGet(url + path);
+  const r = await httpGet(url + path, 2000, probeHeaders);
   if (r.status !== 200) throw new Error(`GET ${path} answered ${r.status}: ${r.body.slice(0, 200)}`);
   if (r.body !== BODY) throw new Error(`GET ${path} answered 200 with an unexpected body: ${JSON.stringify(r.body.slice(0, 120))}`);
   return true;
@@ -180,18 +195,33 @@ backend be
 `;
 }
 
-export function tollgateConfig(dir: string, port: number, adminPort: number, backendPort: number, audit: boolean, workers: 'auto' | number): string {
+export function tollgateConfig(dir: string, port: number, adminPort: number, backendPort: number, audit: boolean, workers: 'auto' | number, policy: TollgatePolicy = 'none'): string {
+  // The same restricted route either way: who may call it is decided by a group rule.
+  const access =
+    policy === 'none'
+      ? undefined
+      : { identities: [policy === 'api_key' ? 'keys' : 'sso'], restricted: true, rules: [{ id: 'bench-users', action: 'allow', groups: ['bench'] }] };
   const cfg = {
     workers,
     listeners: [{ name: 'bench', address: `127.0.0.1:${port}` }],
-    routes: [{ id: 'bench', backend: 'be' }],
+    routes: [{ id: 'bench', backend: 'be', ...(access ? { access } : {}) }],
     backends: { be: { servers: [{ address: `127.0.0.1:${backendPort}` }] } },
-    admin: { address: `127.0.0.1:${adminPort}` },
+    admin: { address: `127.0.0.1:${adminPort}`, token_file: join(dir, 'admin.token'), public: ['/readyz'] },
+    access: {
+      blocks_file: join(dir, 'blocks.json'),
+      identities:
+        policy === 'none'
+          ? []
+          : [
+              { id: 'keys', type: 'api_key', header: 'x-api-key', keys: [{ id: 'bench', sha256: createHash('sha256').update(BENCH_API_KEY).digest('hex'), user: 'bench-client', groups: ['bench'] }] },
+              { id: 'sso', type: 'jwt', algorithms: ['HS256'], secret: BENCH_JWT_SECRET, issuer: BENCH_JWT_ISSUER, claims: { groups: 'groups' } },
+            ],
+    },
     audit: audit ? { spool: { dir: join(dir, 'spool') } } : { enabled: false, spool: { dir: join(dir, 'spool') } },
     store: { path: join(dir, 'tollgate.duckdb') },
     log: { level: 'warn' },
   };
-  return `# Tollgate bench: audit ${audit ? 'on' : 'off'}\n${stringify(cfg)}`;
+  return `# Tollgate bench: audit ${audit ? 'on' : 'off'}, policy ${policy}\n${stringify(cfg)}`;
 }
 
 /** Starts a server and waits until GET <path> through it returns the backend's answer. */
@@ -250,17 +280,18 @@ function nginxPeer(id: ConfigId, accessLog: boolean): PeerDef {
   };
 }
 
-function tollgatePeer(id: ConfigId, audit: boolean): PeerDef {
+function tollgatePeer(id: ConfigId, audit: boolean, policy: TollgatePolicy = 'none'): PeerDef {
+  const withPolicy = policy === 'none' ? '' : `, ${policy === 'api_key' ? 'API-key' : 'JWT'} policy on the route`;
   return {
     id,
-    label: audit ? 'Tollgate, auditing on' : 'Tollgate, auditing off',
-    description: audit ? 'tollgate start: full audit trail (spool + embedded store)' : 'tollgate start with audit.enabled: false (the proxy alone)',
+    label: (audit ? 'Tollgate, auditing on' : 'Tollgate, auditing off') + withPolicy,
+    description: (audit ? 'tollgate start: full audit trail (spool + embedded store)' : 'tollgate start with audit.enabled: false (the proxy alone)') + withPolicy,
     unavailable: (b) => (b.tollgateCli ? null : 'dist/src/cli/index.js not found: build first (npm run build), or the CLI does not exist yet'),
     async start(ctx) {
       const dir = serverDir(ctx, id);
       const port = await freePort();
       const adminPort = await freePort();
-      const conf = tollgateConfig(dir, port, adminPort, ctx.backendPort, audit, ctx.tollgateWorkers);
+      const conf = tollgateConfig(dir, port, adminPort, ctx.backendPort, audit, ctx.tollgateWorkers, policy);
       const file = join(dir, 'tollgate.yaml');
       writeFileSync(file, conf);
       const readyz = `http://127.0.0.1:${adminPort}/readyz`;
@@ -314,6 +345,8 @@ export const PEERS: readonly PeerDef[] = [
   },
   tollgatePeer('tollgate', true),
   tollgatePeer('tollgate-noaudit', false),
+  tollgatePeer('tollgate-apikey', true, 'api_key'),
+  tollgatePeer('tollgate-jwt', true, 'jwt'),
 ];
 
 /** Finds an executable in PATH or the sbin directories (not in every user's PATH). */

@@ -15,6 +15,7 @@
  * Empty parameters (`?user=`, as HTML forms send) mean "no filter".
  * Errors are JSON: { "error": { "code", "message" } }.
  */
+import { sendJson, sendError } from './http.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   EVENT_QUERY_KEYS, LATENCY_QUERY_KEYS, TIMESERIES_QUERY_KEYS, TOP_QUERY_KEYS, isUuid,
@@ -51,23 +52,6 @@ function matchRoute(pathname: string): Route | null {
   if (pathname === '/api/v1/stats/latency') return { kind: 'latency' };
   const m = /^\/api\/v1\/events\/([^/]+)$/.exec(pathname);
   return m ? { kind: 'event', id: m[1] } : null;
-}
-
-const JSON_HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  // Audit data: never cached by browsers or proxies.
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-};
-
-function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
-  const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), ...extra });
-  res.end(text);
-}
-
-function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
-  sendJson(res, status, { error: { code, message } }, extra);
 }
 
 /** Query parameters as a record, refusing unknown and repeated ones; empty values are dropped. */

@@ -10,6 +10,13 @@ import type { StoreReader } from '../store/types.js';
 import type { ConfigError } from '../config/load.js';
 import { parseAddress } from '../config/schema.js';
 import { handleEventsApi } from './events-api.js';
+import { sendJson, sendError as apiError } from './http.js';
+import { emptyEvent } from '../core/event.js';
+import { uuidv7 } from '../core/ids.js';
+import { normalizeIp } from '../proxy/identify/client-ip.js';
+import { roleAllows, type AdminAuth, type AdminCaller, type Role } from './auth.js';
+import { handleBlocksApi } from './blocks-api.js';
+import type { BlockRegistry } from '../proxy/authorize/blocks.js';
 import { createEventFilter, FILTER_KEYS } from './event-filter.js';
 
 export interface ReadinessCheck {
@@ -35,16 +42,35 @@ export interface AdminServerOptions {
   live: LiveEvents;
   control: ControlPlane;
   log: { info(o: object, m: string): void; error(o: object, m: string): void };
+  auth: AdminAuth;
+  /** Served without a token (besides /healthz), still audited. */
+  publicPaths: readonly string[];
+  blocks: BlockRegistry;
+  /** Writes an `admin` audit event (every call but /healthz). */
+  audit: (e: AuditEvent) => void;
+  node: string;
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
+/** What an admin request does and the least role it needs. */
+interface Action {
+  id: string;
+  role: Role | null;
 }
 
-function apiError(res: http.ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void {
-  sendJson(res, status, { error: { code, message, ...extra } });
+function actionFor(method: string, p: string): Action {
+  const read = (id: string): Action => ({ id, role: 'viewer' });
+  if (p === '/') return { id: 'dashboard', role: null };
+  if (p === '/readyz') return read('readyz');
+  if (p === '/metrics') return read('metrics');
+  if (p === '/api/v1/events/stream') return read('events.stream');
+  if (p === '/api/v1/events') return read('events.list');
+  if (p.startsWith('/api/v1/events/')) return read('events.get');
+  if (p.startsWith('/api/v1/stats/')) return read(`stats.${p.slice('/api/v1/stats/'.length)}`);
+  if (p === '/api/v1/backends') return read('backends.list');
+  if (p === '/api/v1/config/reload') return { id: 'config.reload', role: 'admin' };
+  if (p === '/api/v1/blocks') return method === 'GET' ? read('blocks.list') : { id: 'blocks.create', role: 'operator' };
+  if (p.startsWith('/api/v1/blocks/')) return method === 'GET' ? read('blocks.get') : { id: 'blocks.delete', role: 'operator' };
+  return read('unknown');
 }
 
 const INDEX_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>Tollgate admin</title>
@@ -94,11 +120,73 @@ export class AdminServer {
     });
   }
 
+  /**
+   * Authenticates and authorizes the call, records it as an `admin` event
+   * when the response ends, then dispatches it. Only /healthz is neither
+   * protected nor audited (load balancers poll it constantly).
+   */
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const p = url.pathname;
-    const { control } = this.opts;
     if (p === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    const action = actionFor(req.method ?? 'GET', p);
+    const e = this.adminEvent(req, url, action);
+    res.setHeader('x-request-id', e.request_id!);
+    const startMs = performance.now();
+    res.once('close', () => {
+      e.status = res.headersSent ? res.statusCode : null;
+      e.termination = res.writableFinished ? 'ok' : 'client_abort';
+      const len = res.getHeader('content-length');
+      e.bytes_out = typeof len === 'number' ? len : typeof len === 'string' ? Number(len) : null;
+      e.duration_ms = Math.round((performance.now() - startMs) * 1000) / 1000;
+      e.decision ??= e.status !== null && e.status < 400 ? 'allow' : 'error';
+      this.opts.audit(e);
+    });
+    if (action.role !== null && !this.opts.publicPaths.includes(p)) {
+      const a = this.opts.auth.authenticate(req.headers.authorization);
+      if (!a.ok) {
+        e.auth_error = a.error;
+        e.decision = 'deny';
+        e.reason = `admin token ${a.error}: ${a.detail}`;
+        res.setHeader('www-authenticate', 'Bearer realm="tollgate-admin"');
+        return apiError(res, 401, 'unauthorized', 'an admin token is required: Authorization: Bearer <token>');
+      }
+      e.user_id = a.caller.tokenId;
+      e.user_name = a.caller.role;
+      if (!roleAllows(a.caller.role, action.role)) {
+        e.decision = 'deny';
+        e.reason = `role ${a.caller.role} may not ${action.id} (needs ${action.role})`;
+        return apiError(res, 403, 'forbidden', `this token's role (${a.caller.role}) may not do this; it needs ${action.role}`);
+      }
+      return this.dispatch(req, res, url, e, a.caller);
+    }
+    return this.dispatch(req, res, url, e, null);
+  }
+
+  private adminEvent(req: http.IncomingMessage, url: URL, action: Action): AuditEvent {
+    const e = emptyEvent(uuidv7(), new Date().toISOString(), 'admin', 'tollgate');
+    e.node = this.opts.node;
+    e.peer_ip = req.socket.remoteAddress ? normalizeIp(req.socket.remoteAddress) : null;
+    e.client_ip = e.peer_ip;
+    e.client_port = req.socket.remotePort ?? null;
+    e.scheme = 'http';
+    e.method = req.method ?? null;
+    e.http_version = req.httpVersion;
+    e.host = req.headers.host ?? null;
+    e.path = url.pathname;
+    e.query = url.search ? url.search.slice(1) : null;
+    e.user_agent = req.headers['user-agent'] ?? null;
+    e.request_id = uuidv7();
+    e.route = action.id;
+    e.service = 'admin';
+    e.auth_method = 'admin_token';
+    e.bytes_in = Number(req.headers['content-length'] ?? 0) || 0;
+    return e;
+  }
+
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL, e: AuditEvent, caller: AdminCaller | null): Promise<void> {
+    const p = url.pathname;
+    const { control } = this.opts;
     if (p === '/readyz') {
       const checks = await control.readiness();
       const ok = checks.every((c) => c.ok);
@@ -127,8 +215,9 @@ export class AdminServer {
       if (req.method !== 'POST') return apiError(res, 405, 'method_not_allowed', 'use POST');
       const r = await control.reload();
       if (r.ok) return sendJson(res, 200, { status: 'reloaded', restart_required: r.restart_required });
-      return apiError(res, 422, 'invalid_config', `the new configuration has ${r.errors.length} error(s); the running configuration is unchanged`, { errors: r.errors });
+      return apiError(res, 422, 'invalid_config', `the new configuration has ${r.errors.length} error(s); the running configuration is unchanged`, {}, { errors: r.errors });
     }
+    if (await handleBlocksApi(req, res, url, this.opts.blocks, e, caller)) return;
     if (await handleEventsApi(req, res, url, this.opts.reader)) return;
     apiError(res, 404, 'not_found', `no such endpoint: ${p}`);
   }

@@ -1,6 +1,7 @@
 /** Shared by `query` and `tail`: where the admin API is, the filter options, and table output. */
 import type { Command } from 'commander';
 import type { AuditEvent } from '../core/event.js';
+import { readFileSync } from 'node:fs';
 import { loadConfigFile } from '../config/load.js';
 import { parseDuration } from '../config/schema.js';
 
@@ -21,19 +22,41 @@ export const FILTER_OPTIONS: [flag: string, param: string, help: string][] = [
 export function addCommonOptions(cmd: Command): Command {
   cmd
     .option('--admin <url>', 'admin API base URL (default: from -c, $TOLLGATE_ADMIN, or http://127.0.0.1:9191)')
-    .option('-c, --config <file>', 'read the admin address from this configuration');
+    .option('-c, --config <file>', 'read the admin address and token file from this configuration')
+    .option('--token-file <file>', 'file holding the admin token (default: $TOLLGATE_ADMIN_TOKEN, else admin.token_file of -c, else ./data/admin.token)');
   for (const [flag, , help] of FILTER_OPTIONS) cmd.option(flag, help);
   return cmd;
 }
 
-export function adminBase(opts: { admin?: string; config?: string }): string {
-  if (opts.admin) return opts.admin.replace(/\/$/, '');
+export interface AdminConnection {
+  base: string;
+  /** Authorization header for the admin API (null when no token was found). */
+  headers: Record<string, string>;
+}
+
+/**
+ * Where the admin API is and which token to send. The token never comes from
+ * a command-line argument (it would show in `ps` and shell history).
+ */
+export function adminConnection(opts: { admin?: string; config?: string; tokenFile?: string }): AdminConnection {
+  let base = (process.env.TOLLGATE_ADMIN ?? 'http://127.0.0.1:9191').replace(/\/$/, '');
+  let tokenFile = opts.tokenFile ?? './data/admin.token';
   if (opts.config) {
     const r = loadConfigFile(opts.config);
     if (!r.ok) throw new Error(`${opts.config} is invalid; run tollgate check -c ${opts.config}`);
-    return `http://${r.config.admin.address}`;
+    base = `http://${r.config.admin.address}`;
+    tokenFile = opts.tokenFile ?? r.config.admin.token_file;
   }
-  return (process.env.TOLLGATE_ADMIN ?? 'http://127.0.0.1:9191').replace(/\/$/, '');
+  if (opts.admin) base = opts.admin.replace(/\/$/, '');
+  let token = process.env.TOLLGATE_ADMIN_TOKEN ?? null;
+  if (!token || opts.tokenFile) {
+    try {
+      token = readFileSync(tokenFile, 'utf8').trim() || token;
+    } catch {
+      // No file: the request goes without a token and the server says 401, which errorText explains.
+    }
+  }
+  return { base, headers: token ? { authorization: `Bearer ${token}` } : {} };
 }
 
 /** "1h" or "30m" means that long ago; anything else is passed on (ISO 8601 or epoch ms). */
@@ -68,7 +91,9 @@ export async function errorText(res: Response): Promise<string> {
   const body = await res.text();
   try {
     const j = JSON.parse(body) as { error?: { message?: string } };
-    return j.error?.message ?? body;
+    const msg = j.error?.message ?? body;
+    if (res.status === 401) return `${msg} (set $TOLLGATE_ADMIN_TOKEN, or --token-file / -c so the token file is found)`;
+    return msg;
   } catch {
     return body;
   }

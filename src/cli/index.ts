@@ -6,6 +6,7 @@ import { registerCheck } from './check.js';
 import { registerQuery } from './query.js';
 import { registerTail } from './tail.js';
 import { registerDemo } from './demo.js';
+import { registerHash } from './hash.js';
 import { VERSION } from './version.js';
 import { fatal } from './fatal.js';
 
@@ -21,6 +22,7 @@ registerDemo(program);
 registerCheck(program);
 registerQuery(program);
 registerTail(program);
+registerHash(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   fatal(`tollgate: ${err.message}`);

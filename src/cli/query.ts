@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import type { AuditEvent } from '../core/event.js';
-import { addCommonOptions, adminBase, adminFetch, errorText, filterParams, tableHeader, tableRow, timeArg } from './admin-client.js';
+import { addCommonOptions, adminConnection, adminFetch, errorText, filterParams, tableHeader, tableRow, timeArg } from './admin-client.js';
 
 interface QueryOpts {
   admin?: string;
+  tokenFile?: string;
   config?: string;
   from?: string;
   to?: string;
@@ -28,7 +29,7 @@ export function registerQuery(program: Command): void {
     .option('--csv', 'CSV with a header row (all matching events, up to --limit)');
   addCommonOptions(cmd);
   cmd.action(async (opts: QueryOpts) => {
-    const base = adminBase(opts);
+    const { base, headers } = adminConnection(opts);
     const p = filterParams(opts);
     if (opts.from) p.set('from', timeArg(opts.from));
     if (opts.to) p.set('to', timeArg(opts.to));
@@ -36,7 +37,7 @@ export function registerQuery(program: Command): void {
     if (opts.asc) p.set('order', 'asc');
     const format = opts.csv ? 'csv' : opts.ndjson ? 'ndjson' : null;
     if (format) p.set('format', format);
-    const res = await adminFetch(`${base}/api/v1/events?${p.toString()}`);
+    const res = await adminFetch(`${base}/api/v1/events?${p.toString()}`, { headers });
     if (!res.ok) throw new Error(`query failed (${res.status}): ${await errorText(res)}`);
     if (format || opts.json) {
       process.stdout.write(await res.text());

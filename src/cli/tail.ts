@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { AuditEvent } from '../core/event.js';
-import { addCommonOptions, adminBase, adminFetch, errorText, filterParams, tableHeader, tableRow } from './admin-client.js';
+import { addCommonOptions, adminConnection, adminFetch, errorText, filterParams, tableHeader, tableRow } from './admin-client.js';
 
 /** Parses a server-sent-events byte stream into (event, data) messages. */
 export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<{ event: string; data: string }> {
@@ -26,9 +26,9 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
 export function registerTail(program: Command): void {
   const cmd = program.command('tail').description('Follow audit events live (server-sent events from the admin API).').option('--json', 'one JSON event per line');
   addCommonOptions(cmd);
-  cmd.action(async (opts: { admin?: string; config?: string; json?: boolean; [k: string]: unknown }) => {
-    const base = adminBase(opts);
-    const res = await adminFetch(`${base}/api/v1/events/stream?${filterParams(opts).toString()}`, { headers: { accept: 'text/event-stream' } });
+  cmd.action(async (opts: { admin?: string; config?: string; tokenFile?: string; json?: boolean; [k: string]: unknown }) => {
+    const { base, headers } = adminConnection(opts);
+    const res = await adminFetch(`${base}/api/v1/events/stream?${filterParams(opts).toString()}`, { headers: { ...headers, accept: 'text/event-stream' } });
     if (!res.ok || !res.body) throw new Error(`tail failed (${res.status}): ${await errorText(res)}`);
     if (!opts.json) process.stdout.write(tableHeader() + '\n');
     process.on('SIGINT', () => process.exit(0));

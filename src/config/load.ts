@@ -195,7 +195,78 @@ function crossCheck(rawDoc: unknown): RawError[] {
   asArr(asObj(c.proxy).trusted_proxies).forEach((p, i) => {
     if (typeof p === 'string' && !isValidCidr(p)) err(['proxy', 'trusted_proxies', i], `invalid IP address or CIDR "${p}"`);
   });
+  checkAccess(c, err);
   return out;
+}
+
+/** References between routes and identity methods, CIDRs, unique ids, secrets each method needs. */
+function checkAccess(c: Raw, err: (rawPath: PropertyKey[], message: string) => void): void {
+  const access = asObj(c.access);
+  const identities = new Map<string, string>();
+  const mtlsListeners = asArr(c.listeners).some((l) => asStr(asObj(asObj(l).tls).client_ca) !== undefined);
+  asArr(access.identities).forEach((iv, i) => {
+    const m = asObj(iv);
+    const id = asStr(m.id);
+    const type = asStr(m.type) ?? '';
+    if (id !== undefined) {
+      if (identities.has(id)) err(['access', 'identities', i, 'id'], `duplicate identity id "${id}"`);
+      identities.set(id, type);
+    }
+    if (type === 'jwt') {
+      const algs = asArr(m.algorithms).length ? asArr(m.algorithms).map(String) : ['RS256', 'ES256', 'EdDSA'];
+      const hs = algs.some((a) => a.startsWith('HS'));
+      const asym = algs.some((a) => !a.startsWith('HS'));
+      if (hs && !asStr(m.secret)) err(['access', 'identities', i, 'secret'], 'HS* algorithms need a `secret`');
+      if (asym && m.jwks === undefined && !asStr(m.jwks_url) && m.discovery !== true)
+        err(['access', 'identities', i], 'asymmetric algorithms need `jwks`, `jwks_url` or `discovery: true`');
+      if (m.discovery === true && !asStr(m.issuer)) err(['access', 'identities', i, 'issuer'], '`discovery: true` needs the `issuer` URL');
+      const secret = asStr(m.secret);
+      if (secret !== undefined && Buffer.byteLength(secret) < 32) err(['access', 'identities', i, 'secret'], 'an HS* secret must be at least 32 bytes (RFC 7518 §3.2)');
+    }
+    if (type === 'mtls' && !mtlsListeners) err(['access', 'identities', i], 'an mtls identity needs a listener with `tls.client_ca`');
+    const keyIds = new Set<string>();
+    asArr(m.keys).forEach((kv, j) => {
+      const kid = asStr(asObj(kv).id);
+      if (kid === undefined) return;
+      if (keyIds.has(kid)) err(['access', 'identities', i, 'keys', j, 'id'], `duplicate key id "${kid}"`);
+      keyIds.add(kid);
+    });
+  });
+  for (const k of ['ip_allow', 'ip_deny'] as const) {
+    asArr(access[k]).forEach((p, i) => {
+      if (typeof p === 'string' && !isValidCidr(p)) err(['access', k, i], `invalid IP address or CIDR "${p}"`);
+    });
+  }
+  asArr(c.routes).forEach((rv, i) => {
+    const ra = asObj(asObj(rv).access);
+    asArr(ra.identities).forEach((idv, j) => {
+      const id = asStr(idv);
+      if (id !== undefined && !identities.has(id))
+        err(['routes', i, 'access', 'identities', j], `unknown identity "${id}"${identities.size ? ` (known: ${[...identities.keys()].join(', ')})` : ' (access.identities is empty)'}`);
+    });
+    const ruleIds = new Set<string>();
+    const noteRule = (id: string | undefined, where: PropertyKey[]) => {
+      if (id === undefined) return;
+      if (ruleIds.has(id)) err(where, `duplicate rule id "${id}" in this route`);
+      ruleIds.add(id);
+    };
+    asArr(ra.rules).forEach((rule, j) => {
+      const r = asObj(rule);
+      noteRule(asStr(r.id), ['routes', i, 'access', 'rules', j, 'id']);
+      asArr(r.source).forEach((p, k) => {
+        if (typeof p === 'string' && !isValidCidr(p)) err(['routes', i, 'access', 'rules', j, 'source', k], `invalid IP address or CIDR "${p}"`);
+      });
+      const needsIdentity = r.users !== undefined || r.groups !== undefined || r.claims !== undefined || r.authenticated === true;
+      if (needsIdentity && !asArr(ra.identities).length)
+        err(['routes', i, 'access', 'rules', j], 'this rule matches identities but the route has no `identities` to establish them');
+    });
+    asArr(ra.rate_limits).forEach((lv, j) => {
+      const l = asObj(lv);
+      noteRule(asStr(l.id), ['routes', i, 'access', 'rate_limits', j, 'id']);
+      if ((l.by === 'user' || l.by === 'api_key') && !asArr(ra.identities).length)
+        err(['routes', i, 'access', 'rate_limits', j, 'by'], `a limit by ${String(l.by)} needs identities on the route`);
+    });
+  });
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

@@ -5,42 +5,10 @@
  */
 import { z } from 'zod';
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+import { duration, parseAddress } from './primitives.js';
+import { AccessSchema, RouteAccessSchema, AdminTokenSchema } from './access-schema.js';
 
-/** Parses "250ms", "5s", "1m", "2h", "7d" or a number of milliseconds. */
-export function parseDuration(v: string | number): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : null;
-  const m = DURATION_RE.exec(v.trim());
-  if (!m) return null;
-  return Math.round(parseFloat(m[1]) * UNIT_MS[m[2] ?? 'ms']);
-}
-
-/** A duration in config: a string with a unit or a number of ms; parsed to ms. */
-export const duration = (description: string) =>
-  z
-    .union([z.string(), z.number()])
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === null) {
-        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)}: use a number of ms or e.g. "250ms", "5s", "1m", "2h"` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .describe(description);
-
-const ADDRESS_RE = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/;
-
-export interface HostPort { host: string; port: number }
-
-export function parseAddress(v: string): HostPort | null {
-  const m = ADDRESS_RE.exec(v.trim());
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port > 65535) return null;
-  return { host: m[1] ?? m[2], port };
-}
+export { parseDuration, parseAddress, duration, type HostPort } from './primitives.js';
 
 const address = (description: string) =>
   z.string().refine((v) => parseAddress(v) !== null, { message: 'expected "host:port" (IPv6 as "[::1]:port") with a port 0-65535' }).describe(description);
@@ -138,6 +106,7 @@ export const RouteSchema = z
     service: z.string().optional().describe('Service name recorded in events (default: the backend pool name).'),
     strip_prefix: z.boolean().default(false).describe('Remove `path_prefix` from the path sent to the backend.'),
     labels: z.record(z.string(), z.string()).default({}).describe('Labels added to every event of this route.'),
+    access: RouteAccessSchema.describe('Who may use this route: identity methods, policy rules, rate limits.'),
   })
   .strict();
 
@@ -157,6 +126,11 @@ export const ListenerSchema = z
       .object({
         certificates: z.array(CertificateSchema).min(1).describe('Certificates; picked by SNI, the first is the default.'),
         min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted from clients.'),
+        client_ca: z.string().optional().describe('PEM file of CAs that sign client certificates: asks clients for a certificate (mTLS). Verified certificates feed `mtls` identities.'),
+        client_auth: z
+          .enum(['request', 'require'])
+          .default('request')
+          .describe('With `client_ca`: `request` accepts clients without a (valid) certificate and lets route policies decide; `require` refuses the TLS handshake without a valid one.'),
       })
       .strict()
       .optional()
@@ -255,6 +229,15 @@ export const StoreSchema = z
 export const AdminSchema = z
   .object({
     address: address('Admin API and metrics listener.').default('127.0.0.1:9191'),
+    tokens: z
+      .array(AdminTokenSchema)
+      .default([])
+      .describe('Admin API tokens (Bearer), stored as SHA-256 hashes, with roles. With none configured, a random admin token is generated at start and written to `token_file`.'),
+    token_file: z.string().default('./data/admin.token').describe('Where the generated admin token is written (mode 0600) when `tokens` is empty; `tollgate query`/`tail` read it from here.'),
+    public: z
+      .array(z.enum(['/readyz', '/metrics']))
+      .default([])
+      .describe('Endpoints served without a token besides /healthz (e.g. /readyz for a load balancer health check, /metrics for a scraper that cannot send a token).'),
   })
   .strict();
 
@@ -278,6 +261,7 @@ export const ConfigSchema = z
     routes: z.array(RouteSchema).default([]).describe('Routes, tried in order; the first match wins.'),
     backends: z.record(z.string(), PoolSchema).default({}).describe('Backend pools by name.'),
     proxy: ProxySchema.prefault({}).describe('How client requests are received and passed on: trusted proxies, size limits and client timeouts.'),
+    access: AccessSchema.prefault({}).describe('Access control: identity methods, IP lists, dynamic blocks, rate-limit storage and path normalization.'),
     audit: AuditSchema.prefault({}).describe('The audit trail: spool, failure policy, recorded headers and redaction.'),
     store: StoreSchema.prefault({}).describe('Where events are stored and searched.'),
     admin: AdminSchema.prefault({}).describe('The admin listener: API, dashboard, /metrics, /healthz and /readyz.'),

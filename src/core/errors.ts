@@ -17,6 +17,7 @@ export interface ErrorSpec {
 
 export const ERRORS = {
   BAD_REQUEST: { code: 'TG_BAD_REQUEST', status: 400, termination: 'bad_request', decision: 'error', message: 'Bad request' },
+  METHOD_NOT_ALLOWED: { code: 'TG_METHOD_NOT_ALLOWED', status: 405, termination: 'bad_request', decision: 'error', message: 'Method not allowed' },
   REQUEST_TOO_LARGE: { code: 'TG_REQUEST_TOO_LARGE', status: 413, termination: 'request_too_large', decision: 'error', message: 'Request body too large' },
   HEADERS_TOO_LARGE: { code: 'TG_HEADERS_TOO_LARGE', status: 431, termination: 'bad_request', decision: 'error', message: 'Request header fields too large' },
   REQUEST_TIMEOUT: { code: 'TG_REQUEST_TIMEOUT', status: 408, termination: 'request_timeout', decision: 'error', message: 'Request timeout' },
@@ -26,6 +27,11 @@ export const ERRORS = {
   UPSTREAM_ERROR: { code: 'TG_UPSTREAM_ERROR', status: 502, termination: 'upstream_error', decision: 'error', message: 'Bad gateway' },
   UPSTREAM_TIMEOUT: { code: 'TG_UPSTREAM_TIMEOUT', status: 504, termination: 'upstream_timeout', decision: 'error', message: 'Gateway timeout' },
   AUDIT_UNAVAILABLE: { code: 'TG_AUDIT_UNAVAILABLE', status: 503, termination: 'audit_unavailable', decision: 'error', message: 'Service unavailable: audit trail cannot be written' },
+  UNAUTHORIZED: { code: 'TG_UNAUTHORIZED', status: 401, termination: 'denied', decision: 'deny', message: 'Authentication required' },
+  FORBIDDEN: { code: 'TG_FORBIDDEN', status: 403, termination: 'denied', decision: 'deny', message: 'Forbidden' },
+  BLOCKED: { code: 'TG_BLOCKED', status: 403, termination: 'blocked', decision: 'block', message: 'Forbidden' },
+  RATE_LIMITED: { code: 'TG_RATE_LIMITED', status: 429, termination: 'rate_limited', decision: 'ratelimit', message: 'Too many requests' },
+  AUTH_UNAVAILABLE: { code: 'TG_AUTH_UNAVAILABLE', status: 503, termination: 'denied', decision: 'deny', message: 'Service unavailable: authentication cannot be checked' },
   INTERNAL: { code: 'TG_INTERNAL', status: 500, termination: 'internal_error', decision: 'error', message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

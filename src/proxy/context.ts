@@ -25,4 +25,8 @@ export interface RequestContext extends RecordTarget {
   /** Aborts the backend exchange in progress, if any. */
   controller: Dispatcher.DispatchController | null;
   bytesOut: number;
+  /** Client headers not passed to the backend (lower case). */
+  stripHeaders: ReadonlySet<string> | null;
+  /** Headers access control adds for the backend (forward-auth identity). */
+  upstreamHeaders: Readonly<Record<string, string>> | null;
 }

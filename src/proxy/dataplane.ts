@@ -14,12 +14,18 @@ import { Pipeline, type NodeTags } from './pipeline.js';
 import { Recorder } from './record/recorder.js';
 import { startListener, type ListenerHandlers, type RunningListener } from './accept/listener.js';
 import { metrics, setSpoolMetricsSource } from './metrics.js';
+import { BlockList, type Block } from './authorize/blocks.js';
+import { buildIdentityMethods } from './authorize/identity/index.js';
+import type { IdentityMethod } from './authorize/identity/types.js';
+import { RateLimiter, type RateLimiterHealth } from './authorize/ratelimit/limiter.js';
 
 export interface DataPlaneOptions {
   config: Readonly<Config>;
   /** Spool writer id: unique per proxy process sharing a spool directory. */
   writerId: string;
   log: Logger;
+  /** Dynamic blocks in force at start. */
+  blocks?: readonly Block[];
 }
 
 export interface ReloadOutcome {
@@ -36,6 +42,11 @@ export class DataPlane {
   listeners: RunningListener[] = [];
   private readonly log: Logger;
   private closing = false;
+  /** Dynamic blocks, pushed by the admin process; survives reloads. */
+  readonly blocks = new BlockList();
+  private identities = new Map<string, IdentityMethod>();
+  private limiter: RateLimiter | null = null;
+  private limiterKey = '';
 
   private constructor(opts: DataPlaneOptions, spool: SpoolWriter | null) {
     this.config = opts.config;
@@ -57,6 +68,7 @@ export class DataPlane {
       setSpoolMetricsSource(spool);
     }
     const dp = new DataPlane(opts, spool);
+    if (opts.blocks) dp.blocks.replace(opts.blocks);
     dp.build(config, new Map());
     for (const pool of dp.pools.values()) await pool.start();
     for (const l of config.listeners) dp.listeners.push(await startListener(l, config, dp.handlers));
@@ -67,6 +79,7 @@ export class DataPlane {
   private readonly handlers: ListenerHandlers = {
     request: (req, res, scheme) => this.pipeline.handle(req, res, scheme),
     upgrade: (req, socket, head, scheme) => this.pipeline.upgrade(req, socket, head, scheme),
+    connect: (req, socket, scheme) => this.pipeline.connect(req, socket, scheme),
     clientError: (socket, scheme, spec, reason, raw, respond) => this.pipeline.clientError(socket, scheme, spec, reason, raw, respond),
   };
 
@@ -74,8 +87,26 @@ export class DataPlane {
     return { node: config.node.name ?? os.hostname(), environment: config.node.environment ?? null, region: config.node.region ?? null, labels: config.node.labels };
   }
 
+  /**
+   * Identity methods and the rate limiter for a config. Throws (before
+   * anything is swapped) when a method cannot be built, e.g. an unreadable
+   * keys file, so a reload fails and the running config stays.
+   */
+  private buildAccess(config: Readonly<Config>): { identities: Map<string, IdentityMethod>; limiter: RateLimiter | null; limiterKey: string } {
+    const identities = buildIdentityMethods(config.access.identities, { baseDir: process.cwd(), log: this.log });
+    const routeLimits = config.routes.filter((r) => r.access.rate_limits.length).map((r) => ({ routeId: r.id, limits: r.access.rate_limits }));
+    const limiterKey = JSON.stringify([config.access.rate_limit, routeLimits]);
+    // Unchanged limits keep their limiter, so a reload does not reset the counters.
+    if (limiterKey === this.limiterKey && this.limiter) return { identities, limiter: this.limiter, limiterKey };
+    const limiter = routeLimits.length ? new RateLimiter(routeLimits, config.access.rate_limit) : null;
+    return { identities, limiter, limiterKey };
+  }
+
   /** Builds pools (reusing unchanged ones from `keep`), recorder and pipeline for a config. */
   private build(config: Readonly<Config>, keep: Map<string, BackendPool>): BackendPool[] {
+    const access = this.buildAccess(config);
+    const oldIdentities = this.identities;
+    const oldLimiter = this.limiter;
     const pools = new Map<string, BackendPool>();
     const fresh: BackendPool[] = [];
     for (const [name, cfg] of Object.entries(config.backends)) {
@@ -96,16 +127,43 @@ export class DataPlane {
       pools.set(name, pool);
       fresh.push(pool);
     }
+    // Query parameters that carry API keys are secrets too.
+    const queryParams = [...config.audit.redact.query_params];
+    for (const m of config.access.identities) if (m.type === 'api_key' && m.query_param) queryParams.push(m.query_param);
     this.recorder = new Recorder({
       spool: this.spool,
-      redactor: createRedactor({ ...config.audit.redact, record_headers: config.audit.record_headers }),
+      redactor: createRedactor({ ...config.audit.redact, query_params: queryParams, record_headers: config.audit.record_headers }),
       onAuditFailure: config.audit.on_audit_failure,
       log: this.log,
     });
-    this.pipeline = new Pipeline({ config, pools, recorder: this.recorder, tags: this.tags(config) });
+    this.pipeline = new Pipeline({
+      config,
+      pools,
+      recorder: this.recorder,
+      tags: this.tags(config),
+      access: { identities: access.identities, blocks: this.blocks, limiter: access.limiter },
+    });
     this.pools = pools;
     this.config = config;
+    this.identities = access.identities;
+    this.limiter = access.limiter;
+    this.limiterKey = access.limiterKey;
+    // Requests already past authorization do not use these any more; give slow ones a moment.
+    if (oldIdentities.size || (oldLimiter && oldLimiter !== access.limiter)) {
+      setTimeout(() => {
+        for (const m of oldIdentities.values()) void m.close();
+        if (oldLimiter && oldLimiter !== this.limiter) void oldLimiter.close();
+      }, 30_000).unref();
+    }
     return fresh;
+  }
+
+  setBlocks(blocks: readonly Block[]): void {
+    this.blocks.replace(blocks);
+  }
+
+  rateLimitHealth(): RateLimiterHealth | null {
+    return this.limiter ? this.limiter.health() : null;
   }
 
   async reload(config: Readonly<Config>): Promise<ReloadOutcome> {
@@ -158,6 +216,8 @@ export class DataPlane {
     this.log.debug({}, 'listeners closed');
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.log.debug({}, 'backend pools closed');
+    await Promise.all([...this.identities.values()].map((m) => m.close()));
+    await this.limiter?.close();
     if (this.spool) await this.spool.close();
     this.log.debug({}, 'spool closed');
   }

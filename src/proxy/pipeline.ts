@@ -22,6 +22,11 @@ import { tunnel, rejectUpgrade, type TunnelDeps } from './forward/websocket.js';
 import type { Recorder, RecordTarget } from './record/recorder.js';
 import type { RequestContext } from './context.js';
 import { metrics } from './metrics.js';
+import { normalizeTarget, validateHostHeader, type PathOptions } from './route/normalize-path.js';
+import { ClientGate, RouteGate, type Verdict } from './authorize/access.js';
+import type { IdentityMethod } from './authorize/identity/types.js';
+import type { BlockList } from './authorize/blocks.js';
+import type { RateLimiter } from './authorize/ratelimit/limiter.js';
 
 export interface NodeTags {
   node: string;
@@ -56,11 +61,19 @@ export function tlsFactsOf(socket: Socket): TlsFacts | null {
   return facts;
 }
 
+/** Access-control components that outlive one pipeline (they hold caches, counters and connections). */
+export interface AccessComponents {
+  identities: ReadonlyMap<string, IdentityMethod>;
+  blocks: BlockList;
+  limiter: RateLimiter | null;
+}
+
 export interface PipelineDeps {
   config: Readonly<Config>;
   pools: ReadonlyMap<string, BackendPool>;
   recorder: Recorder;
   tags: NodeTags;
+  access: AccessComponents;
 }
 
 function headerValue(v: string | string[] | undefined): string | null {
@@ -88,16 +101,34 @@ export class Pipeline {
   private readonly labels: Record<string, string> | null;
   private readonly forwardDeps: ForwardDeps;
   private readonly tunnelDeps: TunnelDeps;
+  private readonly pathOptions: PathOptions;
+  private readonly clientGate: ClientGate;
+  private readonly gates = new Map<string, RouteGate>();
+  private readonly stripHeaders: ReadonlySet<string> | null;
 
   constructor(private readonly deps: PipelineDeps) {
     const { config, recorder } = deps;
     this.resolveIp = createClientIpResolver(config.proxy.trusted_proxies).resolve;
     this.requestIdHeader = config.proxy.request_id_header.toLowerCase();
-    this.router = new Router(config.routes, (name) => {
-      const p = deps.pools.get(name);
-      if (!p) throw new Error(`route references unknown pool ${name}`);
-      return p;
-    });
+    const paths = config.access.paths;
+    this.pathOptions = { semicolons: paths.semicolons, caseSensitive: paths.case_sensitive };
+    this.router = new Router(
+      config.routes,
+      (name) => {
+        const p = deps.pools.get(name);
+        if (!p) throw new Error(`route references unknown pool ${name}`);
+        return p;
+      },
+      paths.case_sensitive,
+    );
+    this.clientGate = new ClientGate(config.access, deps.access.blocks);
+    const strip = new Set(paths.strip_headers.map((h) => h.toLowerCase()));
+    // Headers a forward-auth service sets must never come from the client.
+    for (const m of config.access.identities) if (m.type === 'forward_auth') for (const h of m.copy_headers) strip.add(h.toLowerCase());
+    this.stripHeaders = strip.size ? strip : null;
+    for (const r of config.routes) {
+      this.gates.set(r.id, new RouteGate(r.id, r.access, { ...deps.access, caseSensitive: paths.case_sensitive }));
+    }
     this.labels = Object.keys(deps.tags.labels).length ? deps.tags.labels : null;
     this.forwardDeps = {
       requestIdHeader: this.requestIdHeader,
@@ -160,8 +191,24 @@ export class Pipeline {
     e.route = route.id;
     e.service = route.service;
     if (route.labels) e.labels = this.labels ? { ...this.labels, ...route.labels } : route.labels;
-    // Authorization (policies) plugs in here; until then every routed request is allowed.
-    e.decision = 'allow';
+  }
+
+  /**
+   * Validates the Host header and normalizes the request target once: what
+   * routes and policies match is exactly what the backend receives. Returns
+   * the normalized target and the path to match, or the reason for a 400.
+   */
+  private normalize(req: IncomingMessage, e: AuditEvent, target: string): { target: string; matchPath: string } | string {
+    const host = validateHostHeader(req.rawHeaders);
+    if (!host.ok) return host.reason;
+    const n = normalizeTarget(target, this.pathOptions);
+    if (!n.ok) return n.reason;
+    if (n.changed) {
+      // Keep what the client actually sent: probing shows in the raw form.
+      e.extra = { raw_path: e.path ?? '' };
+      e.path = n.path;
+    }
+    return { target: n.query === null ? n.path : `${n.path}?${n.query}`, matchPath: n.matchPath };
   }
 
   private noRouteReason(e: AuditEvent): string {
@@ -189,6 +236,8 @@ export class Pipeline {
       finished: false,
       controller: null,
       bytesOut: 0,
+      stripHeaders: this.stripHeaders,
+      upstreamHeaders: null,
     };
     res.once('close', () => this.onClose(ctx));
     if (!this.deps.recorder.accepting) {
@@ -204,16 +253,45 @@ export class Pipeline {
       this.fail(ctx, ERRORS.BAD_REQUEST, `unsupported request target form: ${ctx.target.slice(0, 64)}`);
       return;
     }
-    const route = this.router.match(e.host ?? '', e.path ?? '/', e.method ?? '');
+    const n = this.normalize(req, e, ctx.target);
+    if (typeof n === 'string') {
+      this.fail(ctx, ERRORS.BAD_REQUEST, n);
+      return;
+    }
+    const blocked = this.clientGate.check(e);
+    if (blocked && !blocked.allow) {
+      this.fail(ctx, blocked.spec, blocked.reason, blocked.headers);
+      return;
+    }
+    const route = this.router.match(e.host ?? '', n.matchPath, e.method ?? '');
     if (!route) {
       this.fail(ctx, ERRORS.NO_ROUTE, this.noRouteReason(e));
       return;
     }
     ctx.route = route;
     this.routed(e, route);
-    ctx.target = backendTarget(route, ctx.target);
-    forward(ctx, this.forwardDeps);
+    ctx.target = backendTarget(route, n.target);
+    const verdict = this.gates.get(route.id)!.check({ req, event: e, matchPath: n.matchPath, scheme });
+    if (verdict instanceof Promise) {
+      verdict.then(
+        (v) => this.proceed(ctx, v),
+        (err: Error) => this.fail(ctx, ERRORS.INTERNAL, `authorization failed: ${err.message}`),
+      );
+      return;
+    }
+    this.proceed(ctx, verdict);
   };
+
+  /** After authorization: forward, or refuse with the verdict's status and headers. */
+  private proceed(ctx: RequestContext, v: Verdict): void {
+    if (ctx.recorded || ctx.clientGone) return; // the client left while we were deciding; its event is written
+    if (!v.allow) {
+      this.fail(ctx, v.spec, v.reason, v.headers);
+      return;
+    }
+    ctx.upstreamHeaders = v.upstreamHeaders;
+    forward(ctx, this.forwardDeps);
+  }
 
   /** A WebSocket (or other Upgrade) handshake: one `websocket` event for the whole connection. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
@@ -229,13 +307,49 @@ export class Pipeline {
       rejectUpgrade(socket, target, ERRORS.BAD_REQUEST, MISSING_HOST, this.tunnelDeps);
       return;
     }
-    const route = this.router.match(e.host ?? '', e.path ?? '/', e.method ?? 'GET');
+    const url = req.url ?? '/';
+    const n = url[0] === '/' ? this.normalize(req, e, url) : `unsupported request target form: ${url.slice(0, 64)}`;
+    if (typeof n === 'string') {
+      rejectUpgrade(socket, target, ERRORS.BAD_REQUEST, n, this.tunnelDeps);
+      return;
+    }
+    const blocked = this.clientGate.check(e);
+    if (blocked && !blocked.allow) {
+      rejectUpgrade(socket, target, blocked.spec, blocked.reason, this.tunnelDeps, blocked.headers);
+      return;
+    }
+    const route = this.router.match(e.host ?? '', n.matchPath, e.method ?? 'GET');
     if (!route) {
       rejectUpgrade(socket, target, ERRORS.NO_ROUTE, this.noRouteReason(e), this.tunnelDeps);
       return;
     }
     this.routed(e, route);
-    tunnel({ req, socket, head, event: e, target, route, ...who, scheme, path: backendTarget(route, req.url ?? '/') }, this.tunnelDeps);
+    const go = (v: Verdict): void => {
+      if (target.recorded) return;
+      if (!v.allow) {
+        rejectUpgrade(socket, target, v.spec, v.reason, this.tunnelDeps, v.headers);
+        return;
+      }
+      tunnel(
+        { req, socket, head, event: e, target, route, ...who, scheme, path: backendTarget(route, n.target), stripHeaders: this.stripHeaders, upstreamHeaders: v.upstreamHeaders },
+        this.tunnelDeps,
+      );
+    };
+    const verdict = this.gates.get(route.id)!.check({ req, event: e, matchPath: n.matchPath, scheme });
+    if (verdict instanceof Promise) {
+      verdict.then(go, (err: Error) => rejectUpgrade(socket, target, ERRORS.INTERNAL, `authorization failed: ${err.message}`, this.tunnelDeps));
+      return;
+    }
+    go(verdict);
+  }
+
+  /** CONNECT: Tollgate is a reverse proxy, not a tunnel. Refused with 405 and recorded like any request. */
+  connect(req: IncomingMessage, socket: Duplex, scheme: 'http' | 'https'): void {
+    const e = this.newEvent(socket as Socket, scheme);
+    const target: RecordTarget = { event: e, startMs: performance.now(), recorded: false, reqHeaders: req.headers, resHeaders: null };
+    this.identify(req, e);
+    socket.on('error', () => {});
+    rejectUpgrade(socket, target, ERRORS.METHOD_NOT_ALLOWED, `CONNECT ${(req.url ?? '').slice(0, 64)}: tunnels are not supported`, this.tunnelDeps, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
   }
 
   /**
@@ -265,7 +379,7 @@ export class Pipeline {
   }
 
   /** Error exit: records the event, then sends a small JSON error with the request id. */
-  fail(ctx: RequestContext, spec: ErrorSpec, reason: string): void {
+  fail(ctx: RequestContext, spec: ErrorSpec, reason: string, extraHeaders: Readonly<Record<string, string>> | null = null): void {
     const e = ctx.event;
     if (ctx.recorded) return;
     e.status = spec.status;
@@ -276,12 +390,13 @@ export class Pipeline {
     const body = errorBody(spec, e.request_id ?? '');
     e.bytes_out = Buffer.byteLength(body);
     const res = ctx.res;
-    const headers = {
+    const headers: Record<string, string> = {
       'content-type': 'application/json',
       'content-length': String(e.bytes_out),
       'cache-control': 'no-store',
       [this.requestIdHeader]: e.request_id ?? '',
     };
+    if (extraHeaders) Object.assign(headers, extraHeaders);
     ctx.resHeaders = headers;
     this.deps.recorder.record(ctx, (ok) => {
       if (ctx.clientGone || res.headersSent) {

@@ -1,8 +1,11 @@
 /** IPC between the primary and cluster proxy workers. */
 import type { Config } from '../config/schema.js';
+import type { Block } from '../proxy/authorize/blocks.js';
 
 export type PrimaryToWorker =
-  | { type: 'start'; config: Readonly<Config>; writerId: string }
+  | { type: 'start'; config: Readonly<Config>; writerId: string; blocks: Block[] }
+  | { type: 'blocks'; blocks: Block[] }
+  | { type: 'ratelimit'; id: number }
   | { type: 'reload'; id: number; config: Readonly<Config> }
   | { type: 'backends'; id: number }
   | { type: 'spool'; id: number }

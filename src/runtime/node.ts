@@ -22,6 +22,14 @@ import { StoreLoader } from '../audit/loader/loader.js';
 import { AdminServer, type ControlPlane, type ReadinessCheck } from '../admin/server.js';
 import type { LoaderStats } from '../audit/loader/protocol.js';
 import type { PrimaryToWorker, WorkerToPrimary } from './messages.js';
+import { BlockRegistry, type Block } from '../proxy/authorize/blocks.js';
+import { buildIdentityMethods } from '../proxy/authorize/identity/index.js';
+import type { RateLimiterHealth } from '../proxy/authorize/ratelimit/limiter.js';
+import { AdminAuth, ensureGeneratedToken } from '../admin/auth.js';
+import { SpoolWriter } from '../audit/spool/writer.js';
+import { createRedactor } from '../audit/redact.js';
+import { serializeEvent } from '../core/event-json.js';
+import type { AuditEvent } from '../core/event.js';
 
 export interface NodeOptions {
   configPath: string | null;
@@ -31,6 +39,9 @@ export interface NodeOptions {
 
 export interface RunningNode {
   adminPort: number;
+  /** The admin token generated when none is configured (null otherwise). */
+  generatedToken: string | null;
+  blocks: BlockRegistry;
   loader: StoreLoader;
   reload(): ReturnType<ControlPlane['reload']>;
   stop(): Promise<void>;
@@ -87,8 +98,25 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     log,
   );
   await loader.start();
+  const blocks = new BlockRegistry(config.access.blocks_file);
+  blocks.load();
   const n = workerCount(config);
-  const plane = n === 1 ? await LocalPlane.start(config, log) : await ClusterPlane.start(config, n, log);
+  const plane = n === 1 ? await LocalPlane.start(config, log, blocks.list()) : await ClusterPlane.start(config, n, log, blocks.list());
+  blocks.onChange((list) => plane.setBlocks(list));
+
+  // Admin API calls are audit events too, written by this process to its own spool stream.
+  const adminSpool = config.audit.enabled ? new SpoolWriter({ ...config.audit.spool, writerId: 'admin', memoryBuffer: config.audit.memory_buffer }) : null;
+  await adminSpool?.open();
+  const adminRedactor = createRedactor({ ...config.audit.redact, record_headers: { request: [], response: [] } });
+  const auditAdmin = (e: AuditEvent): void => {
+    if (!adminSpool) return;
+    if (e.query !== null) e.query = adminRedactor.query(e.query);
+    adminSpool.append(serializeEvent(e), (err) => {
+      if (err) log.error({ err: err.message, id: e.id }, 'admin audit event could not be spooled');
+    });
+  };
+  const generatedToken = config.admin.tokens.length ? null : ensureGeneratedToken(config.admin.token_file);
+  if (generatedToken) log.info({ token_file: config.admin.token_file }, 'no admin tokens configured: generated an admin token (Authorization: Bearer <token from the file>)');
   const loaderRegistry = loaderMetrics(loader);
 
   const reloadFromFile = async (): ReturnType<ControlPlane['reload']> => {
@@ -98,7 +126,23 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       log.error({ errors: r.errors }, `config reload refused: ${r.errors.length} error(s); keeping the running configuration`);
       return { ok: false, errors: r.errors };
     }
-    const restart = await plane.reload(r.config);
+    // Build the identity methods once here (keys files, users files) so a broken one
+    // refuses the reload before any proxy process sees it.
+    try {
+      for (const m of buildIdentityMethods(r.config.access.identities, { baseDir: process.cwd(), log }).values()) await m.close();
+    } catch (err) {
+      const errors = [{ path: 'access.identities', message: (err as Error).message }];
+      log.error({ errors }, 'config reload refused; keeping the running configuration');
+      return { ok: false, errors };
+    }
+    let restart: string[];
+    try {
+      restart = await plane.reload(r.config);
+    } catch (err) {
+      const errors = [{ path: '(reload)', message: (err as Error).message }];
+      log.error({ errors }, 'config reload failed; keeping the running configuration');
+      return { ok: false, errors };
+    }
     config = r.config;
     log.info({ restart_required: restart }, 'configuration reloaded');
     return { ok: true, restart_required: restart };
@@ -110,7 +154,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     readiness: async (): Promise<ReadinessCheck[]> => {
       const spools = await plane.spoolHealth();
       const stats = await loader.stats().catch(() => null);
+      const limits = await plane.rateLimitHealth();
       return [
+        // Redis down is degraded, not unready: the configured fallback keeps enforcing limits.
+        { name: 'rate_limits', ok: true, detail: limits },
         { name: 'proxy', ok: plane.ready(), detail: plane.describe() },
         { name: 'audit_spool', ok: spools.every((s) => s.health === null || s.health.ok), detail: spools },
         { name: 'store', ok: loader.running, detail: loader.fatal ? { error: loader.fatal } : stats },
@@ -122,13 +169,26 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       return { contentType: client.register.contentType, body: data + '\n' + own };
     },
   };
-  const admin = new AdminServer({ address: config.admin.address, reader: loader, live: loader, control, log });
+  const admin = new AdminServer({
+    address: config.admin.address,
+    reader: loader,
+    live: loader,
+    control,
+    log,
+    auth: new AdminAuth(config.admin.tokens, generatedToken),
+    publicPaths: config.admin.public,
+    blocks,
+    audit: auditAdmin,
+    node: config.node.name ?? os.hostname(),
+  });
   await admin.listen();
   log.info({ admin: config.admin.address, listeners: config.listeners.map((l) => l.address), workers: n }, 'tollgate is running');
 
   let stopping: Promise<void> | null = null;
   return {
     adminPort: admin.port,
+    generatedToken,
+    blocks,
     loader,
     reload: reloadFromFile,
     stop: () =>
@@ -138,6 +198,9 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         // Load what the proxies spooled before they stopped, then stop the loader.
         const loaded = await loader.flush().catch((err: Error) => log.error({ err: err.message }, 'final load into the store failed; events stay in the spool'));
         await admin.close();
+        blocks.close();
+        await adminSpool?.close();
+        await loader.flush().catch(() => {});
         await loader.stop();
         log.info({ loaded }, 'stopped');
       })()),
@@ -146,6 +209,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 
 interface Plane {
   reload(c: Readonly<Config>): Promise<string[]>;
+  setBlocks(blocks: Block[]): void;
+  rateLimitHealth(): Promise<{ worker: string; health: RateLimiterHealth | null }[]>;
   /** One entry per proxy process, since each process tracks backend health itself. */
   backends(): Promise<{ worker: string; pools: unknown }[]>;
   spoolHealth(): Promise<{ worker: string; health: ReturnType<DataPlane['spoolHealth']> }[]>;
@@ -158,8 +223,14 @@ interface Plane {
 /** workers: 1 — the data plane runs in this process. */
 class LocalPlane implements Plane {
   private constructor(private readonly dp: DataPlane) {}
-  static async start(config: Readonly<Config>, log: Logger): Promise<LocalPlane> {
-    return new LocalPlane(await DataPlane.start({ config, writerId: 'w0', log }));
+  static async start(config: Readonly<Config>, log: Logger, blocks: Block[]): Promise<LocalPlane> {
+    return new LocalPlane(await DataPlane.start({ config, writerId: 'w0', log, blocks }));
+  }
+  setBlocks(blocks: Block[]) {
+    this.dp.setBlocks(blocks);
+  }
+  async rateLimitHealth() {
+    return [{ worker: 'w0', health: this.dp.rateLimitHealth() }];
   }
   async reload(c: Readonly<Config>) {
     return (await this.dp.reload(c)).restartRequired;
@@ -192,6 +263,7 @@ class ClusterPlane implements Plane {
   private stopping = false;
   private readyCount = 0;
   private aggregator = new client.AggregatorRegistry();
+  private blocks: Block[] = [];
 
   private constructor(
     private config: Readonly<Config>,
@@ -199,8 +271,9 @@ class ClusterPlane implements Plane {
     private readonly log: Logger,
   ) {}
 
-  static async start(config: Readonly<Config>, n: number, log: Logger): Promise<ClusterPlane> {
+  static async start(config: Readonly<Config>, n: number, log: Logger, blocks: Block[]): Promise<ClusterPlane> {
     const p = new ClusterPlane(config, n, log);
+    p.blocks = blocks;
     // Let the kernel spread connections over the workers (SO_REUSEPORT-like accept sharing)
     // rather than the primary accepting and passing every socket along.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -216,7 +289,7 @@ class ClusterPlane implements Plane {
       let started = false;
       w.on('message', (m: WorkerToPrimary) => {
         if (m.type === 'booted') {
-          w.send({ type: 'start', config: this.config, writerId: `w${index}` } satisfies PrimaryToWorker);
+          w.send({ type: 'start', config: this.config, writerId: `w${index}`, blocks: this.blocks } satisfies PrimaryToWorker);
         } else if (m.type === 'ready') {
           started = true;
           this.readyCount++;
@@ -265,8 +338,22 @@ class ClusterPlane implements Plane {
     this.config = c;
     const replies = await this.ask((id) => ({ type: 'reload', id, config: c }));
     const restart = new Set<string>();
-    for (const r of replies) for (const k of (r.value as string[] | null) ?? []) restart.add(k);
+    const failed: string[] = [];
+    for (const r of replies) {
+      if (!r.answered) failed.push(`${r.worker}: did not answer`);
+      else if (r.value && !Array.isArray(r.value)) failed.push(`${r.worker}: ${(r.value as { error: string }).error}`);
+      else for (const k of (r.value as string[] | null) ?? []) restart.add(k);
+    }
+    if (failed.length) throw new Error(`reload failed in ${failed.length} worker(s): ${failed.join('; ')}`);
     return [...restart];
+  }
+  setBlocks(blocks: Block[]) {
+    this.blocks = blocks;
+    for (const w of this.workers.values()) if (w.isConnected()) w.send({ type: 'blocks', blocks } satisfies PrimaryToWorker);
+  }
+  async rateLimitHealth() {
+    const replies = await this.ask((id) => ({ type: 'ratelimit', id }));
+    return replies.map((r) => ({ worker: r.worker, health: r.value as RateLimiterHealth | null }));
   }
   async backends() {
     // Health is tracked per worker process; report each worker's view.

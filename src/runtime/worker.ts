@@ -24,7 +24,7 @@ process.on('message', (m: PrimaryToWorker) => {
       case 'start': {
         const log = createLogger(m.config.log.level).child({ worker: m.writerId });
         try {
-          dp = await DataPlane.start({ config: m.config, writerId: m.writerId, log });
+          dp = await DataPlane.start({ config: m.config, writerId: m.writerId, log, blocks: m.blocks });
           send({ type: 'ready' });
         } catch (err) {
           send({ type: 'failed', error: (err as Error).message });
@@ -33,7 +33,17 @@ process.on('message', (m: PrimaryToWorker) => {
         break;
       }
       case 'reload':
-        send({ type: 'reply', id: m.id, value: dp ? (await dp.reload(m.config)).restartRequired : [] });
+        try {
+          send({ type: 'reply', id: m.id, value: dp ? (await dp.reload(m.config)).restartRequired : [] });
+        } catch (err) {
+          send({ type: 'reply', id: m.id, value: { error: (err as Error).message } });
+        }
+        break;
+      case 'blocks':
+        dp?.setBlocks(m.blocks);
+        break;
+      case 'ratelimit':
+        send({ type: 'reply', id: m.id, value: dp?.rateLimitHealth() ?? null });
         break;
       case 'backends':
         send({ type: 'reply', id: m.id, value: dp?.backends() ?? [] });

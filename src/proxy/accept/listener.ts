@@ -18,6 +18,8 @@ import { ERRORS, errorBody, type ErrorSpec } from '../../core/errors.js';
 export interface ListenerHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse, scheme: 'http' | 'https'): void;
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void;
+  /** A CONNECT request: refused (405) and recorded. */
+  connect(req: http.IncomingMessage, socket: Duplex, scheme: 'http' | 'https'): void;
   /** A request that never became an IncomingMessage (parser error, timeout). */
   clientError(socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, rawPacket: Buffer | undefined, respond: (() => void) | null): void;
 }
@@ -46,14 +48,18 @@ function sniNames(certPem: string): string[] {
 }
 
 /** Builds the SNI selector: exact names first, then the longest wildcard, else the default (first) certificate. */
-export function createSniSelector(certs: NonNullable<ListenerConfig['tls']>['certificates']): { defaultContext: tls.SecureContext; select(name: string): tls.SecureContext } {
+/**
+ * @param clientCa CAs for client certificates (mTLS): every SNI context needs them,
+ *   because the context picked by SNI is the one that verifies the client.
+ */
+export function createSniSelector(certs: NonNullable<ListenerConfig['tls']>['certificates'], clientCa?: Buffer): { defaultContext: tls.SecureContext; select(name: string): tls.SecureContext } {
   const exact = new Map<string, tls.SecureContext>();
   const wild: [string, tls.SecureContext][] = [];
   let def: tls.SecureContext | null = null;
   for (const c of certs) {
     const cert = readFileSync(c.cert, 'utf8');
     const key = readFileSync(c.key, 'utf8');
-    const ctx = tls.createSecureContext({ cert, key });
+    const ctx = tls.createSecureContext(clientCa ? { cert, key, ca: clientCa } : { cert, key });
     def ??= ctx;
     for (const n of c.server_names ?? sniNames(cert)) {
       const name = n.toLowerCase();
@@ -98,7 +104,8 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
   const scheme: 'http' | 'https' = cfg.tls ? 'https' : 'http';
   let server: http.Server;
   if (cfg.tls) {
-    const sni = createSniSelector(cfg.tls.certificates);
+    const clientCa = cfg.tls.client_ca ? readFileSync(cfg.tls.client_ca) : undefined;
+    const sni = createSniSelector(cfg.tls.certificates, clientCa);
     const first = cfg.tls.certificates[0];
     server = https.createServer({
       ...options,
@@ -106,12 +113,17 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
       key: readFileSync(first.key),
       minVersion: cfg.tls.min_version,
       SNICallback: (name, cb) => cb(null, sni.select(name)),
+      // mTLS: ask for a client certificate; with `request`, an absent or unverified one is
+      // left to the route's identities and policy (and recorded), not a handshake failure.
+      ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: cfg.tls.client_auth === 'require' } : {}),
     });
   } else {
     server = http.createServer(options);
   }
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => h.request(req, res, scheme));
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => h.upgrade(req, socket, head, scheme));
+  // CONNECT asks for a forward-proxy tunnel; without a listener Node drops the connection unrecorded.
+  server.on('connect', (req: http.IncomingMessage, socket: Duplex) => h.connect(req, socket, scheme));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const spec = classify(err);
     if (!spec) {

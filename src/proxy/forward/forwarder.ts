@@ -112,6 +112,8 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
     host: req.headers.host,
     requestIdHeader: deps.requestIdHeader,
     requestId: ctx.event.request_id!,
+    strip: ctx.stripHeaders,
+    extra: ctx.upstreamHeaders,
   });
   const pick = new RequestPickContext(ctx.event.client_ip ?? ctx.peerIp, req.headers);
   let exclude: Set<Upstream> | null = null;

@@ -31,6 +31,10 @@ export interface ForwardFacts {
   requestId: string;
   /** Keep Upgrade/Connection for a WebSocket handshake. */
   upgrade?: boolean;
+  /** Client headers never passed on (path/method override headers; names forward auth sets). Lower case. */
+  strip?: ReadonlySet<string> | null;
+  /** Headers set for the backend by access control (forward-auth identity headers). */
+  extra?: Readonly<Record<string, string>> | null;
 }
 
 function forwardedNode(ip: string): string {
@@ -52,9 +56,10 @@ export function backendRequestHeaders(rawHeaders: readonly string[], headers: In
       if (f.upgrade && (lower === 'upgrade' || lower === 'connection')) out.push(name, rawHeaders[i + 1]);
       continue;
     }
-    if (drop?.has(lower)) continue;
+    if (drop?.has(lower) || f.strip?.has(lower)) continue;
     out.push(name, rawHeaders[i + 1]);
   }
+  if (f.extra) for (const name in f.extra) out.push(name, f.extra[name]);
   const xff = headers['x-forwarded-for'];
   out.push('x-forwarded-for', f.peerTrusted && xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${f.peerIp}` : f.peerIp);
   const xfp = headers['x-forwarded-proto'];

@@ -35,10 +35,12 @@ export interface TunnelRequest {
   peerTrusted: boolean;
   scheme: 'http' | 'https';
   path: string;
+  stripHeaders: ReadonlySet<string> | null;
+  upstreamHeaders: Readonly<Record<string, string>> | null;
 }
 
 /** Writes a plain HTTP error on a raw socket after the event is recorded. */
-export function rejectUpgrade(socket: Duplex, t: RecordTarget, spec: ErrorSpec, reason: string, deps: TunnelDeps): void {
+export function rejectUpgrade(socket: Duplex, t: RecordTarget, spec: ErrorSpec, reason: string, deps: TunnelDeps, headers: Readonly<Record<string, string>> | null = null): void {
   const e = t.event;
   e.status = spec.status;
   e.termination = spec.termination;
@@ -52,7 +54,9 @@ export function rejectUpgrade(socket: Duplex, t: RecordTarget, spec: ErrorSpec, 
       socket.destroy();
       return;
     }
-    socket.end(`HTTP/1.1 ${spec.status} ${http.STATUS_CODES[spec.status]}\r\nContent-Type: application/json\r\nContent-Length: ${e.bytes_out}\r\nConnection: close\r\n\r\n${body}`);
+    let extra = '';
+    if (headers) for (const [k, v] of Object.entries(headers)) extra += `${k}: ${v.replace(/[\r\n]/g, '')}\r\n`;
+    socket.end(`HTTP/1.1 ${spec.status} ${http.STATUS_CODES[spec.status]}\r\nContent-Type: application/json\r\nContent-Length: ${e.bytes_out}\r\n${extra}Connection: close\r\n\r\n${body}`);
   });
 }
 
@@ -74,6 +78,8 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
     requestIdHeader: deps.requestIdHeader,
     requestId: e.request_id!,
     upgrade: true,
+    strip: r.stripHeaders,
+    extra: r.upstreamHeaders,
   });
   for (let i = 0; i < hdrs.length; i += 2) lines.push(`${hdrs[i]}: ${hdrs[i + 1].replace(/[\r\n]/g, '')}`);
   const requestHead = lines.join('\r\n') + '\r\n\r\n';

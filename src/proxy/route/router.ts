@@ -65,7 +65,11 @@ export function pathHasPrefix(path: string, prefix: string): boolean {
 export class Router<P> {
   private readonly matchers: Matcher<P>[];
 
-  constructor(routes: readonly RouteConfig[], resolvePool: (name: string) => P) {
+  /**
+   * @param caseSensitive when false (the default of `access.paths.case_sensitive`),
+   *   prefixes are compared lower-cased and `match` expects a lower-cased path.
+   */
+  constructor(routes: readonly RouteConfig[], resolvePool: (name: string) => P, caseSensitive = true) {
     this.matchers = routes.map((r) => {
       const exact = new Set<string>();
       const suffixes: string[] = [];
@@ -80,7 +84,7 @@ export class Router<P> {
         exact: exact.size ? exact : null,
         suffixes: suffixes.length ? suffixes : null,
         anyHost: !r.hosts || r.hosts.length === 0,
-        prefix: r.path_prefix,
+        prefix: caseSensitive ? r.path_prefix : r.path_prefix.toLowerCase(),
         methods: r.methods?.length ? new Set(r.methods) : null,
       };
     });

@@ -1,0 +1,40 @@
+/** Value types shared by every configuration section: durations and addresses. */
+import { z } from 'zod';
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "250ms", "5s", "1m", "2h", "7d" or a number of milliseconds. */
+export function parseDuration(v: string | number): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : null;
+  const m = DURATION_RE.exec(v.trim());
+  if (!m) return null;
+  return Math.round(parseFloat(m[1]) * UNIT_MS[m[2] ?? 'ms']);
+}
+
+/** A duration in config: a string with a unit or a number of ms; parsed to ms. */
+export const duration = (description: string) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)}: use a number of ms or e.g. "250ms", "5s", "1m", "2h"` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .describe(description);
+
+const ADDRESS_RE = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/;
+
+export interface HostPort { host: string; port: number }
+
+export function parseAddress(v: string): HostPort | null {
+  const m = ADDRESS_RE.exec(v.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { host: m[1] ?? m[2], port };
+}
+
