@@ -147,6 +147,14 @@ function crossCheck(rawDoc: unknown): RawError[] {
   asArr(c.listeners).forEach((lv, i) => {
     const l = asObj(lv);
     noteAddr(asStr(l.address), ['listeners', i, 'address']);
+    const ca = asStr(asObj(l.tls).client_ca);
+    if (ca !== undefined) {
+      try {
+        readFileSync(ca);
+      } catch (e) {
+        err(['listeners', i, 'tls', 'client_ca'], `cannot read ${ca}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    }
     const lname = asStr(l.name) ?? 'http';
     if (listenerNames.has(lname)) err(['listeners', i, 'name'], `duplicate listener name "${lname}"`);
     listenerNames.add(lname);
@@ -222,6 +230,15 @@ function checkAccess(c: Raw, err: (rawPath: PropertyKey[], message: string) => v
       if (m.discovery === true && !asStr(m.issuer)) err(['access', 'identities', i, 'issuer'], '`discovery: true` needs the `issuer` URL');
       const secret = asStr(m.secret);
       if (secret !== undefined && Buffer.byteLength(secret) < 32) err(['access', 'identities', i, 'secret'], 'an HS* secret must be at least 32 bytes (RFC 7518 §3.2)');
+    }
+    for (const k of ['keys_file', 'users_file'] as const) {
+      const file = asStr(m[k]);
+      if (file === undefined) continue;
+      try {
+        readFileSync(file);
+      } catch (e) {
+        err(['access', 'identities', i, k], `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
     }
     if (type === 'mtls' && !mtlsListeners) err(['access', 'identities', i], 'an mtls identity needs a listener with `tls.client_ca`');
     const keyIds = new Set<string>();
