@@ -2,37 +2,77 @@
  * Path patterns for policy rules and rate limits, matched against the
  * normalized path: "/admin" (exactly), "/admin/*" (one segment below),
  * "/admin/**" (anything below, and "/admin" itself), "*" inside a segment
- * ("/v*\/users"). Compiled once into a single regular expression.
+ * ("/v*\/users").
+ *
+ * The path is attacker-controlled, so matching must not backtrack
+ * catastrophically: a regular expression built from "/a*a*a*b" takes
+ * polynomial time on "/aaaa…". This is the classic wildcard matcher with a
+ * single backtrack point, applied twice — to segments (for "**") and to
+ * characters within a segment (for "*") — so a match costs at most
+ * O(pattern × path).
  */
 
-function escapeRe(s: string): string {
-  return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+/** "*" within one segment: any run of characters. */
+function segmentMatches(p: string, s: string): boolean {
+  let pi = 0;
+  let si = 0;
+  let star = -1;
+  let mark = 0;
+  while (si < s.length) {
+    if (pi < p.length && p[pi] !== '*' && p[pi] === s[si]) {
+      pi++;
+      si++;
+    } else if (pi < p.length && p[pi] === '*') {
+      star = pi++;
+      mark = si;
+    } else if (star !== -1) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.length && p[pi] === '*') pi++;
+  return pi === p.length;
 }
 
-export function patternToRegExpSource(pattern: string): string {
-  let p = pattern;
-  let tail = '';
-  if (p.endsWith('/**')) {
-    p = p.slice(0, -3);
-    tail = '(?:/.*)?';
+/** "**" as a whole segment: any number of segments (including none). */
+function segmentsMatch(p: readonly string[], s: readonly string[]): boolean {
+  let pi = 0;
+  let si = 0;
+  let star = -1;
+  let mark = 0;
+  while (si < s.length) {
+    if (pi < p.length && p[pi] !== '**' && segmentMatches(p[pi], s[si])) {
+      pi++;
+      si++;
+    } else if (pi < p.length && p[pi] === '**') {
+      star = pi++;
+      mark = si;
+    } else if (star !== -1) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
   }
-  const body = p
-    .split('**')
-    .map((part) => part.split('*').map(escapeRe).join('[^/]*'))
-    .join('.*');
-  return body + tail;
+  while (pi < p.length && p[pi] === '**') pi++;
+  return pi === p.length;
 }
 
 export function compilePathPatterns(patterns: readonly string[], caseSensitive: boolean): (path: string) => boolean {
   const exact = new Set<string>();
-  const globs: string[] = [];
+  const globs: string[][] = [];
   for (const raw of patterns) {
     const p = caseSensitive ? raw : raw.toLowerCase();
-    if (p.includes('*')) globs.push(patternToRegExpSource(p));
+    if (p.includes('*')) globs.push(p.split('/'));
     else exact.add(p);
   }
-  const re = globs.length ? new RegExp(`^(?:${globs.join('|')})$`) : null;
-  if (!re) return (path) => exact.has(path);
-  if (!exact.size) return (path) => re.test(path);
-  return (path) => exact.has(path) || re.test(path);
+  if (!globs.length) return (path) => exact.has(path);
+  return (path) => {
+    if (exact.has(path)) return true;
+    const segs = path.split('/');
+    for (const g of globs) if (segmentsMatch(g, segs)) return true;
+    return false;
+  };
 }
