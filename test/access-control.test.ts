@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { parse, stringify } from 'yaml';
+import { WebSocketServer, WebSocket } from 'ws';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
 import { startBackend, startTollgate, merge, get, tempDir, freePort, adminFetch, ADMIN_AUTH, waitFor, type Backend, type TestNode, type ConfigObject } from './helpers.js';
 import { hashPassword } from '../src/proxy/authorize/identity/secrets.js';
@@ -503,5 +504,50 @@ test('reload revokes an API key; a reload with an unreadable keys file is refuse
   } finally {
     await writeFile(file, original);
     await adminFetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' });
+  }
+});
+
+test('WebSocket upgrades go through the same gate: refused without a key (one event), tunnelled with one', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((r) => wss.once('listening', r));
+  wss.on('connection', (ws) => ws.on('message', (m: Buffer) => ws.send(`echo:${m.toString()}`)));
+  const wsPort = (wss.address() as AddressInfo).port;
+  const node = await startTollgate({ ws: [`127.0.0.1:${wsPort}`] }, (c) =>
+    merge(c, {
+      access: { identities: [{ id: 'keys', type: 'api_key', keys: [{ id: 'k', sha256: sha('ws-key'), user: 'wendy', groups: ['chat'] }] }] },
+      routes: [{ id: 'ws', backend: 'ws', access: { identities: ['keys'], restricted: true, rules: [{ id: 'chatters', action: 'allow', groups: ['chat'] }] } }],
+    }),
+  );
+  try {
+    const refused = new WebSocket(`ws://127.0.0.1:${node.proxyPort}/chat`, { headers: { 'x-request-id': 'ws-refused' } });
+    const status = await new Promise<number>((resolve) => {
+      refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      refused.once('open', () => resolve(101));
+      refused.once('error', () => {});
+    });
+    assert.equal(status, 401);
+    let e = await waitFor(async () => (await node.events({ request_id: 'ws-refused' }))[0], 'the refused upgrade event');
+    assert.equal(e.kind, 'websocket');
+    assert.equal(e.decision, 'deny');
+    assert.equal(e.auth_error, 'missing');
+
+    const ok = new WebSocket(`ws://127.0.0.1:${node.proxyPort}/chat`, { headers: { 'x-request-id': 'ws-ok', 'x-api-key': 'ws-key' } });
+    await new Promise((r, j) => {
+      ok.once('open', r);
+      ok.once('error', j);
+    });
+    const got = new Promise<string>((r) => ok.once('message', (m: Buffer) => r(m.toString())));
+    ok.send('hi');
+    assert.equal(await got, 'echo:hi');
+    ok.close();
+    await new Promise((r) => ok.once('close', r));
+    e = await waitFor(async () => (await node.events({ request_id: 'ws-ok' }))[0], 'the tunnel event');
+    assert.equal(e.status, 101);
+    assert.equal(e.user_id, 'wendy');
+    assert.equal(e.rule_id, 'chatters');
+    assert.equal((await node.events()).length, 2, 'one event per handshake');
+  } finally {
+    await node.stop();
+    wss.close();
   }
 });
