@@ -15,11 +15,11 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { parse, stringify } from 'yaml';
 import { WebSocketServer, WebSocket } from 'ws';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
-import { startBackend, startTollgate, merge, get, tempDir, freePort, adminFetch, ADMIN_AUTH, waitFor, type Backend, type TestNode, type ConfigObject } from './helpers.js';
+import { startBackend, startTollgate, merge, get, tempDir, freePort, rawExchange, sleep, adminFetch, ADMIN_AUTH, waitFor, type Backend, type TestNode, type ConfigObject } from './helpers.js';
 import { hashPassword } from '../src/proxy/authorize/identity/secrets.js';
 import type { AuditEvent } from '../src/core/event.js';
 
@@ -549,5 +549,57 @@ test('WebSocket upgrades go through the same gate: refused without a key (one ev
   } finally {
     await node.stop();
     wss.close();
+  }
+});
+
+test('an Upgrade the backend ignores never becomes a blind tunnel; resets during an upgrade do not crash', async () => {
+  const seen: string[] = [];
+  const plain = await startBackend((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.end('plain answer');
+  });
+  const node = await startTollgate({ app: [plain.address] }, (c) =>
+    merge(c, {
+      access: { identities: [{ id: 'staff', type: 'basic', users: [{ user: 'u', hash: hashPassword('pw', { N: 1024, r: 8, p: 1 }) }] }] },
+      routes: [
+        { id: 'locked', path_prefix: '/admin', backend: 'app', access: { rules: [{ id: 'no-admin', action: 'deny', paths: ['/admin/**'] }] } },
+        { id: 'basic', path_prefix: '/basic', backend: 'app', access: { identities: ['staff'] } },
+        { id: 'open', backend: 'app' },
+      ],
+    }),
+  );
+  try {
+    // 1: an upgrade to an open path, then a smuggled request for /admin on the same connection.
+    const out = await rawExchange(
+      node.proxyPort,
+      'GET /public HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n' +
+        'GET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n',
+      1500,
+    );
+    assert.match(out, /^HTTP\/1\.1 200/, 'the backend’s plain answer is passed on');
+    assert.match(out, /connection: close/i, '…and the connection is closed');
+    assert.ok(!seen.includes('GET /admin/secret'), `the smuggled request never reached the backend (backend saw: ${seen.join(', ')})`);
+    // 2: h2c and other upgrade protocols are refused.
+    assert.match(await rawExchange(node.proxyPort, 'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n'), /^HTTP\/1\.1 400/);
+    // 3: resets while authorization (scrypt) is pending.
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve) => {
+        const s = net.connect(node.proxyPort, '127.0.0.1', () => {
+          s.write(`GET /basic/ws HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${Buffer.from('u:wrong').toString('base64')}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`);
+          setTimeout(() => {
+            s.resetAndDestroy();
+            resolve();
+          }, 2);
+        });
+        s.on('error', () => {});
+      });
+    }
+    await sleep(300);
+    assert.equal((await get(`${node.proxy}/public`)).status, 200, 'the proxy is still serving');
+    const aborted = (await node.events({ route: 'basic' })).filter((e) => e.kind === 'websocket');
+    assert.equal(aborted.length, 5, 'one event per aborted upgrade');
+  } finally {
+    await node.stop();
+    await plain.close();
   }
 });

@@ -124,7 +124,7 @@ export const ForwardAuthIdentitySchema = z
     name_header: z.string().default('x-auth-name').describe('Response header with `user_name`.'),
     groups_header: z.string().default('x-auth-groups').describe('Response header with comma-separated groups.'),
     copy_headers: z.array(z.string()).default([]).describe('Auth-service response headers copied onto the request sent to the backend.'),
-    cache: dur('Cache an allow answer for the same credentials this long (0 = ask every time).').prefault('0'),
+    cache: dur('Cache an allow answer this long for the same credentials on the same method, host, path and query (0 = ask every time).').prefault('0'),
   })
   .strict();
 

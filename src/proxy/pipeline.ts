@@ -298,6 +298,19 @@ export class Pipeline {
     const e = this.newEvent(socket as Socket, scheme);
     e.kind = 'websocket';
     const target: RecordTarget = { event: e, startMs: performance.now(), recorded: false, reqHeaders: req.headers, resHeaders: null };
+    // Node removes its own error handler from an upgraded socket: without one, a reset while
+    // authorization or the spool is pending would crash the process.
+    socket.on('error', () => {});
+    // A client that leaves before the tunnel starts: recorded once, and nothing is opened for it.
+    let tunnelling = false;
+    const gone = (): void => {
+      if (tunnelling || target.recorded) return;
+      e.termination = 'client_abort';
+      e.reason = 'client closed the connection before the upgrade was decided';
+      e.decision ??= 'error';
+      this.deps.recorder.record(target, null);
+    };
+    socket.once('close', gone);
     const who = this.identify(req, e);
     if (!this.deps.recorder.accepting) {
       rejectUpgrade(socket, target, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject', this.tunnelDeps);
@@ -308,6 +321,12 @@ export class Pipeline {
       return;
     }
     const url = req.url ?? '/';
+    const protocol = String(req.headers.upgrade ?? '').trim().toLowerCase();
+    if (protocol !== 'websocket') {
+      // h2c and other protocols would turn into a tunnel the gate no longer sees.
+      rejectUpgrade(socket, target, ERRORS.BAD_REQUEST, `unsupported upgrade protocol ${JSON.stringify(protocol.slice(0, 32))} (only websocket is proxied)`, this.tunnelDeps);
+      return;
+    }
     const n = url[0] === '/' ? this.normalize(req, e, url) : `unsupported request target form: ${url.slice(0, 64)}`;
     if (typeof n === 'string') {
       rejectUpgrade(socket, target, ERRORS.BAD_REQUEST, n, this.tunnelDeps);
@@ -325,11 +344,13 @@ export class Pipeline {
     }
     this.routed(e, route);
     const go = (v: Verdict): void => {
-      if (target.recorded) return;
+      if (target.recorded || socket.destroyed) return;
       if (!v.allow) {
         rejectUpgrade(socket, target, v.spec, v.reason, this.tunnelDeps, v.headers);
         return;
       }
+      tunnelling = true;
+      socket.off('close', gone);
       tunnel(
         { req, socket, head, event: e, target, route, ...who, scheme, path: backendTarget(route, n.target), stripHeaders: this.stripHeaders, upstreamHeaders: v.upstreamHeaders },
         this.tunnelDeps,

@@ -60,6 +60,9 @@ export function rejectUpgrade(socket: Duplex, t: RecordTarget, spec: ErrorSpec, 
   });
 }
 
+/** Largest backend response head read before the upgrade is decided. */
+const MAX_RESPONSE_HEAD = 64 * 1024;
+
 export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
   const { req, socket, head, event: e, route } = r;
   const pool = route.pool;
@@ -85,6 +88,7 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
   const requestHead = lines.join('\r\n') + '\r\n\r\n';
 
   socket.on('error', () => {});
+  const wanted = String(req.headers.upgrade ?? '').trim().toLowerCase();
   const attempt = (): void => {
     const u = pool.pick(pick, exclude);
     if (!u) {
@@ -117,30 +121,85 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
       clearTimeout(connectTimer);
       up.write(requestHead);
       if (head.length) up.write(head);
-      socket.on('data', (d: Buffer) => {
-        clientBytes += d.length;
-      });
-      socket.pipe(up);
     });
-    up.on('data', (d: Buffer) => {
-      if (!statusSeen) {
-        statusSeen = true;
-        const m = /^HTTP\/1\.[01] (\d{3})/.exec(d.toString('latin1', 0, Math.min(d.length, 32)));
-        const status = m ? Number(m[1]) : null;
-        e.status = status;
-        e.upstream_status = status;
-        e.upstream_ms = Math.round((performance.now() - started) * 1000) / 1000;
-        if (status !== null && status >= 500) pool.reportFailure(u, 'status_5xx');
-        else pool.reportSuccess(u);
-        if (status !== 101) e.reason = 'backend refused the upgrade';
-      }
+    // Nothing from the client reaches the backend until the backend has switched protocols:
+    // a backend that ignores Upgrade and keeps the connection alive would otherwise get
+    // every later request on this socket unchecked (request smuggling past the gate).
+    let mode: 'head' | 'tunnel' | 'body' | 'done' = 'head';
+    let pending = Buffer.alloc(0);
+    let bodyLeft = 0;
+    const relay = (d: Buffer) => {
       serverBytes += d.length;
       if (!socket.write(d)) {
         up.pause();
         socket.once('drain', () => up.resume());
       }
+    };
+    const endAfterFlush = (termination: string) => {
+      mode = 'done';
+      socket.end(() => finish(termination, null));
+    };
+    const forwardBody = (d: Buffer) => {
+      const chunk = d.subarray(0, bodyLeft);
+      bodyLeft -= chunk.length;
+      if (chunk.length) relay(chunk);
+      if (bodyLeft <= 0) endAfterFlush('ok');
+    };
+    /**
+     * The backend answered the handshake without switching protocols: pass its answer on
+     * when its length is known, then close both connections; never join them.
+     */
+    const refused = (status: number | null, responseHead: string, rest: Buffer) => {
+      e.reason = `backend refused the upgrade (status ${status ?? 'unreadable'})`;
+      const len = /^content-length:[ \t]*(\d+)[ \t]*$/im.exec(responseHead)?.[1];
+      if (status === null || status === 101 || len === undefined || /^transfer-encoding:/im.test(responseHead)) {
+        if (status === 101) e.reason = `backend switched to another protocol than the one requested (${wanted})`;
+        e.status = 502;
+        const body = errorBody(ERRORS.UPSTREAM_ERROR, e.request_id ?? '');
+        relay(Buffer.from(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`));
+        endAfterFlush('upstream_error');
+        return;
+      }
+      const headLines = responseHead.split('\r\n').filter((l) => !/^(connection|keep-alive):/i.test(l));
+      relay(Buffer.from(headLines.join('\r\n') + '\r\nConnection: close\r\n\r\n', 'latin1'));
+      mode = 'body';
+      bodyLeft = Number(len);
+      forwardBody(rest);
+    };
+    up.on('data', (d: Buffer) => {
+      if (mode === 'tunnel') return relay(d);
+      if (mode === 'body') return forwardBody(d);
+      if (mode === 'done') return;
+      pending = Buffer.concat([pending, d]);
+      const end = pending.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (pending.length > MAX_RESPONSE_HEAD) finish('upstream_error', 'backend response head too large');
+        return;
+      }
+      statusSeen = true;
+      const responseHead = pending.toString('latin1', 0, end);
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(responseHead);
+      const status = m ? Number(m[1]) : null;
+      e.status = status;
+      e.upstream_status = status;
+      e.upstream_ms = Math.round((performance.now() - started) * 1000) / 1000;
+      if (status !== null && status >= 500) pool.reportFailure(u, 'status_5xx');
+      else pool.reportSuccess(u);
+      const upgraded = /^upgrade:[ \t]*([^\r\n]*)$/im.exec(responseHead)?.[1].trim().toLowerCase();
+      if (status === 101 && upgraded === wanted) {
+        mode = 'tunnel';
+        relay(pending);
+        socket.on('data', (c: Buffer) => {
+          clientBytes += c.length;
+        });
+        socket.pipe(up);
+        return;
+      }
+      refused(status, responseHead, pending.subarray(end + 4));
     });
-    up.on('end', () => finish('ok', null));
+    up.on('end', () => {
+      if (mode !== 'done') finish('ok', null);
+    });
     up.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);
       if (!connected && !closed) {
@@ -157,7 +216,9 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
       }
       finish('upstream_error', `${err.code ?? 'ERR'}: ${err.message}`);
     });
-    up.on('close', () => finish('ok', null));
+    up.on('close', () => {
+      if (mode !== 'done') finish('ok', null);
+    });
     socket.once('close', () => {
       if (closed) return;
       clearTimeout(connectTimer);

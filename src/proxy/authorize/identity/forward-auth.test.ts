@@ -195,14 +195,19 @@ describe('forward_auth', () => {
     assert.ok(first instanceof Promise);
     assertOk(await first, 'first', 'alice');
     for (let i = 0; i < 20; i++) {
-      const o = sync(m.authenticate(at(`/cache/again/${i}`)));
+      const o = sync(m.authenticate(at('/cache/first')));
       assertOk(o, 'cached', 'alice');
       assert.deepEqual(o.upstreamHeaders, { 'x-auth-email': 'alice@example.com' });
     }
     assert.equal(svc.count('/cache/'), 1);
-    // Other credentials: another question.
-    assertOk(await m.authenticate(at('/cache/cookie', { authorization: `Bearer ${TOKENS.good}`, cookie: 'sid=2' })), 'with a cookie too', 'alice');
+    // The service may decide per path: another path is another question, even with the same credentials.
+    const other = m.authenticate(at('/cache/other'));
+    assert.ok(other instanceof Promise, 'a cached allow for one path is not reused for another');
+    assertOk(await other, 'other path', 'alice');
     assert.equal(svc.count('/cache/'), 2);
+    // Other credentials: another question.
+    assertOk(await m.authenticate(at('/cache/first', { authorization: `Bearer ${TOKENS.good}`, cookie: 'sid=2' })), 'with a cookie too', 'alice');
+    assert.equal(svc.count('/cache/'), 3);
     await m.authenticate(at('/cache/refused', { authorization: `Bearer ${TOKENS.unauth}` }));
     await m.authenticate(at('/cache/refused', { authorization: `Bearer ${TOKENS.unauth}` }));
     assert.equal(svc.count('/cache/refused'), 2);

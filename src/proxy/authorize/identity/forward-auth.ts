@@ -125,8 +125,10 @@ export function createForwardAuthMethod(cfg: ForwardAuthIdentityConfig, _ctx: Id
     if (forwarded === null) return NONE;
     let key: string | null = null;
     if (cache !== null) {
-      // Hash of the credentials in a fixed header order: the answer is assumed to depend on them only.
+      // The auth service is told the method, host and URI and may decide per path, so an answer
+      // is reused only for the same credentials on the same request line and host.
       const hash = createHash('sha256');
+      hash.update(req.method).update('\0').update(req.scheme).update('\0').update(req.host).update('\0').update(req.path).update('?').update(req.query ?? '').update('\n');
       for (const h of credHeaders) {
         const v = forwarded[h];
         if (v !== undefined) hash.update(h).update('\0').update(v).update('\n');
