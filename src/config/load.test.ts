@@ -116,3 +116,49 @@ test('durations and addresses', () => {
   assert.equal(parseAddress('127.0.0.1:70000'), null);
   assert.equal(parseAddress('127.0.0.1'), null);
 });
+
+test('access control: every cross-section error at once (identity references, CIDRs, secrets, paths, files)', () => {
+  const errors = errorsOf(`
+listeners: [{ address: "127.0.0.1:8080" }]
+backends: { web: { servers: [{ address: "127.0.0.1:3000" }] } }
+access:
+  ip_deny: [10.0.0.0/33]
+  identities:
+    - { id: sso, type: jwt, algorithms: [HS256], secret: short }
+    - { id: sso, type: api_key, keys_file: /nonexistent/keys.yaml }
+    - { id: certs, type: mtls }
+routes:
+  - id: web
+    backend: web
+    path_prefix: /a//b
+    access:
+      identities: [sso, nope]
+      rules:
+        - { id: r1, action: allow, source: [not-an-ip], paths: ["/x/%2e%2e/y"] }
+        - { id: r1, action: deny, groups: [g] }
+      rate_limits: [{ id: per-user, by: user, rate: 1 }]
+  - id: open
+    backend: web
+    access:
+      rules: [{ id: admins, action: allow, groups: [admin] }]
+      rate_limits: [{ id: k, by: api_key, rate: 1 }]
+`);
+  const text = errors.map((e) => `${e.path}: ${e.message}`).join('\n');
+  for (const expected of [
+    /access\.ip_deny\[0\]: invalid IP address or CIDR "10\.0\.0\.0\/33"/,
+    /access\.identities\[0\]\.secret: an HS\* secret must be at least 32 bytes/,
+    /access\.identities\[1\]\.id: duplicate identity id "sso"/,
+    /access\.identities\[1\]\.keys_file: cannot read \/nonexistent\/keys\.yaml/,
+    /access\.identities\[2\]: an mtls identity needs a listener with `tls\.client_ca`/,
+    /routes\[0\]\.path_prefix: write the path "\/a\/\/b" in its normalized form "\/a\/b"/,
+    /routes\[0\]\.access\.identities\[1\]: unknown identity "nope" \(known: sso, certs\)/,
+    /routes\[0\]\.access\.rules\[0\]\.source\[0\]: invalid IP address or CIDR "not-an-ip"/,
+    /routes\[0\]\.access\.rules\[0\]\.paths\[0\]: write the path/,
+    /routes\[0\]\.access\.rules\[1\]\.id: duplicate rule id "r1"/,
+    /routes\[1\]\.access\.rules\[0\]: this rule matches identities but the route has no `identities`/,
+    /routes\[1\]\.access\.rate_limits\[0\]\.by: a limit by api_key needs identities on the route/,
+  ]) {
+    assert.match(text, expected);
+  }
+  assert.ok(errors.every((e) => e.line !== undefined && e.line > 0), 'each with its line');
+});

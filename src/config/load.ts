@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import ipaddr from 'ipaddr.js';
+import { normalizeTarget } from '../proxy/route/normalize-path.js';
 import { ConfigSchema, parseDuration, type Config } from './schema.js';
 
 export interface ConfigError {
@@ -261,6 +262,14 @@ function checkAccess(c: Raw, err: (rawPath: PropertyKey[], message: string) => v
       if (id !== undefined && !identities.has(id))
         err(['routes', i, 'access', 'identities', j], `unknown identity "${id}"${identities.size ? ` (known: ${[...identities.keys()].join(', ')})` : ' (access.identities is empty)'}`);
     });
+    const checkPath = (v: unknown, where: PropertyKey[]) => {
+      if (typeof v !== 'string' || !v.startsWith('/')) return;
+      const n = normalizeTarget(v, { semicolons: 'strip', caseSensitive: true });
+      // Request paths are normalized before matching: a pattern in another form would never match.
+      if (!n.ok) err(where, `path "${v}" is not valid in a request path: ${n.reason}`);
+      else if (n.path !== v) err(where, `write the path "${v}" in its normalized form "${n.path}" (request paths are normalized before they are matched)`);
+    };
+    checkPath(asObj(rv).path_prefix, ['routes', i, 'path_prefix']);
     const ruleIds = new Set<string>();
     const noteRule = (id: string | undefined, where: PropertyKey[]) => {
       if (id === undefined) return;
@@ -270,6 +279,7 @@ function checkAccess(c: Raw, err: (rawPath: PropertyKey[], message: string) => v
     asArr(ra.rules).forEach((rule, j) => {
       const r = asObj(rule);
       noteRule(asStr(r.id), ['routes', i, 'access', 'rules', j, 'id']);
+      asArr(r.paths).forEach((pv, k) => checkPath(pv, ['routes', i, 'access', 'rules', j, 'paths', k]));
       asArr(r.source).forEach((p, k) => {
         if (typeof p === 'string' && !isValidCidr(p)) err(['routes', i, 'access', 'rules', j, 'source', k], `invalid IP address or CIDR "${p}"`);
       });
@@ -280,6 +290,7 @@ function checkAccess(c: Raw, err: (rawPath: PropertyKey[], message: string) => v
     asArr(ra.rate_limits).forEach((lv, j) => {
       const l = asObj(lv);
       noteRule(asStr(l.id), ['routes', i, 'access', 'rate_limits', j, 'id']);
+      asArr(l.paths).forEach((pv, k) => checkPath(pv, ['routes', i, 'access', 'rate_limits', j, 'paths', k]));
       if ((l.by === 'user' || l.by === 'api_key') && !asArr(ra.identities).length)
         err(['routes', i, 'access', 'rate_limits', j, 'by'], `a limit by ${String(l.by)} needs identities on the route`);
     });

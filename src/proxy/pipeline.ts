@@ -81,6 +81,18 @@ function headerValue(v: string | string[] | undefined): string | null {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+/** Credential headers that must appear at most once: Node keeps the first, the backend gets all. */
+function repeatedCredentialHeader(raw: readonly string[]): string | null {
+  let auth = 0;
+  let proxyAuth = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i];
+    if (n.length === 13 && n.toLowerCase() === 'authorization' && ++auth > 1) return 'Authorization';
+    if (n.length === 19 && n.toLowerCase() === 'proxy-authorization' && ++proxyAuth > 1) return 'Proxy-Authorization';
+  }
+  return null;
+}
+
 const MISSING_HOST = 'HTTP/1.1 request without a Host header';
 
 /** RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host. */
@@ -201,6 +213,8 @@ export class Pipeline {
   private normalize(req: IncomingMessage, e: AuditEvent, target: string): { target: string; matchPath: string } | string {
     const host = validateHostHeader(req.rawHeaders);
     if (!host.ok) return host.reason;
+    const dup = repeatedCredentialHeader(req.rawHeaders);
+    if (dup) return `more than one ${dup} header (we would check one and the backend might read another)`;
     const n = normalizeTarget(target, this.pathOptions);
     if (!n.ok) return n.reason;
     if (n.changed) {

@@ -7,8 +7,11 @@ import client from 'prom-client';
 import { DataPlane } from '../proxy/dataplane.js';
 import { createLogger } from './log.js';
 import type { PrimaryToWorker, WorkerToPrimary } from './messages.js';
+import type { Block } from '../proxy/authorize/blocks.js';
 
 let dp: DataPlane | null = null;
+/** Blocks that arrive while the data plane is starting: applied once it runs. */
+let latestBlocks: Block[] | null = null;
 
 // prom-client answers the primary's metrics requests only once an
 // AggregatorRegistry exists in this process: constructing one registers that.
@@ -25,6 +28,7 @@ process.on('message', (m: PrimaryToWorker) => {
         const log = createLogger(m.config.log.level).child({ worker: m.writerId });
         try {
           dp = await DataPlane.start({ config: m.config, writerId: m.writerId, log, blocks: m.blocks });
+          if (latestBlocks) dp.setBlocks(latestBlocks);
           send({ type: 'ready' });
         } catch (err) {
           send({ type: 'failed', error: (err as Error).message });
@@ -40,6 +44,7 @@ process.on('message', (m: PrimaryToWorker) => {
         }
         break;
       case 'blocks':
+        latestBlocks = m.blocks;
         dp?.setBlocks(m.blocks);
         break;
       case 'ratelimit':

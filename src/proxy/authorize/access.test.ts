@@ -79,7 +79,7 @@ test('anonymous routes let requests without credentials reach the policy', async
   assert.equal(r.e.auth_error, null, 'no credential is not an error here');
 });
 
-test('failed attempts count against per-IP limits: a brute-forcer gets 429, not endless 401s', async () => {
+test('failed attempts count against per-IP limits, checked before credentials: a brute-forcer gets 429, not endless 401s', async () => {
   const g = gate({ identities: ['tok'], rate_limits: [{ id: 'per-ip', by: 'client_ip', rate: 1, per: '1h', burst: 2 }] }, { limiter: true });
   const statuses: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -88,11 +88,21 @@ test('failed attempts count against per-IP limits: a brute-forcer gets 429, not 
     if (i === 4) {
       assert.equal(r.e.decision, null, 'the gate leaves the decision to the refusal spec');
       assert.equal(r.e.rule_id, 'per-ip');
-      assert.equal(r.e.auth_error, 'bad_credentials', 'the failed credential is still recorded');
+      assert.equal(r.e.auth_error, null, 'a limited request is refused before its credential is checked');
       assert.ok(!r.v.allow && r.v.headers && Number(r.v.headers['Retry-After']) >= 1);
     }
   }
   assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
+});
+
+test('per-user limits apply once the identity is known; requests without one are not counted against anybody', async () => {
+  const g = gate({ identities: ['tok'], anonymous: true, rate_limits: [{ id: 'per-user', by: 'user', rate: 1, per: '1h', burst: 0 }] }, { limiter: true });
+  assert.equal((await run(g, { authorization: 'Token good-ann' })).v.allow, true);
+  const second = await run(g, { authorization: 'Token good-ann' });
+  assert.equal(!second.v.allow && second.v.spec.status, 429);
+  assert.equal(second.e.user_id, 'ann', 'the identity is recorded on the refusal');
+  assert.equal((await run(g, { authorization: 'Token good-bob' })).v.allow, true, 'another user has their own count');
+  assert.equal((await run(g)).v.allow, true, 'anonymous requests have no user to count');
 });
 
 test('user blocks apply after authentication', async () => {

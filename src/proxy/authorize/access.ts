@@ -3,8 +3,10 @@
  * and writes who the caller is and why into the audit event.
  *
  *   client check (ip_allow / ip_deny / dynamic IP blocks)   → 403 block
+ *   rate limits by client IP or route (every attempt counts, failed logins
+ *     included, and before any credential is checked)        → 429
  *   identity (route's methods, in order; first with a credential decides)
- *   rate limits (counted for every attempt, failed logins included) → 429
+ *   rate limits by user or API key (once the identity is known) → 429
  *   failed credential → 401 (503 when the auth service is down)
  *   dynamic user block                                     → 403 block
  *   missing credential on a route that needs one           → 401
@@ -21,7 +23,7 @@ import { ERRORS, type ErrorSpec } from '../../core/errors.js';
 import { createTrustMatcher as createCidrMatcher } from '../identify/client-ip.js';
 import type { BlockList } from './blocks.js';
 import type { Identity, IdentityMethod, IdentityOutcome, AuthRequest } from './identity/types.js';
-import { compilePolicy, type Policy } from './policy.js';
+import { compilePolicy, methodSet, type Policy } from './policy.js';
 import { compilePathPatterns } from './path-pattern.js';
 import { responseHeaders, type RateLimiter, type CompiledLimit, type LimitResult } from './ratelimit/limiter.js';
 
@@ -96,6 +98,10 @@ export class RouteGate {
   private readonly methods: IdentityMethod[];
   private readonly policy: Policy;
   private readonly limits: RouteLimit[];
+  /** Limits by client IP or route: checked before identity. */
+  private readonly early: RouteLimit[];
+  /** Limits by user or API key: checked once the identity is known. */
+  private readonly late: RouteLimit[];
   private readonly anonymous: boolean;
   private readonly challenge: Record<string, string> | null;
   /** Nothing to check: the gate answers allow without looking at the request. */
@@ -116,7 +122,7 @@ export class RouteGate {
     if (access.rate_limits.length && !deps.limiter) throw new Error(`route ${routeId}: rate limits need a limiter`);
     const compiled = access.rate_limits.length ? deps.limiter!.limitsFor(routeId) : [];
     this.limits = compiled.map((limit) => {
-      const methods = limit.methods;
+      const methods = limit.methods ? methodSet([...limit.methods]) : null;
       const paths = limit.paths ? compilePathPatterns(limit.paths, deps.caseSensitive) : null;
       return {
         limit,
@@ -124,6 +130,8 @@ export class RouteGate {
         applies: methods || paths ? (m: string, p: string) => (!methods || methods.has(m)) && (!paths || paths(p)) : null,
       };
     });
+    this.early = this.limits.filter((l) => l.by === 'client_ip' || l.by === 'route');
+    this.late = this.limits.filter((l) => l.by === 'user' || l.by === 'api_key');
     const challenges = this.methods.map((m) => m.challenge).filter((c): c is string => c !== null);
     this.challenge = challenges.length ? { 'www-authenticate': challenges.join(', ') } : null;
     this.open = this.methods.length === 0 && this.limits.length === 0 && access.rules.length === 0 && !access.restricted && !access.shadow;
@@ -134,6 +142,17 @@ export class RouteGate {
       g.event.decision = 'allow';
       return ALLOW;
     }
+    // Limits that need no identity run first, so a flood cannot make us run scrypt, call the
+    // auth service or fetch keys for every request.
+    if (this.early.length) {
+      const limited = this.applyLimits(g, null, this.early);
+      if (isPromise(limited)) return limited.then((v) => v ?? this.identifyThenDecide(g));
+      if (limited) return limited;
+    }
+    return this.identifyThenDecide(g);
+  }
+
+  private identifyThenDecide(g: GateRequest): Verdict | Promise<Verdict> {
     const step = this.identify(g, 0);
     if (isPromise(step)) return step.then((s) => this.afterIdentity(g, s));
     return this.afterIdentity(g, step);
@@ -193,8 +212,8 @@ export class RouteGate {
     } else if (this.methods.length && !this.anonymous) {
       e.auth_error = 'missing';
     }
-    if (this.limits.length) {
-      const limited = this.applyLimits(g, identity);
+    if (this.late.length && identity) {
+      const limited = this.applyLimits(g, identity, this.late);
       if (isPromise(limited)) return limited.then((v) => v ?? this.decide(g, step, identity, upstreamHeaders));
       if (limited) return limited;
     }
@@ -231,14 +250,14 @@ export class RouteGate {
     return refuse(ERRORS.FORBIDDEN, d.reason);
   }
 
-  /** Counts the request against every applicable limit; returns the first refusal. */
-  private applyLimits(g: GateRequest, identity: Identity | null): Verdict | null | Promise<Verdict | null> {
+  /** Counts the request against every applicable limit of `limits`; returns the first refusal. */
+  private applyLimits(g: GateRequest, identity: Identity | null, limits: readonly RouteLimit[]): Verdict | null | Promise<Verdict | null> {
     const e = g.event;
     const method = e.method ?? 'GET';
     const pending: Promise<LimitResult>[] = [];
     const pendingLimits: RouteLimit[] = [];
     let refusal: Verdict | null = null;
-    for (const l of this.limits) {
+    for (const l of limits) {
       if (l.applies && !l.applies(method, g.matchPath)) continue;
       let key: string | undefined;
       if (l.by === 'client_ip') key = e.client_ip ?? '';

@@ -80,3 +80,12 @@ test('a corrupt blocks file is an error, never silently an empty list', async ()
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('IPv4-mapped ranges become IPv4 ranges; an expired wide block does not hide a live narrow one', () => {
+  assert.deepEqual(canonicalBlockValue('ip', '::ffff:203.0.113.0/120'), { ok: true, value: '203.0.113.0/24' });
+  assert.deepEqual(canonicalBlockValue('ip', '10.1.2.3/16'), { ok: true, value: '10.1.0.0/16' });
+  const past = new Date(Date.now() - 1000).toISOString();
+  const list = new BlockList([block({ id: 'wide', value: '10.0.0.0/8', expires_at: past }), block({ id: 'narrow', value: '10.1.0.0/16' })]);
+  assert.equal(list.ip('10.1.2.3')?.id, 'narrow');
+  assert.equal(list.ip('10.2.0.1'), null);
+});

@@ -10,7 +10,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { uuidv7 } from '../../core/ids.js';
-import { createTrustMatcher as createCidrMatcher, normalizeIp } from '../identify/client-ip.js';
+import { createTrustMatcher as createCidrMatcher, normalizeIp, parseRange } from '../identify/client-ip.js';
 
 export interface Block {
   id: string;
@@ -42,8 +42,10 @@ export function canonicalBlockValue(kind: string, value: unknown): { ok: true; v
   if (kind !== 'ip') return { ok: false, error: '`kind` must be "ip" or "user"' };
   try {
     if (v.includes('/')) {
-      const [addr, bits] = ipaddr.parseCIDR(v);
-      return { ok: true, value: `${addr.toString()}/${bits}` };
+      const [addr, bits] = parseRange(v);
+      // The network address itself, so 10.1.2.3/16 and 10.1.0.0/16 are one block.
+      const network = ipaddr.parse(addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`).toString() : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${bits}`).toString());
+      return { ok: true, value: `${network.toString()}/${bits}` };
     }
     return { ok: true, value: normalizeIp(ipaddr.parse(v).toString()) };
   } catch {
@@ -89,7 +91,13 @@ export class BlockList {
     if (this.size === 0) return null;
     const hit = this.live(this.ips.get(ip), now);
     if (hit) return hit;
-    for (const c of this.cidrs) if (c.match(ip)) return this.live(c.block, now);
+    for (const c of this.cidrs) {
+      // An expired block must not hide a live one further down.
+      if (c.match(ip)) {
+        const live = this.live(c.block, now);
+        if (live) return live;
+      }
+    }
     return null;
   }
 

@@ -31,3 +31,10 @@ test('a long path against many patterns stays linear (no catastrophic backtracki
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   assert.ok(ms < 2000, `took ${ms} ms`);
 });
+
+test('one trailing slash is ignored on both sides: /admin/ is /admin to most backends', () => {
+  const m = compilePathPatterns(['/admin', '/reports/*', '/api/'], true);
+  for (const p of ['/admin', '/admin/', '/reports/q3', '/reports/q3/', '/api', '/api/']) assert.equal(m(p), true, p);
+  assert.equal(m('/'), false);
+  assert.equal(compilePathPatterns(['/'], true)('/'), true);
+});

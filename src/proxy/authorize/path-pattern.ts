@@ -60,16 +60,22 @@ function segmentsMatch(p: readonly string[], s: readonly string[]): boolean {
   return pi === p.length;
 }
 
+/** "/admin/" and "/admin" are the same resource to most backends (Express, Spring): one trailing slash is ignored. */
+function withoutTrailingSlash(p: string): string {
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+}
+
 export function compilePathPatterns(patterns: readonly string[], caseSensitive: boolean): (path: string) => boolean {
   const exact = new Set<string>();
   const globs: string[][] = [];
   for (const raw of patterns) {
-    const p = caseSensitive ? raw : raw.toLowerCase();
+    const p = withoutTrailingSlash(caseSensitive ? raw : raw.toLowerCase());
     if (p.includes('*')) globs.push(p.split('/'));
     else exact.add(p);
   }
-  if (!globs.length) return (path) => exact.has(path);
-  return (path) => {
+  if (!globs.length) return (path) => exact.has(withoutTrailingSlash(path));
+  return (raw) => {
+    const path = withoutTrailingSlash(raw);
     if (exact.has(path)) return true;
     const segs = path.split('/');
     for (const g of globs) if (segmentsMatch(g, segs)) return true;

@@ -95,3 +95,9 @@ test('a shadow route evaluates the whole policy and always allows', () => {
   assert.equal(allowed.ruleId, 'admins');
   assert.match(allowed.reason, /^shadow: would allow/);
 });
+
+test('a rule on GET covers HEAD (backends run their GET handlers for it)', () => {
+  const p = compilePolicy(access({ rules: [{ id: 'no-export', action: 'deny', methods: ['GET'], paths: ['/export/**'] }] }), false);
+  assert.equal(p(subject({ method: 'HEAD', matchPath: '/export/all' })).allow, false);
+  assert.equal(p(subject({ method: 'POST', matchPath: '/export/all' })).allow, true);
+});

@@ -34,6 +34,13 @@ export interface PolicyDecision {
 
 type Predicate = (s: PolicySubject) => boolean;
 
+/** A method list; GET includes HEAD, which backends answer with their GET handlers (and side effects). */
+export function methodSet(methods: readonly string[]): ReadonlySet<string> {
+  const set = new Set(methods);
+  if (set.has('GET')) set.add('HEAD');
+  return set;
+}
+
 function claimMatches(actual: unknown, expected: readonly string[]): boolean {
   if (Array.isArray(actual)) return actual.some((a) => expected.includes(String(a)));
   if (actual === undefined || actual === null) return false;
@@ -59,7 +66,7 @@ function compileRule(rule: PolicyRuleConfig, caseSensitive: boolean): Predicate 
     preds.push((s) => s.identity !== null && wanted.every(([k, v]) => claimMatches(claimAt(s.identity!.claims, k), v)));
   }
   if (rule.methods) {
-    const methods = new Set(rule.methods);
+    const methods = methodSet(rule.methods);
     preds.push((s) => methods.has(s.method));
   }
   if (rule.paths) {

@@ -80,8 +80,23 @@ export function parseForwardedFor(header: string): string[] {
   return out;
 }
 
+/**
+ * A CIDR as [network, prefix length]; an IPv4-mapped IPv6 range
+ * (::ffff:192.0.2.0/120) becomes the IPv4 range it denotes, because client
+ * addresses are normalized to IPv4 before they are matched.
+ */
+export function parseRange(c: string): [Parsed, number] {
+  if (!c.includes('/')) {
+    const a = parse(c)!;
+    return [a, a.kind() === 'ipv4' ? 32 : 128];
+  }
+  const [net, bits] = ipaddr.parseCIDR(c);
+  if (net.kind() === 'ipv6' && (net as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) return [(net as ipaddr.IPv6).toIPv4Address(), bits - 96];
+  return [net, bits];
+}
+
 export function createTrustMatcher(cidrs: readonly string[]): (ip: string) => boolean {
-  const ranges: [Parsed, number][] = cidrs.map((c) => (c.includes('/') ? ipaddr.parseCIDR(c) : (() => { const a = parse(c)!; return [a, a.kind() === 'ipv4' ? 32 : 128] as [Parsed, number]; })()));
+  const ranges: [Parsed, number][] = cidrs.map(parseRange);
   if (!ranges.length) return () => false;
   // Peer addresses repeat: remember answers (bounded).
   const cache = new Map<string, boolean>();

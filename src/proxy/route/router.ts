@@ -85,7 +85,8 @@ export class Router<P> {
         suffixes: suffixes.length ? suffixes : null,
         anyHost: !r.hosts || r.hosts.length === 0,
         prefix: caseSensitive ? r.path_prefix : r.path_prefix.toLowerCase(),
-        methods: r.methods?.length ? new Set(r.methods) : null,
+        // GET routes serve HEAD too, as every HTTP server does.
+        methods: r.methods?.length ? new Set(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods) : null,
       };
     });
   }

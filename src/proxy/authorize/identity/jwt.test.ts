@@ -232,6 +232,11 @@ describe('jwt: claims and time', () => {
     const noIat = await new SignJWT({ sub: 'alice', aud: AUD, exp: now() + 60 }).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).sign(rsa.privateKey);
     assert.equal(JSON.parse(Buffer.from(noIat.split('.')[1], 'base64url').toString()).iat, undefined);
     assertFail(await outcome(m, bearer(noIat)), 'malformed', 'no iat with max_age');
+    // A token without exp would be valid forever once leaked: refused.
+    const noExp = await new SignJWT({ sub: 'alice', aud: AUD }).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).setIssuedAt().sign(rsa.privateKey);
+    const o = await outcome(m, bearer(noExp));
+    assertFail(o, 'malformed', 'no exp');
+    assert.ok(o.kind === 'fail' && /exp/.test(o.detail));
   });
 
   test('nbf in the future: refused beyond the clock skew, accepted within it', async () => {

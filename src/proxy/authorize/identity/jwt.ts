@@ -18,7 +18,7 @@ import type { Agent } from 'undici';
 import type { JwtIdentityConfig } from '../../../config/access-schema.js';
 import type { AuthRequest, IdentityBuildContext, IdentityMethod, IdentityOutcome } from './types.js';
 import { FetchError, fetchJson, jsonAgent } from './fetch-json.js';
-import { NONE, TtlLru, authParam, claimAt, cookieValue, fail, groupsFrom } from './util.js';
+import { MULTIPLE_COOKIES, NONE, TtlLru, authParam, claimAt, cookieValue, fail, groupsFrom } from './util.js';
 
 /** Bound on the verified-token cache (a token is ~1 KiB, so ~10 MiB at most). */
 const TOKEN_CACHE_ENTRIES = 10_000;
@@ -231,7 +231,13 @@ export function createJwtMethod(cfg: JwtIdentityConfig, ctx: IdentityBuildContex
     ...(cfg.issuer !== undefined ? { issuer: cfg.issuer } : {}),
     ...(cfg.audience !== undefined ? { audience: cfg.audience } : {}),
     ...(cfg.max_age > 0 ? { maxTokenAge: cfg.max_age / 1000 } : {}),
+    // A token without an expiry would be good forever once leaked.
+    requiredClaims: ['exp'],
   };
+  if (cfg.audience === undefined && (cfg.jwks_url !== undefined || cfg.discovery)) {
+    // With a shared identity provider, tokens it issued for any other application would pass.
+    ctx.log.warn({ identity: cfg.id }, 'JWT identity without `audience`: tokens the issuer made for other applications are accepted too');
+  }
 
   const getKey: KeyResolver = async (h, token) => {
     const alg = h.alg ?? '';
@@ -295,6 +301,7 @@ export function createJwtMethod(cfg: JwtIdentityConfig, ctx: IdentityBuildContex
     }
     if (cfg.cookie !== undefined) {
       const c = cookieValue(req.headers.cookie, cfg.cookie);
+      if (c === MULTIPLE_COOKIES) return MULTIPLE;
       if (c !== null) return c || EMPTY;
     }
     return NONE;
@@ -354,6 +361,9 @@ export function createJwtMethod(cfg: JwtIdentityConfig, ctx: IdentityBuildContex
           if (err.reason === 'missing') return fail('malformed', 'token has no "iat" claim (needed for max_age)');
           if (err.reason === 'invalid') return fail('malformed', '"iat" claim is not a number');
           return fail('not_yet_valid', `token issued in the future (${isoSeconds(err.payload.iat)})`);
+        case 'exp':
+          if (err.reason === 'missing') return fail('malformed', 'token has no "exp" claim (tokens must expire)');
+          return fail('malformed', `"exp" claim: ${err.message}`);
         case 'iss':
           return fail('wrong_issuer', `issuer ${short(err.payload.iss ?? null)} is not accepted`);
         case 'aud':

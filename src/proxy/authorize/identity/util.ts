@@ -80,23 +80,30 @@ export function authParam(value: string, schemes: readonly string[]): { scheme: 
   return { scheme, param: sp < 0 ? '' : value.slice(sp + 1).trim() };
 }
 
-/** The value of cookie `name` in a Cookie header (first occurrence), or null. */
-export function cookieValue(header: string | string[] | undefined, name: string): string | null {
+/**
+ * The value of cookie `name` in a Cookie header, null when absent, or
+ * `MULTIPLE_COOKIES` when it appears more than once (we would check one copy
+ * and the backend might read the other).
+ */
+export const MULTIPLE_COOKIES = Symbol('multiple cookies');
+export function cookieValue(header: string | string[] | undefined, name: string): string | null | typeof MULTIPLE_COOKIES {
   if (header === undefined) return null;
   const s = Array.isArray(header) ? header.join('; ') : header;
+  let found: string | null = null;
   let i = 0;
   while (i < s.length) {
     let end = s.indexOf(';', i);
     if (end < 0) end = s.length;
     const eq = s.indexOf('=', i);
     if (eq > i && eq < end && s.slice(i, eq).trim() === name) {
+      if (found !== null) return MULTIPLE_COOKIES;
       let v = s.slice(eq + 1, end).trim();
       if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
-      return v;
+      found = v;
     }
     i = end + 1;
   }
-  return null;
+  return found;
 }
 
 export type QueryParam = { kind: 'absent' } | { kind: 'one'; value: string } | { kind: 'multiple' } | { kind: 'bad_encoding' };
