@@ -321,13 +321,14 @@ test('HTTP Basic (scrypt) and forward auth', async () => {
   assert.equal((await bad.event()).auth_error, 'bad_credentials');
   assert.equal((await (await call('/staff/x', { authorization: basic('eve', 'x') })).event()).auth_error, 'unknown_user');
 
-  const carol = await call('/portal/report', { cookie: 'session=good-carol', 'x-auth-tenant': 'spoofed' });
+  const carol = await call('/portal/report', { cookie: 'session=good-carol', 'x-auth-tenant': 'spoofed', 'x-auth_tenant': 'spoofed-too' });
   assert.equal(carol.status, 200);
   const e = await carol.event();
   assert.equal(e.user_id, 'carol');
   assert.equal(e.auth_method, 'forward_auth');
   const seen = backend.requests.at(-1)!;
   assert.equal(seen.headers['x-auth-tenant'], 'acme', 'the auth service header reaches the backend; the client-sent one does not');
+  assert.equal(seen.headers['x-auth_tenant'], undefined, 'nor its underscore twin (CGI/WSGI/PHP read both alike)');
   const anon = await call('/portal/report', { cookie: 'session=nobody' });
   assert.equal(anon.status, 401);
   assert.equal((await anon.event()).auth_error, 'bad_credentials');

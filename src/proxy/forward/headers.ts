@@ -57,6 +57,8 @@ export function backendRequestHeaders(rawHeaders: readonly string[], headers: In
       continue;
     }
     if (drop?.has(lower) || f.strip?.has(lower)) continue;
+    // CGI, WSGI and PHP turn "X-Auth_User" into the same variable as "X-Auth-User".
+    if (f.strip && lower.includes('_') && f.strip.has(lower.replace(/_/g, '-'))) continue;
     out.push(name, rawHeaders[i + 1]);
   }
   if (f.extra) for (const name in f.extra) out.push(name, f.extra[name]);

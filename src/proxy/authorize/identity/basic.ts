@@ -13,6 +13,8 @@ import type { AuthRequest, IdentityBuildContext, IdentityMethod, IdentityOutcome
 import { DEFAULT_SCRYPT, parseScrypt, scryptMatches, type ParsedScrypt } from './secrets.js';
 import { NONE, TtlLru, authParam, fail, loadListFile, sha256Hex } from './util.js';
 
+/** Password checks in progress at most, per method (each scrypt takes ~32 MiB and a pool thread). */
+const MAX_PENDING_CHECKS = 16;
 const CACHE_MS = 60_000;
 const CACHE_ENTRIES = 1_000;
 /** Longer headers are not credentials anyone types; refuse before decoding. */
@@ -55,6 +57,7 @@ export function createBasicMethod(cfg: BasicIdentityConfig, ctx: IdentityBuildCo
   const MALFORMED_B64 = fail('malformed', 'Basic credentials are not base64');
   const NO_COLON = fail('malformed', 'Basic credentials have no ":" between user and password');
   const EMPTY = fail('malformed', 'empty Basic credentials');
+  const BUSY = fail('unavailable', `more than ${MAX_PENDING_CHECKS} password checks in progress`, 503);
 
   async function check(user: string, password: string, cacheKey: string): Promise<IdentityOutcome> {
     const rec = users.get(user);
@@ -96,6 +99,9 @@ export function createBasicMethod(cfg: BasicIdentityConfig, ctx: IdentityBuildCo
     }
     const pending = inflight.get(key);
     if (pending !== undefined) return pending;
+    // scrypt is deliberately expensive and runs on libuv's small thread pool (shared with the
+    // spool's fsyncs): a flood of distinct guesses is refused (fail closed) rather than queued.
+    if (inflight.size >= MAX_PENDING_CHECKS) return BUSY;
     const p = check(user, password, key).finally(() => inflight.delete(key));
     inflight.set(key, p);
     return p;
