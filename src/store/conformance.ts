@@ -157,6 +157,27 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         assert.equal(await s.get('not-a-uuid'), null);
       }));
 
+    test('large batches (a store may bulk-load them) round-trip every awkward value and stay atomic', () =>
+      withStore(async (s) => {
+        const awkward = ['', '"', '""', 'a,b', 'line\nbreak', 'cr\r\nlf', '\\N', 'NULL', '\\', 'tab\there', 'ünïcødé ✓ 😀', '=cmd()', ' lead', 'trail '];
+        const batch: AuditEvent[] = [];
+        for (let i = 0; i < 5000; i++) {
+          const ev = i % 997 === 0 ? fullEvent(BASE + i) : testEvent(BASE + i, { status: i % 5 === 0 ? null : 200 + (i % 300), path: awkward[i % awkward.length], bytes_out: 2 ** 40 + i, duration_ms: i / 7 });
+          if (i % 3 === 0) ev.extra = { k: awkward[(i + 1) % awkward.length] };
+          batch.push(ev);
+        }
+        await s.appendBatch(batch, [{ writer: 'ingest:a', segment: 0, offset: 5000 }]);
+        assert.equal(await s.count(), 5000);
+        for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 997, 4999]) assert.deepStrictEqual(await s.get(batch[i].id), batch[i], `event ${i}`);
+        assert.deepEqual(await s.readCursors(), [{ writer: 'ingest:a', segment: 0, offset: 5000 }]);
+        // A bad event anywhere in a large batch fails all of it.
+        const more = Array.from({ length: 3000 }, (_, i) => testEvent(BASE + 10_000 + i));
+        more[2500] = { ...more[2500], status: 1.5 } as unknown as AuditEvent;
+        await assert.rejects(s.appendBatch(more, [{ writer: 'ingest:a', segment: 0, offset: 8000 }]));
+        assert.equal(await s.count(), 5000);
+        assert.deepEqual(await s.readCursors(), [{ writer: 'ingest:a', segment: 0, offset: 5000 }]);
+      }));
+
     test('appendBatch is atomic: a failing batch leaves neither events nor cursors', () =>
       withStore(async (s) => {
         const first = testEvent(BASE);
