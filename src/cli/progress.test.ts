@@ -4,7 +4,7 @@ import { formatDuration, progressLine } from './progress.js';
 
 test('known size: a bar, percent, counts, rate and ETA within the width', () => {
   const line = progressLine({ lines: 250_000, events: 249_990, rejected: 10, bytes: 25, totalBytes: 100, elapsedMs: 1000 }, 100);
-  assert.match(line, /^\[#+\.+\]  25% 250k lines, 250k events, 10 rejected 250k lines\/s ETA 3s$/);
+  assert.match(line, /^\[#+\.+\] {2}25% 250k lines, 250k events, 10 rejected 250k lines\/s ETA 3s$/);
   assert.ok(line.length <= 100);
 });
 
