@@ -7,6 +7,7 @@ import { registerQuery } from './query.js';
 import { registerTail } from './tail.js';
 import { registerDemo } from './demo.js';
 import { registerHash } from './hash.js';
+import { registerIngest } from './ingest.js';
 import { VERSION } from './version.js';
 import { fatal } from './fatal.js';
 
@@ -22,6 +23,7 @@ registerDemo(program);
 registerCheck(program);
 registerQuery(program);
 registerTail(program);
+registerIngest(program);
 registerHash(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -1,0 +1,153 @@
+/**
+ * `tollgate ingest`: other load balancers' logs into the audit trail. Reads
+ * the store and spool locations from the configuration (-c), writes straight
+ * into the store when no node holds it, else into the running node's spool.
+ */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfigFile } from '../config/load.js';
+import { ConfigSchema, type Config } from '../config/schema.js';
+import { ALL_FACTORIES } from '../ingest/parsers/index.js';
+import { openRegistry } from '../ingest/registry.js';
+import { runIngest, IngestError, type InputSpec, type IngestSummary } from '../ingest/run.js';
+import { DuckDbSink, SpoolSink, StdoutSink, StoreBusyError, type EventSink } from '../ingest/sinks.js';
+import { formatConfigErrors } from './config-errors.js';
+import { createRedactor } from '../audit/redact.js';
+import { ProgressBar, formatDuration } from './progress.js';
+
+interface IngestOpts {
+  config?: string;
+  format: string;
+  logFormat?: string;
+  follow?: boolean;
+  syslogUdp?: string;
+  syslogTcp?: string;
+  s3Region?: string;
+  s3Endpoint?: string;
+  s3PathStyle?: boolean;
+  stdout?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  registry?: string;
+  node?: string;
+  environment?: string;
+}
+
+function formatsHelp(): string {
+  return ALL_FACTORIES.map((f) => `  ${f.format.padEnd(16)} ${f.description}${f.needsLogFormat ? ' (needs --log-format)' : ''}`).join('\n');
+}
+
+function inputSpec(inputs: string[], o: IngestOpts): InputSpec {
+  if (o.syslogUdp || o.syslogTcp) {
+    if (inputs.length) throw new IngestError('give either files or --syslog-udp/--syslog-tcp, not both');
+    return { kind: 'syslog', udp: o.syslogUdp, tcp: o.syslogTcp, onListening: (p) => (o.quiet ? undefined : process.stderr.write(`syslog receiver listening:${p.udp ? ` udp ${p.udp}` : ''}${p.tcp ? ` tcp ${p.tcp}` : ''}\n`)) };
+  }
+  if (inputs.length === 1 && inputs[0].startsWith('s3://')) {
+    const rest = inputs[0].slice('s3://'.length);
+    const slash = rest.indexOf('/');
+    const bucket = slash === -1 ? rest : rest.slice(0, slash);
+    if (!bucket) throw new IngestError('s3:// needs a bucket: s3://bucket/prefix/');
+    return { kind: 's3', bucket, prefix: slash === -1 ? '' : rest.slice(slash + 1), region: o.s3Region ?? process.env.AWS_REGION ?? 'us-east-1', endpoint: o.s3Endpoint, forcePathStyle: o.s3PathStyle ?? Boolean(o.s3Endpoint) };
+  }
+  if (!inputs.length || (inputs.length === 1 && inputs[0] === '-')) {
+    if (o.follow) throw new IngestError('--follow needs files');
+    return { kind: 'stdin' };
+  }
+  if (inputs.includes('-')) throw new IngestError('"-" (stdin) cannot be mixed with files');
+  return o.follow ? { kind: 'follow', args: inputs } : { kind: 'paths', args: inputs };
+}
+
+function printSummary(s: IngestSummary, out: NodeJS.WritableStream): void {
+  const lines = [
+    `format      ${s.format}${s.formatDetected ? ' (detected)' : ''}`,
+    `into        ${s.sink}`,
+    `inputs      ${s.inputs}${s.alreadyRead ? ` (+${s.alreadyRead} already read, skipped)` : ''}`,
+    `lines read  ${s.linesRead}`,
+    `events      ${s.events}`,
+    `skipped     ${s.skipped} (blank or not entries)`,
+    `rejected    ${s.rejected}${s.rejected ? ` (${Object.entries(s.rejectedByReason).map(([r, n]) => `${r}: ${n}`).join(', ')})` : ''}`,
+    `time        ${formatDuration(s.elapsedMs)} (${s.elapsedMs} ms), ${s.linesPerSecond} lines/s`,
+  ];
+  if (s.samples.length) {
+    lines.push('', `rejected lines (first ${s.samples.length}):`);
+    for (const x of s.samples) lines.push(`  ${x.origin}:${x.line}: ${x.reason}: ${x.detail}`);
+  }
+  out.write(lines.join('\n') + '\n');
+}
+
+async function openSink(o: IngestOpts, config: Readonly<Config>): Promise<EventSink> {
+  if (o.stdout) return new StdoutSink();
+  try {
+    return await DuckDbSink.open(config.store.path);
+  } catch (err) {
+    if (!(err instanceof StoreBusyError)) throw err;
+    // A node is running: go through its spool; its loader stores the events.
+    return SpoolSink.open(config.audit.spool);
+  }
+}
+
+export function registerIngest(program: Command): void {
+  program
+    .command('ingest')
+    .description('Read access logs of other load balancers (AWS ALB/ELB/NLB, NGINX, HAProxy, Apache, Caddy, Traefik, Envoy) into the audit trail.')
+    .argument('[inputs...]', 'files, directories, globs, .gz files, "-" for stdin, or s3://bucket/prefix')
+    .option('-c, --config <file>', 'Tollgate configuration: where the store and spool are (default: the built-in defaults, ./data/…)')
+    .option('-f, --format <format>', 'log format, or "auto" to detect it from the first lines', 'auto')
+    .option('--log-format <string>', 'the custom format string for nginx / haproxy / apache (as in their config)')
+    .option('--follow', 'keep reading the files as they grow, across rotation (rename and copytruncate)')
+    .option('--syslog-udp <addr>', 'receive syslog over UDP on host:port (RFC 3164 and 5424)')
+    .option('--syslog-tcp <addr>', 'receive syslog over TCP on host:port (octet counting or newline framing)')
+    .option('--s3-region <region>', 'AWS region for s3:// inputs (default $AWS_REGION or us-east-1)')
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// inputs (implies path-style addressing)')
+    .option('--stdout', 'print the events as NDJSON to standard output and store nothing')
+    .option('--registry <file>', 'where positions read are remembered (default: next to the store, <store>.ingest.json)')
+    .option('--node <name>', 'recorded as `node` when the log does not name its load balancer')
+    .option('--environment <env>', 'recorded as `environment`')
+    .option('-q, --quiet', 'no progress bar and no summary (errors only)')
+    .option('--json', 'print the summary as JSON (on stderr with --stdout)')
+    .addHelpText('after', `\nFormats:\n${formatsHelp()}\n\nExamples:\n  tollgate ingest -c tollgate.yaml /var/log/nginx/access.log*\n  tollgate ingest --format alb s3://my-logs/AWSLogs/123456789012/elasticloadbalancing/\n  tollgate ingest --format nginx --log-format '$remote_addr [$time_local] "$request" $status' --follow /var/log/nginx/custom.log\n  tollgate ingest --syslog-udp 127.0.0.1:5514 --format haproxy-http\n  zcat old.log.gz | tollgate ingest --stdout - | jq .status`)
+    .action(async (inputs: string[], o: IngestOpts) => {
+      let config: Readonly<Config>;
+      if (o.config) {
+        const r = loadConfigFile(o.config);
+        if (!r.ok) throw new Error(formatConfigErrors(o.config, r.errors));
+        config = r.config;
+      } else {
+        config = ConfigSchema.parse({ listeners: [{ address: '127.0.0.1:0' }] });
+      }
+      const input = inputSpec(inputs, o);
+      const sink = await openSink(o, config);
+      const registry = o.stdout ? null : await openRegistry(o.registry ?? `${path.resolve(config.store.path)}.ingest.json`);
+      const abort = new AbortController();
+      const stop = () => {
+        if (abort.signal.aborted) process.exit(130);
+        abort.abort();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      const bar = new ProgressBar(process.stderr, !o.quiet && !o.json && process.stderr.isTTY === true);
+      let summary: IngestSummary;
+      try {
+        summary = await runIngest({
+          format: o.format,
+          parserOptions: { logFormat: o.logFormat, node: o.node, environment: o.environment },
+          factories: ALL_FACTORIES,
+          input,
+          sink,
+          registry,
+          signal: abort.signal,
+          redactQuery: createRedactor({ ...config.audit.redact, record_headers: config.audit.record_headers }).query,
+          onProgress: (p) => bar.update(p),
+          onFormat: (format, detected) => {
+            if (detected && !o.quiet && !o.json) process.stderr.write(`format: ${format} (detected from the first lines; use --format to choose)\n`);
+          },
+        });
+      } finally {
+        bar.done();
+        await sink.close();
+      }
+      const out = o.stdout ? process.stderr : process.stdout;
+      if (o.json) out.write(JSON.stringify(summary) + '\n');
+      else if (!o.quiet) printSummary(summary, out);
+    });
+}

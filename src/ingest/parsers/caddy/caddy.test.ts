@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { goldenSuite, parserConformance, readLines, sourceDirOf } from '../golden.js';
+import { caddyFactories } from './index.js';
+import { CaddyParser } from './caddy.js';
+import { cipherSuiteName, tlsVersionName } from './tls.js';
+
+const dir = sourceDirOf(import.meta.url);
+const lines = readLines(path.join(dir, 'testdata', 'access.log'));
+
+goldenSuite('caddy', dir, () => new CaddyParser());
+parserConformance('caddy', new CaddyParser(), lines.filter((l) => new CaddyParser().parse(l).ok === true));
+
+test('tls numbers to names', () => {
+  assert.equal(tlsVersionName(772), 'TLSv1.3');
+  assert.equal(tlsVersionName(771), 'TLSv1.2');
+  assert.equal(tlsVersionName(769), 'TLSv1');
+  assert.equal(tlsVersionName(9999), '0x270f');
+  assert.equal(cipherSuiteName(4865), 'TLS_AES_128_GCM_SHA256');
+  assert.equal(cipherSuiteName(0xc02f), 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
+  assert.equal(cipherSuiteName(255), '0x00ff');
+});
+
+test('options: node and environment are taken from ParserOptions', () => {
+  const o = new CaddyParser({ node: 'caddy-1', environment: 'prod' }).parse(lines[0]);
+  assert.equal(o.ok, true);
+  if (o.ok === true) {
+    assert.equal(o.event.node, 'caddy-1');
+    assert.equal(o.event.environment, 'prod');
+  }
+});
+
+test('duration as a Go duration string', () => {
+  const line = lines[0].replace('"duration":0.000929675', '"duration":"2m3.5s"');
+  const o = new CaddyParser().parse(line);
+  assert.equal(o.ok === true && o.event.duration_ms, 123500);
+});
+
+const FOREIGN = {
+  traefik: ['{"ClientHost":"10.0.0.1","DownstreamStatus":200,"RequestMethod":"GET","RequestPath":"/","StartUTC":"2024-01-01T00:00:00Z","Duration":1000}'],
+  nginx: ['127.0.0.1 - - [05/Mar/2024:12:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0"'],
+  envoy: ['[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0" "locations" "10.0.2.1:80"'],
+};
+
+test('detect: Caddy scores high on its own sample and low on others', () => {
+  const f = caddyFactories[0];
+  assert.ok(f.detect!(lines.slice(0, 14)) >= 0.9);
+  for (const [name, sample] of Object.entries(FOREIGN)) assert.ok(f.detect!(sample) < 0.2, name);
+  assert.equal(f.detect!([]), 0);
+});

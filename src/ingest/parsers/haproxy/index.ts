@@ -1,0 +1,61 @@
+/**
+ * HAProxy logs: the predefined `option httplog`, `option tcplog` and
+ * `option httplog clf` formats, and any custom `log-format` (format
+ * `haproxy`, given as ParserOptions.logFormat). All are accepted with or
+ * without a syslog header in front.
+ */
+import type { LogParser, ParserFactory } from '../../types.js';
+import { CLFLOG, compileFormat, HTTPLOG, TCPLOG } from './format.js';
+import { HaproxyParser } from './parser.js';
+
+/** Compiled once per process: the predefined formats never change. */
+const HTTP = compileFormat(HTTPLOG);
+const TCP = compileFormat(TCPLOG);
+const CLF = compileFormat(CLFLOG);
+
+/** Share of the sample's entries (skips aside) that `parser` accepts, times `certainty`. */
+function parseRatio(parser: LogParser, sample: readonly string[], certainty: number): number {
+  let entries = 0;
+  let ok = 0;
+  for (const line of sample.slice(0, 50)) {
+    const o = parser.parse(line);
+    if (o.ok === 'skip') continue;
+    entries++;
+    if (o.ok === true) ok++;
+  }
+  return entries === 0 ? 0 : (ok / entries) * certainty;
+}
+
+export const haproxyFactories: ParserFactory[] = [
+  {
+    format: 'haproxy-http',
+    source: 'haproxy',
+    description: 'HAProxy "option httplog" lines (the default HTTP format), with or without a syslog header',
+    create: (opts) => new HaproxyParser('haproxy-http', HTTP, opts),
+    detect: (sample) => parseRatio(new HaproxyParser('haproxy-http', HTTP), sample, 1),
+  },
+  {
+    format: 'haproxy-tcp',
+    source: 'haproxy',
+    description: 'HAProxy "option tcplog" lines, with or without a syslog header',
+    create: (opts) => new HaproxyParser('haproxy-tcp', TCP, opts),
+    detect: (sample) => parseRatio(new HaproxyParser('haproxy-tcp', TCP), sample, 1),
+  },
+  {
+    format: 'haproxy-clf',
+    source: 'haproxy',
+    description: 'HAProxy "option httplog clf" lines (Common Log Format followed by HAProxy fields)',
+    create: (opts) => new HaproxyParser('haproxy-clf', CLF, opts),
+    detect: (sample) => parseRatio(new HaproxyParser('haproxy-clf', CLF), sample, 1),
+  },
+  {
+    format: 'haproxy',
+    source: 'haproxy',
+    description: 'HAProxy lines in a custom log-format (give the format string with --log-format)',
+    needsLogFormat: true,
+    create: (opts) => {
+      if (opts.logFormat === undefined || opts.logFormat.trim() === '') throw new Error('format "haproxy" needs the log-format string (the "log-format" line of haproxy.cfg)');
+      return new HaproxyParser('haproxy', compileFormat(opts.logFormat), opts);
+    },
+  },
+];

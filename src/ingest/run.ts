@@ -1,0 +1,327 @@
+/**
+ * `tollgate ingest`: reads other load balancers' logs (files, globs,
+ * directories, .gz, stdin, followed files, a syslog receiver, S3 prefixes),
+ * parses every line into the event catalog and stores the events — or
+ * prints them as NDJSON.
+ *
+ *   inputs ─LineBatch─► parser ─events─► batch (≤ BATCH_EVENTS) ─► sink ─► registry
+ *
+ * A bad line never stops ingestion: it is counted by reason and a sample is
+ * kept with its origin and line number. While the sink stores one batch, the
+ * next one is parsed (at most one write in flight), so parsing and DuckDB's
+ * native load overlap. The registry records a file's position only after
+ * the sink has made the batch durable; with the store as sink the position is
+ * also written in the same transaction as the events, so a crash can never
+ * store a batch twice.
+ */
+import type { AuditEvent } from '../core/event.js';
+import type { LineBatch, LogParser, ParserFactory, ParserOptions } from './types.js';
+import { expandPaths, readFileLines, readStdinLines } from './inputs/files.js';
+import { followFile } from './inputs/follow.js';
+import { syslogBatches } from './inputs/syslog.js';
+import { listAndRead } from './inputs/s3.js';
+import { identifyFile, type FileIdentity, type Registry } from './registry.js';
+import type { EventSink, SinkCursor } from './sinks.js';
+
+/** Events per sink write: large enough for DuckDB's bulk path, small enough to bound memory. */
+const BATCH_EVENTS = 100_000;
+const SAMPLE_LIMIT = 10;
+/** Continuous inputs: events wait at most this long before they are stored. */
+const EAGER_FLUSH_MS = 250;
+
+export interface RejectedSample {
+  origin: string;
+  line: number;
+  reason: string;
+  detail: string;
+}
+
+export interface IngestSummary {
+  format: string;
+  formatDetected: boolean;
+  sink: string;
+  inputs: number;
+  linesRead: number;
+  events: number;
+  skipped: number;
+  rejected: number;
+  rejectedByReason: Record<string, number>;
+  samples: RejectedSample[];
+  /** Files left alone because the registry says they were read already. */
+  alreadyRead: number;
+  elapsedMs: number;
+  linesPerSecond: number;
+}
+
+export interface IngestProgress {
+  lines: number;
+  events: number;
+  rejected: number;
+  bytes: number;
+  totalBytes: number | null;
+  elapsedMs: number;
+  current?: string;
+}
+
+export type InputSpec =
+  | { kind: 'paths'; args: string[] }
+  | { kind: 'stdin' }
+  | { kind: 'follow'; args: string[] }
+  | { kind: 'syslog'; udp?: string; tcp?: string; onListening?(ports: { udp?: number; tcp?: number }): void }
+  | { kind: 's3'; bucket: string; prefix: string; region: string; endpoint?: string; forcePathStyle?: boolean };
+
+export interface IngestOptions {
+  /** A format id, or `auto` to detect it from the first lines. */
+  format: string;
+  parserOptions: ParserOptions;
+  factories: readonly ParserFactory[];
+  input: InputSpec;
+  sink: EventSink;
+  /** Null for stdout (nothing stored, nothing remembered). */
+  registry: Registry | null;
+  signal: AbortSignal;
+  /** Redacts secret query parameters (audit.redact.query_params), as for live traffic. */
+  redactQuery?(query: string): string | null;
+  onProgress?(p: IngestProgress): void;
+  /** Said once the format is known (detected or given). */
+  onFormat?(format: string, detected: boolean, scores: { format: string; score: number }[]): void;
+}
+
+export class IngestError extends Error {}
+
+/** Scores every detectable format on a sample; best first. */
+export function detectFormat(factories: readonly ParserFactory[], sample: readonly string[]): { format: string; score: number }[] {
+  const lines = sample.filter((l) => l.trim() !== '').slice(0, 50);
+  return factories
+    .filter((f) => f.detect)
+    .map((f) => ({ format: f.format, score: lines.length ? f.detect!(lines) : 0 }))
+    .sort((a, b) => b.score - a.score);
+}
+
+/** One source of batches plus what the registry needs to remember about it. */
+interface Stream {
+  batches: AsyncIterable<LineBatch>;
+  /** File identity for the registry (files and followed files), per batch for followed files. */
+  identity?: FileIdentity;
+  path?: string;
+  /** Bytes to read (for progress), and where reading starts. */
+  size?: number;
+  startOffset?: number;
+  /** A continuous input (follow, syslog, stdin): events are stored within a fraction of a second, not per 100k. */
+  eager?: boolean;
+  /** S3: call when an object's events are stored. */
+  ack?(key: string): void;
+}
+
+export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
+  const started = performance.now();
+  const s: IngestSummary = {
+    format: o.format,
+    formatDetected: false,
+    sink: o.sink.description,
+    inputs: 0,
+    linesRead: 0,
+    events: 0,
+    skipped: 0,
+    rejected: 0,
+    rejectedByReason: {},
+    samples: [],
+    alreadyRead: 0,
+    elapsedMs: 0,
+    linesPerSecond: 0,
+  };
+  let parser: LogParser | null = null;
+  let bytesDone = 0;
+  let totalBytes: number | null = null;
+  let current: string | undefined;
+  const progress = (): void =>
+    o.onProgress?.({ lines: s.linesRead, events: s.events, rejected: s.rejected, bytes: bytesDone, totalBytes, elapsedMs: performance.now() - started, current });
+
+  const chooseParser = (sample: readonly string[]): LogParser => {
+    let format = o.format;
+    let detected = false;
+    let scores: { format: string; score: number }[] = [];
+    if (format === 'auto') {
+      scores = detectFormat(o.factories, sample);
+      if (!scores.length || scores[0].score < 0.5) {
+        const best = scores.slice(0, 3).map((x) => `${x.format} ${x.score.toFixed(2)}`).join(', ');
+        throw new IngestError(`cannot detect the log format from the first lines${best ? ` (best: ${best})` : ''}; name it with --format (see tollgate ingest --help)`);
+      }
+      format = scores[0].format;
+      detected = true;
+    }
+    const factory = o.factories.find((f) => f.format === format);
+    if (!factory) throw new IngestError(`unknown format "${format}"; known: ${o.factories.map((f) => f.format).join(', ')}`);
+    if (factory.needsLogFormat && !o.parserOptions.logFormat) throw new IngestError(`format ${format} needs --log-format with the log_format / log-format / LogFormat string`);
+    s.format = format;
+    s.formatDetected = detected;
+    o.onFormat?.(format, detected, scores);
+    return factory.create(o.parserOptions);
+  };
+
+  // One write in flight while the next batch is parsed.
+  let inFlight: Promise<void> = Promise.resolve();
+  let pending: AuditEvent[] = [];
+  let pendingCommit: (() => void)[] = [];
+  let pendingCursors = new Map<string, number>();
+  const flush = async (): Promise<void> => {
+    if (!pending.length && !pendingCommit.length && !pendingCursors.size) return;
+    const events = pending;
+    const commits = pendingCommit;
+    const cursors: SinkCursor[] = [...pendingCursors].map(([key, offset]) => ({ key, offset }));
+    pending = [];
+    pendingCommit = [];
+    pendingCursors = new Map();
+    await inFlight;
+    inFlight = o.sink.write(events, cursors).then(() => {
+      s.events += events.length;
+      for (const c of commits) c();
+      progress();
+    });
+    // Surface a sink failure now rather than after the whole input.
+    inFlight.catch(() => undefined);
+  };
+
+  const redact = o.redactQuery;
+  const consume = async (batch: LineBatch, stream: Stream): Promise<void> => {
+    parser ??= chooseParser(batch.lines);
+    const p = parser;
+    for (let i = 0; i < batch.lines.length; i++) {
+      const r = p.parse(batch.lines[i]);
+      if (r.ok === true) {
+        const q = r.event.query;
+        if (q !== null && redact) r.event.query = redact(q);
+        pending.push(r.event);
+      }
+      else if (r.ok === 'skip') s.skipped++;
+      else {
+        s.rejected++;
+        s.rejectedByReason[r.reason] = (s.rejectedByReason[r.reason] ?? 0) + 1;
+        if (s.samples.length < SAMPLE_LIMIT) s.samples.push({ origin: batch.origin, line: batch.firstLine + i, reason: r.reason, detail: r.detail });
+      }
+    }
+    s.linesRead += batch.lines.length;
+    const identity = (batch as LineBatch & { identity?: FileIdentity }).identity ?? stream.identity;
+    if (identity && stream.path && o.registry) {
+      const reg = o.registry;
+      const path = stream.path;
+      const end = batch.endOffset;
+      const nextLine = batch.firstLine + batch.lines.length;
+      pendingCursors.set(identityKey(identity), end);
+      pendingCommit.push(() => reg.commit(path, identity, end, nextLine));
+    }
+    const s3 = batch as LineBatch & { objectEnd?: boolean; key?: string };
+    if (s3.objectEnd && s3.key && stream.ack) {
+      const ack = stream.ack;
+      const key = s3.key;
+      pendingCommit.push(() => ack(key));
+    }
+    if (pending.length >= BATCH_EVENTS) await flush();
+    else if (stream.eager) scheduleFlush();
+    progress();
+  };
+  let flushTimer: NodeJS.Timeout | null = null;
+  const scheduleFlush = (): void => {
+    flushTimer ??= setTimeout(() => {
+      flushTimer = null;
+      void flush();
+    }, EAGER_FLUSH_MS);
+  };
+
+  const drain = async (stream: Stream, label: string): Promise<void> => {
+    current = label;
+    s.inputs++;
+    for await (const batch of stream.batches) {
+      if (stream.size !== undefined) bytesDone = baseBytes + batch.endOffset - (stream.startOffset ?? 0);
+      await consume(batch, stream);
+      if (o.signal.aborted) break;
+    }
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = null;
+    if (stream.size !== undefined) baseBytes += stream.size;
+    // Each file's position is committed once it is fully read (followed inputs commit per batch).
+    await flush();
+  };
+  let baseBytes = 0;
+
+  try {
+    const input = o.input;
+    if (input.kind === 'paths') {
+      const files = await expandPaths(input.args);
+      const plan: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number }[] = [];
+      const stored = await o.sink.cursors();
+      for (const path of files) {
+        const { identity, size, firstBytes } = await identifyFile(path);
+        const resume = o.registry ? o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes) : { offset: 0, reason: 'new' as const };
+        // The store's own record wins when it is further (a crash after the store commit, before the registry save).
+        const inStore = stored.get(identityKey(identity));
+        const from = inStore !== undefined && inStore > resume.offset && inStore <= size ? inStore : resume.offset;
+        if (from >= size && size > 0) {
+          s.alreadyRead++;
+          continue;
+        }
+        plan.push({ path, identity, size, from, firstLine: from === resume.offset ? resume.nextLine : undefined });
+      }
+      totalBytes = plan.reduce((n, f) => n + (f.size - f.from), 0);
+      for (const f of plan) {
+        await drain(
+          {
+            batches: readFileLines(f.path, { fromOffset: f.from, firstLine: f.firstLine }),
+            identity: f.identity,
+            path: f.path,
+            size: f.size - f.from,
+            startOffset: f.from,
+          },
+          f.path,
+        );
+        if (o.signal.aborted) break;
+      }
+    } else if (input.kind === 'stdin') {
+      await drain({ batches: readStdinLines(), eager: true }, 'stdin');
+    } else if (input.kind === 'follow') {
+      const files = await expandPaths(input.args);
+      // Followed files are read concurrently; each batch is committed with its own identity.
+      await Promise.all(
+        files.map(async (path) => {
+          let from = 0;
+          let expect: { dev: string; ino: string } | undefined;
+          let firstLine: number | undefined;
+          if (o.registry) {
+            const { identity, firstBytes, size } = await identifyFile(path);
+            const r = o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes);
+            from = r.offset;
+            firstLine = r.nextLine;
+            expect = { dev: identity.dev, ino: identity.ino };
+          }
+          await drain({ batches: followFile(path, { fromOffset: from, firstLine, expect, signal: o.signal }), path, eager: true }, path);
+        }),
+      );
+    } else if (input.kind === 'syslog') {
+      const { receiver, batches, close } = await syslogBatches({ udp: input.udp, tcp: input.tcp, signal: o.signal });
+      input.onListening?.(receiver.ports);
+      try {
+        await drain({ batches, eager: true }, 'syslog');
+      } finally {
+        await close();
+      }
+    } else {
+      if (!o.registry) throw new IngestError('reading S3 needs the registry (it records which objects are done)');
+      const reader = listAndRead({ ...input, registry: o.registry, signal: o.signal, filter: (k) => !k.endsWith('/') });
+      await drain({ batches: reader, ack: (key) => reader.ack(key) }, `s3://${input.bucket}/${input.prefix}`);
+    }
+    await flush();
+    await inFlight;
+  } finally {
+    await inFlight.catch(() => undefined);
+    await o.registry?.save();
+  }
+  s.elapsedMs = Math.round(performance.now() - started);
+  s.linesPerSecond = Math.round(s.linesRead / Math.max(s.elapsedMs / 1000, 0.001));
+  progress();
+  return s;
+}
+
+/** The key under which a file's position is kept (registry and store cursors). */
+export function identityKey(id: FileIdentity): string {
+  return `${id.dev}:${id.ino}:${id.fingerprint.slice(0, 16)}`;
+}

@@ -1,0 +1,141 @@
+/**
+ * Where ingested events go: the embedded store directly (when no Tollgate
+ * node holds it), a running node's spool (the node's loader picks the new
+ * writer up), or standard output as NDJSON. A sink's write resolves only
+ * when the events are durable, so the registry never records a position
+ * whose events could still be lost.
+ */
+import os from 'node:os';
+import type { AuditEvent } from '../core/event.js';
+import { serializeEvent } from '../core/event-json.js';
+import { DuckDbStore } from '../store/duckdb/duckdb-store.js';
+import { SpoolWriter } from '../audit/spool/writer.js';
+import type { SpoolConfig } from '../config/schema.js';
+
+/** How far a batch goes in its origin, recorded with the events when the sink can (exactly once). */
+export interface SinkCursor {
+  /** A stable key of the origin (file identity), e.g. `dev:ino:fingerprint`. */
+  key: string;
+  offset: number;
+}
+
+export interface EventSink {
+  readonly kind: 'duckdb' | 'spool' | 'stdout';
+  /** Where events go, for the summary. */
+  readonly description: string;
+  /** Resolves when the events (and the cursor, if the sink keeps cursors) are durable. */
+  write(events: AuditEvent[], cursors: readonly SinkCursor[]): Promise<void>;
+  /** Positions the sink itself recorded (DuckDB: same transaction as the events), by key. */
+  cursors(): Promise<Map<string, number>>;
+  close(): Promise<void>;
+}
+
+const CURSOR_PREFIX = 'ingest:';
+
+export class DuckDbSink implements EventSink {
+  readonly kind = 'duckdb';
+  private constructor(
+    private readonly store: DuckDbStore,
+    readonly description: string,
+  ) {}
+
+  /** Opens the store; throws StoreBusyError when a running node holds it. */
+  static async open(path: string): Promise<DuckDbSink> {
+    // Two DuckDB threads: the CSV reader and the table writer run while we parse the next batch.
+    const store = new DuckDbStore({ path, threads: Math.min(2, os.availableParallelism()) });
+    try {
+      await store.init();
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      if (/lock/i.test((err as Error).message)) throw new StoreBusyError(path, err as Error);
+      throw err;
+    }
+    return new DuckDbSink(store, `the store ${path}`);
+  }
+
+  async write(events: AuditEvent[], cursors: readonly SinkCursor[]): Promise<void> {
+    await this.store.appendBatch(events, cursors.map((c) => ({ writer: CURSOR_PREFIX + c.key, segment: 0, offset: c.offset })));
+  }
+
+  async cursors(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const c of await this.store.readCursors()) if (c.writer.startsWith(CURSOR_PREFIX)) out.set(c.writer.slice(CURSOR_PREFIX.length), c.offset);
+    return out;
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+export class StoreBusyError extends Error {
+  constructor(
+    readonly path: string,
+    cause: Error,
+  ) {
+    super(`the store ${path} is open in another process (a running Tollgate node?): ${cause.message}`);
+  }
+}
+
+/** Into a running node's spool: a writer stream of its own, fsynced before a batch counts as stored. */
+export class SpoolSink implements EventSink {
+  readonly kind = 'spool';
+  private constructor(
+    private readonly spool: SpoolWriter,
+    readonly description: string,
+  ) {}
+
+  static async open(cfg: SpoolConfig, writerId = `ingest-${os.hostname()}-${process.pid}`): Promise<SpoolSink> {
+    const spool = new SpoolWriter({ ...cfg, fsync: 'always', writerId, memoryBuffer: 0 });
+    await spool.open();
+    return new SpoolSink(spool, `the spool ${cfg.dir}/${writerId} (loaded by the running node)`);
+  }
+
+  write(events: AuditEvent[]): Promise<void> {
+    if (!events.length) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let left = events.length;
+      let failed: Error | null = null;
+      for (const e of events) {
+        this.spool.append(serializeEvent(e), (err) => {
+          if (err) failed ??= err;
+          if (--left === 0) {
+            if (failed) reject(failed);
+            else resolve();
+          }
+        });
+      }
+    });
+  }
+
+  cursors(): Promise<Map<string, number>> {
+    return Promise.resolve(new Map());
+  }
+
+  close(): Promise<void> {
+    return this.spool.close();
+  }
+}
+
+/** NDJSON with the catalog's field names, one event per line, nothing stored. */
+export class StdoutSink implements EventSink {
+  readonly kind = 'stdout';
+  readonly description = 'standard output (NDJSON)';
+
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+
+  write(events: AuditEvent[]): Promise<void> {
+    let text = '';
+    for (const e of events) text += serializeEvent(e) + '\n';
+    if (this.out.write(text)) return Promise.resolve();
+    return new Promise((resolve) => this.out.once('drain', () => resolve()));
+  }
+
+  cursors(): Promise<Map<string, number>> {
+    return Promise.resolve(new Map());
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Ingest: other load balancers' access logs, read into the same audit event
+ * catalog, spool and store as live traffic. A parser turns one log line into
+ * one event (or says precisely why it cannot); an input yields batches of
+ * lines with where they came from, so bad lines are reported with file and
+ * line number and the registry can remember how far each file was read.
+ */
+import type { AuditEvent } from '../core/event.js';
+
+export type ParseOutcome =
+  | { ok: true; event: AuditEvent }
+  /** The line is not an access-log entry at all (blank, a comment, a header line): not counted as rejected. */
+  | { ok: 'skip' }
+  | {
+      ok: false;
+      /** Stable, short, lower_snake reason for totals, e.g. `field_count`, `bad_timestamp`, `bad_request_line`. */
+      reason: string;
+      /** Human detail for the sample shown to the user (never more than ~200 characters). */
+      detail: string;
+    };
+
+export interface LogParser {
+  /** The format id, e.g. `nginx-combined`, `alb`, `haproxy-http`. */
+  readonly format: string;
+  /** The event's `source`: `nginx`, `haproxy`, `alb`, `elb`, `nlb`, `apache`, `caddy`, `traefik`, `envoy`. */
+  readonly source: string;
+  /** Pure and synchronous; called once per line (without its line terminator). Must never throw. */
+  parse(line: string): ParseOutcome;
+}
+
+export interface ParserOptions {
+  /** A custom format string: NGINX `log_format`, HAProxy `log-format`, Apache `LogFormat`. */
+  logFormat?: string;
+  /** Recorded as `node` when the log line does not name its load balancer. */
+  node?: string;
+  /** Recorded as `environment`. */
+  environment?: string;
+}
+
+export interface ParserFactory {
+  format: string;
+  source: string;
+  /** One line for `tollgate ingest --help` and the docs. */
+  description: string;
+  /** Whether the format needs `logFormat` (custom formats). */
+  needsLogFormat?: boolean;
+  /** Throws an Error with a clear message when `opts.logFormat` cannot be compiled. */
+  create(opts: ParserOptions): LogParser;
+  /**
+   * How well `sample` (the first non-empty lines of an input) fits this format,
+   * 0 (not at all) to 1 (certainly); used by `--format auto`. Absent: never auto-detected.
+   */
+  detect?(sample: readonly string[]): number;
+}
+
+/** A batch of lines from one input, in order. */
+export interface LineBatch {
+  /** Where the lines come from: a file path, `-` for stdin, `syslog`, or `s3://bucket/key`. */
+  origin: string;
+  /** Line number (1-based) of lines[0] in its origin. */
+  firstLine: number;
+  lines: string[];
+  /** Bytes of the origin consumed up to the end of this batch (for progress and the registry). */
+  endOffset: number;
+}
