@@ -9,6 +9,7 @@ import os from 'node:os';
 import type { AuditEvent } from '../core/event.js';
 import { serializeEvent } from '../core/event-json.js';
 import { DuckDbStore } from '../store/duckdb/duckdb-store.js';
+import { CsvRows } from '../store/duckdb/bulk-csv.js';
 import { SpoolWriter } from '../audit/spool/writer.js';
 import type { SpoolConfig } from '../config/schema.js';
 
@@ -23,8 +24,21 @@ export interface EventSink {
   readonly kind: 'duckdb' | 'spool' | 'stdout';
   /** Where events go, for the summary. */
   readonly description: string;
-  /** Resolves when the events (and the cursor, if the sink keeps cursors) are durable. */
-  write(events: AuditEvent[], cursors: readonly SinkCursor[]): Promise<void>;
+  /**
+   * Takes one event as soon as it is parsed. The store sink turns it into its
+   * compact load format at once, so the event object dies young (garbage
+   * collection of long-lived event objects was most of the cost of ingest).
+   * Throws InvalidEventError for an event the sink cannot store.
+   */
+  add(event: AuditEvent): void;
+  /** Events added since the last commit began. */
+  readonly pending: number;
+  /**
+   * Makes every event added so far durable, together with the cursors (when
+   * the sink keeps cursors). Takes the pending events synchronously; the
+   * caller awaits one commit before starting the next.
+   */
+  commit(cursors: readonly SinkCursor[]): Promise<void>;
   /** Positions the sink itself recorded (DuckDB: same transaction as the events), by key. */
   cursors(): Promise<Map<string, number>>;
   close(): Promise<void>;
@@ -34,6 +48,7 @@ const CURSOR_PREFIX = 'ingest:';
 
 export class DuckDbSink implements EventSink {
   readonly kind = 'duckdb';
+  private readonly rows = new CsvRows();
   private constructor(
     private readonly store: DuckDbStore,
     readonly description: string,
@@ -53,8 +68,17 @@ export class DuckDbSink implements EventSink {
     return new DuckDbSink(store, `the store ${path}`);
   }
 
-  async write(events: AuditEvent[], cursors: readonly SinkCursor[]): Promise<void> {
-    await this.store.appendBatch(events, cursors.map((c) => ({ writer: CURSOR_PREFIX + c.key, segment: 0, offset: c.offset })));
+  add(event: AuditEvent): void {
+    this.rows.add(event);
+  }
+
+  get pending(): number {
+    return this.rows.count;
+  }
+
+  async commit(cursors: readonly SinkCursor[]): Promise<void> {
+    const rows = this.rows.take();
+    await this.store.appendCsvRows(rows, cursors.map((c) => ({ writer: CURSOR_PREFIX + c.key, segment: 0, offset: c.offset })));
   }
 
   async cursors(): Promise<Map<string, number>> {
@@ -80,6 +104,7 @@ export class StoreBusyError extends Error {
 /** Into a running node's spool: a writer stream of its own, fsynced before a batch counts as stored. */
 export class SpoolSink implements EventSink {
   readonly kind = 'spool';
+  private lines: string[] = [];
   private constructor(
     private readonly spool: SpoolWriter,
     readonly description: string,
@@ -91,13 +116,23 @@ export class SpoolSink implements EventSink {
     return new SpoolSink(spool, `the spool ${cfg.dir}/${writerId} (loaded by the running node)`);
   }
 
-  write(events: AuditEvent[]): Promise<void> {
-    if (!events.length) return Promise.resolve();
+  add(event: AuditEvent): void {
+    this.lines.push(serializeEvent(event));
+  }
+
+  get pending(): number {
+    return this.lines.length;
+  }
+
+  commit(): Promise<void> {
+    const lines = this.lines;
+    this.lines = [];
+    if (!lines.length) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      let left = events.length;
+      let left = lines.length;
       let failed: Error | null = null;
-      for (const e of events) {
-        this.spool.append(serializeEvent(e), (err) => {
+      for (const line of lines) {
+        this.spool.append(line, (err) => {
           if (err) failed ??= err;
           if (--left === 0) {
             if (failed) reject(failed);
@@ -121,12 +156,22 @@ export class SpoolSink implements EventSink {
 export class StdoutSink implements EventSink {
   readonly kind = 'stdout';
   readonly description = 'standard output (NDJSON)';
+  private lines: string[] = [];
 
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
 
-  write(events: AuditEvent[]): Promise<void> {
-    let text = '';
-    for (const e of events) text += serializeEvent(e) + '\n';
+  add(event: AuditEvent): void {
+    this.lines.push(serializeEvent(event));
+  }
+
+  get pending(): number {
+    return this.lines.length;
+  }
+
+  commit(): Promise<void> {
+    if (!this.lines.length) return Promise.resolve();
+    const text = this.lines.join('\n') + '\n';
+    this.lines = [];
     if (this.out.write(text)) return Promise.resolve();
     return new Promise((resolve) => this.out.once('drain', () => resolve()));
   }

@@ -9,7 +9,7 @@
  * Every value is validated exactly as the Appender path does (same errors,
  * with the event's index and field), so both paths accept the same events.
  */
-import { writeFileSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -20,7 +20,6 @@ import { InvalidEventError, eventTimeMs } from '../validate.js';
 export const BULK_MIN_EVENTS = 2_000;
 
 const NULL = '\\N';
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function quote(s: string): string {
   return s.indexOf('"') === -1 ? '"' + s + '"' : '"' + s.replace(/"/g, '""') + '"';
@@ -65,17 +64,28 @@ export function usedColumns(events: readonly AuditEvent[]): number[] {
   return out;
 }
 
-type RowWriter = (e: Record<string, unknown>, i: number) => string;
+type RowWriter = (e: Record<string, unknown>, i: number, cells: string[]) => string;
 
-/** Consecutive events mostly share their timestamp string: parse each distinct one once. */
+/** Consecutive events mostly share their timestamp string: parse and print each distinct one once. */
 let lastTs: unknown = null;
-let lastMs = 0;
-function tsMs(v: unknown, i: number): number {
-  if (v === lastTs) return lastMs;
-  const ms = eventTimeMs(v, i);
+let lastCell = '';
+function tsCell(v: unknown, i: number): string {
+  if (v === lastTs) return lastCell;
+  const cell = String(eventTimeMs(v, i));
   lastTs = v;
-  lastMs = ms;
-  return ms;
+  lastCell = cell;
+  return cell;
+}
+
+/** The shape of a UUID (8-4-4-4-12 hex), checked without a regular expression: this runs per event. */
+function isUuid(v: string): boolean {
+  if (v.length !== 36 || v.charCodeAt(8) !== 45 || v.charCodeAt(13) !== 45 || v.charCodeAt(18) !== 45 || v.charCodeAt(23) !== 45) return false;
+  for (let i = 0; i < 36; i++) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
+    const c = v.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
+  }
+  return true;
 }
 
 function cellCode(k: number): string {
@@ -83,9 +93,9 @@ function cellCode(k: number): string {
   const bad = `invalid(i, ${k}, v)`;
   switch (CODES[k]) {
     case UUID:
-      return `v = ${get}; if (typeof v !== 'string' || !UUID_RE.test(v)) throw ${bad}; c = v;`;
+      return `v = ${get}; if (typeof v !== 'string' || !isUuid(v)) throw ${bad}; c = v;`;
     case TIMESTAMP:
-      return `v = ${get}; if (v === null || v === undefined) throw ${bad}; c = String(tsMs(v, i));`;
+      return `v = ${get}; if (v === null || v === undefined) throw ${bad}; c = tsCell(v, i);`;
     case INT:
       return `v = ${get}; if (v === null || v === undefined) c = NULL; else if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw ${bad}; else c = String(v);`;
     case FLOAT:
@@ -103,16 +113,18 @@ function rowWriter(columns: readonly number[]): RowWriter {
   const key = columns.join(',');
   let w = writers.get(key);
   if (!w) {
-    const body = columns.map((k, j) => `${cellCode(k)} r = ${j === 0 ? 'c' : "r + ',' + c"};`).join('\n');
+    // Cells go into a reused array and are joined once: a flat string, not a chain of
+    // concatenations that the garbage collector has to walk while it waits for the load.
+    const body = columns.map((k, j) => `${cellCode(k)} cells[${j}] = c;`).join('\n');
     // eslint-disable-next-line @typescript-eslint/no-implied-eval
-    const make = new Function('UUID_RE', 'NULL', 'quote', 'invalid', 'tsMs', `return function row(e, i) { let v, c, r = ''; ${body} return r; };`) as (
-      re: RegExp,
+    const make = new Function('isUuid', 'NULL', 'quote', 'invalid', 'tsCell', `return function row(e, i, cells) { let v, c; ${body} return cells.join(','); };`) as (
+      uuid: typeof isUuid,
       nul: string,
       q: typeof quote,
       inv: typeof invalid,
-      ts: typeof tsMs,
+      ts: typeof tsCell,
     ) => RowWriter;
-    w = make(UUID_RE, NULL, quote, invalid, tsMs);
+    w = make(isUuid, NULL, quote, invalid, tsCell);
     writers.set(key, w);
   }
   return w;
@@ -122,9 +134,105 @@ function rowWriter(columns: readonly number[]): RowWriter {
 export function csvRows(events: readonly AuditEvent[], columns: readonly number[], firstIndex = 0): string {
   const write = rowWriter(columns);
   const rows = new Array<string>(events.length);
-  for (let i = 0; i < events.length; i++) rows[i] = write(events[i] as unknown as Record<string, unknown>, firstIndex + i);
+  const cells = new Array<string>(columns.length);
+  for (let i = 0; i < events.length; i++) rows[i] = write(events[i] as unknown as Record<string, unknown>, firstIndex + i, cells);
   return rows.join('\n') + '\n';
 }
+
+
+type Outside = (e: Record<string, unknown>) => boolean;
+const outsideTests = new Map<string, Outside>();
+
+/** A compiled test: does `e` have a value in a column not in `columns`? */
+function outsideOf(columns: readonly number[]): Outside {
+  const key = columns.join(',');
+  let f = outsideTests.get(key);
+  if (!f) {
+    const inSet = new Set(columns);
+    const tests = NAMES.flatMap((name, k) => (inSet.has(k) ? [] : [`(e[${JSON.stringify(name)}] !== null && e[${JSON.stringify(name)}] !== undefined)`]));
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    f = new Function('e', `return ${tests.length ? tests.join(' || ') : 'false'};`) as Outside;
+    outsideTests.set(key, f);
+  }
+  return f;
+}
+
+export interface CsvSegment {
+  /** Indexes into FIELDS of the columns in these rows. */
+  columns: number[];
+  count: number;
+  chunks: Buffer[];
+}
+
+/**
+ * CSV rows built as events are produced (ingest): each event is converted at
+ * once, so event objects die young, and rows are packed into Buffers outside
+ * the JavaScript heap every few thousand, so the garbage collector never
+ * walks the waiting batch. Only the columns the events use are written (an
+ * access log fills a third of the catalog); an event with a value in another
+ * column starts a new segment with the wider set.
+ */
+export class CsvRows {
+  private columns: number[] | null = null;
+  private write: RowWriter | null = null;
+  private outside: Outside | null = null;
+  private cells: string[] = [];
+  private parts: string[] = [];
+  private chunks: Buffer[] = [];
+  private segmentCount = 0;
+  private segments: CsvSegment[] = [];
+  count = 0;
+
+  /** Throws InvalidEventError (nothing is added then). */
+  add(e: AuditEvent): void {
+    const ev = e as unknown as Record<string, unknown>;
+    if (this.outside === null || this.outside(ev)) this.widen(ev);
+    this.parts.push(this.write!(ev, this.count, this.cells));
+    this.count++;
+    this.segmentCount++;
+    if (this.parts.length >= 4096) this.pack();
+  }
+
+  private widen(ev: Record<string, unknown>): void {
+    this.closeSegment();
+    const used = new Uint8Array(NAMES.length);
+    markUsed(ev, used);
+    for (const k of this.columns ?? []) used[k] = 1;
+    used[ID] = 1;
+    used[TS] = 1;
+    const columns: number[] = [];
+    for (let k = 0; k < used.length; k++) if (used[k]) columns.push(k);
+    this.columns = columns;
+    this.write = rowWriter(columns);
+    this.outside = outsideOf(columns);
+    this.cells = new Array<string>(columns.length);
+  }
+
+  private pack(): void {
+    if (!this.parts.length) return;
+    this.chunks.push(Buffer.from(this.parts.join('\n') + '\n'));
+    this.parts = [];
+  }
+
+  private closeSegment(): void {
+    this.pack();
+    if (this.segmentCount && this.columns) this.segments.push({ columns: this.columns, count: this.segmentCount, chunks: this.chunks });
+    this.chunks = [];
+    this.segmentCount = 0;
+  }
+
+  /** The rows so far; the collector starts empty again (keeping its column set). */
+  take(): { count: number; segments: CsvSegment[] } {
+    this.closeSegment();
+    const out = { count: this.count, segments: this.segments };
+    this.segments = [];
+    this.count = 0;
+    return out;
+  }
+}
+
+const ID = NAMES.indexOf('id');
+const TS = NAMES.indexOf('ts');
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -136,8 +244,25 @@ let seq = 0;
  */
 export async function insertViaCsv(c: DuckDBConnection, events: readonly AuditEvent[], tmpDir: string = os.tmpdir()): Promise<void> {
   const columns = usedColumns(events);
+  await loadCsv(c, csvRows(events, columns), columns, tmpDir);
+}
+
+/** Inserts rows collected by CsvRows, inside the caller's open transaction. */
+export async function insertCsvRows(c: DuckDBConnection, segments: readonly CsvSegment[], tmpDir: string = os.tmpdir()): Promise<void> {
+  for (const seg of segments) await loadCsv(c, seg.chunks, seg.columns, tmpDir);
+}
+
+async function loadCsv(c: DuckDBConnection, data: string | readonly Buffer[], columns: readonly number[], tmpDir: string): Promise<void> {
   const file = path.join(tmpDir, `tollgate-bulk-${process.pid}-${Date.now()}-${seq++}.csv`);
-  writeFileSync(file, csvRows(events, columns), { mode: 0o600 });
+  if (typeof data === 'string') writeFileSync(file, data, { mode: 0o600 });
+  else {
+    const fd = openSync(file, 'w', 0o600);
+    try {
+      for (const b of data) writeSync(fd, b);
+    } finally {
+      closeSync(fd);
+    }
+  }
   const fields = columns.map((k) => FIELDS[k]);
   const csvTypes = `{${fields.map((f) => `'${f.name}': '${f.type === 'int' || f.type === 'timestamp' ? 'BIGINT' : f.type === 'float' ? 'DOUBLE' : 'VARCHAR'}'`).join(', ')}}`;
   const select = fields.map((f) => (f.type === 'timestamp' ? `epoch_ms(${ident(f.name)})` : f.type === 'uuid' ? `CAST(${ident(f.name)} AS UUID)` : ident(f.name))).join(', ');

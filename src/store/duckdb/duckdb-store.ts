@@ -30,7 +30,7 @@ import {
 } from '@duckdb/node-api';
 import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type FieldType } from '../../core/event.js';
 import { uuidv7Time } from '../../core/ids.js';
-import { BULK_MIN_EVENTS, insertViaCsv } from './bulk-csv.js';
+import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';
 import {
   DEFAULT_LIMIT, DEFAULT_TOP_LIMIT, EVENT_QUERY_KEYS, FILTER_KEYS, LATENCY_QUERY_KEYS, MAX_LATENCY_GROUPS, MAX_LIMIT,
   MAX_TOP_LIMIT, TIMESERIES_QUERY_KEYS, TOP_QUERY_KEYS,
@@ -340,16 +340,7 @@ export class DuckDbStore implements Store {
           appender = null;
           a.closeSync(); // flushes into the transaction
         }
-        const cs = normalizeCursors(cursors);
-        if (cs.length > 0) {
-          const ps = new Params();
-          const rows = cs.map((x) => `(${ps.p(x.writer)}, ${ps.p(BigInt(x.segment))}, ${ps.p(BigInt(x.offset))})`);
-          await c.run(
-            `INSERT INTO spool_cursors (writer, segment, "offset") VALUES ${rows.join(', ')}
-             ON CONFLICT (writer) DO UPDATE SET segment = excluded.segment, "offset" = excluded."offset"`,
-            ps.values,
-          );
-        }
+        await this.upsertCursors(c, cursors);
         await c.run('COMMIT');
       } catch (err) {
         if (appender) {
@@ -364,6 +355,37 @@ export class DuckDbStore implements Store {
         throw err;
       }
     });
+  }
+
+  /**
+   * Loads rows collected by CsvRows (bulk-csv.ts) and upserts `cursors`, in
+   * one transaction: for producers that convert events as they go (ingest).
+   */
+  async appendCsvRows(rows: { count: number; segments: readonly CsvSegment[] }, cursors: readonly SpoolCursor[]): Promise<void> {
+    const { writer: c } = this.conns();
+    await this.writes.run(async () => {
+      await c.run('BEGIN TRANSACTION');
+      try {
+        if (rows.count) await insertCsvRows(c, rows.segments);
+        await this.upsertCursors(c, cursors);
+        await c.run('COMMIT');
+      } catch (err) {
+        await c.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  private async upsertCursors(c: DuckDBConnection, cursors: readonly SpoolCursor[]): Promise<void> {
+    const cs = normalizeCursors(cursors);
+    if (cs.length === 0) return;
+    const ps = new Params();
+    const rows = cs.map((x) => `(${ps.p(x.writer)}, ${ps.p(BigInt(x.segment))}, ${ps.p(BigInt(x.offset))})`);
+    await c.run(
+      `INSERT INTO spool_cursors (writer, segment, "offset") VALUES ${rows.join(', ')}
+       ON CONFLICT (writer) DO UPDATE SET segment = excluded.segment, "offset" = excluded."offset"`,
+      ps.values,
+    );
   }
 
   async readCursors(): Promise<SpoolCursor[]> {
