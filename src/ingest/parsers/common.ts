@@ -364,3 +364,21 @@ export function traceIdFromTraceparent(v: string): string | null {
   }
   return zero ? null : v.slice(3, 35).toLowerCase();
 }
+
+/**
+ * Share of the sample's entries (skipped lines aside) that `parser` accepts,
+ * scaled by how distinctive a successful parse is: for formats whose own
+ * validation (field count, type word, times, addresses) is stricter than any
+ * signature test would be, parsing is the detector.
+ */
+export function parseRatio(parser: { parse(line: string): ParseOutcome }, sample: readonly string[], certainty: number): number {
+  let entries = 0;
+  let ok = 0;
+  for (const line of sample.slice(0, 50)) {
+    const o = parser.parse(line);
+    if (o.ok === 'skip') continue;
+    entries++;
+    if (o.ok === true) ok++;
+  }
+  return entries === 0 ? 0 : (ok / entries) * certainty;
+}

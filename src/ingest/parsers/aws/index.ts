@@ -2,28 +2,12 @@
  * Elastic Load Balancing access logs: Application (`alb`), Classic (`elb`)
  * and Network (`nlb`, TLS listeners) load balancers, as delivered to S3.
  */
-import type { LogParser, ParserFactory } from '../../types.js';
+import type { ParserFactory } from '../../types.js';
+import { parseRatio } from '../common.js';
 import { AlbParser } from './alb.js';
 import { ElbParser } from './elb.js';
 import { NlbParser } from './nlb.js';
 
-/**
- * Share of the sample's entries (skipped lines aside) that `parser` accepts,
- * scaled by how distinctive a successful parse is. Parsing is the detector:
- * each format's own validation (field count, type word, times, addresses)
- * is stricter than any signature test would be.
- */
-export function parseRatio(parser: LogParser, sample: readonly string[], certainty: number): number {
-  let entries = 0;
-  let ok = 0;
-  for (const line of sample.slice(0, 50)) {
-    const o = parser.parse(line);
-    if (o.ok === 'skip') continue;
-    entries++;
-    if (o.ok === true) ok++;
-  }
-  return entries === 0 ? 0 : (ok / entries) * certainty;
-}
 
 export const awsFactories: ParserFactory[] = [
   {

@@ -4,7 +4,8 @@
  * `haproxy`, given as ParserOptions.logFormat). All are accepted with or
  * without a syslog header in front.
  */
-import type { LogParser, ParserFactory } from '../../types.js';
+import type { ParserFactory } from '../../types.js';
+import { parseRatio } from '../common.js';
 import { CLFLOG, compileFormat, HTTPLOG, TCPLOG } from './format.js';
 import { HaproxyParser } from './parser.js';
 
@@ -13,18 +14,6 @@ const HTTP = compileFormat(HTTPLOG);
 const TCP = compileFormat(TCPLOG);
 const CLF = compileFormat(CLFLOG);
 
-/** Share of the sample's entries (skips aside) that `parser` accepts, times `certainty`. */
-function parseRatio(parser: LogParser, sample: readonly string[], certainty: number): number {
-  let entries = 0;
-  let ok = 0;
-  for (const line of sample.slice(0, 50)) {
-    const o = parser.parse(line);
-    if (o.ok === 'skip') continue;
-    entries++;
-    if (o.ok === true) ok++;
-  }
-  return entries === 0 ? 0 : (ok / entries) * certainty;
-}
 
 export const haproxyFactories: ParserFactory[] = [
   {

@@ -1,18 +1,8 @@
 /** Traefik access logs: `accessLog.format: json` and the default common format. */
-import type { LogParser, ParserFactory } from '../../types.js';
+import type { ParserFactory } from '../../types.js';
+import { parseRatio } from '../common.js';
 import { TraefikClfParser, TraefikJsonParser } from './traefik.js';
 
-function parseRatio(parser: LogParser, sample: readonly string[], certainty: number): number {
-  let entries = 0;
-  let ok = 0;
-  for (const line of sample.slice(0, 50)) {
-    const o = parser.parse(line);
-    if (o.ok === 'skip') continue;
-    entries++;
-    if (o.ok === true) ok++;
-  }
-  return entries === 0 ? 0 : (ok / entries) * certainty;
-}
 
 export const traefikFactories: ParserFactory[] = [
   {
