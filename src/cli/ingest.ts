@@ -59,7 +59,7 @@ function inputSpec(inputs: string[], o: IngestOpts): InputSpec {
 
 function printSummary(s: IngestSummary, out: NodeJS.WritableStream): void {
   const lines = [
-    `format      ${s.format}${s.formatDetected ? ' (detected)' : ''}`,
+    `format      ${s.format === 'auto' ? 'not determined (nothing new to read)' : `${s.format}${s.formatDetected ? ' (detected)' : ''}`}`,
     `into        ${s.sink}`,
     `inputs      ${s.inputs}${s.alreadyRead ? ` (+${s.alreadyRead} already read, skipped)` : ''}`,
     `lines read  ${s.linesRead}`,
