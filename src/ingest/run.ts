@@ -166,9 +166,15 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   let inFlight: Promise<void> = Promise.resolve();
   let pendingCommit: (() => void)[] = [];
   let pendingCursors = new Map<string, number>();
-  const flush = async (): Promise<void> => {
-    if (!o.sink.pending && !pendingCommit.length && !pendingCursors.size) return;
+  /**
+   * Starts a commit of everything added so far once the previous commit is
+   * done. Flushes come from the batch loop and from the eager timer: they are
+   * serialized, so two never take the same events or race for `inFlight`.
+   */
+  const startCommit = async (): Promise<void> => {
     await inFlight;
+    if (!o.sink.pending && !pendingCommit.length && !pendingCursors.size) return;
+    // Snapshot and commit in one synchronous step: the rows taken and the positions recorded match.
     const count = o.sink.pending;
     const commits = pendingCommit;
     const cursors: SinkCursor[] = [...pendingCursors].map(([key, offset]) => ({ key, offset }));
@@ -179,8 +185,14 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       for (const c of commits) c();
       progress();
     });
-    // Surface a sink failure now rather than after the whole input.
+    // A failed commit is not lost: the next flush (or the end of the run) awaits inFlight and throws.
     inFlight.catch(() => undefined);
+  };
+  let flushLock: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    const run = flushLock.then(startCommit);
+    flushLock = run.catch(() => undefined);
+    return run;
   };
 
   const redact = o.redactQuery;
@@ -230,7 +242,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   const scheduleFlush = (): void => {
     flushTimer ??= setTimeout(() => {
       flushTimer = null;
-      void flush();
+      // A failure here resurfaces at the next flush or at the end (inFlight keeps it).
+      flush().catch(() => undefined);
     }, EAGER_FLUSH_MS);
   };
 
