@@ -15,7 +15,8 @@ import { startBackend, startTollgate, tempDir, waitFor, sleep, allEvents, CLI, T
 import { ALL_FACTORIES } from '../src/ingest/parsers/index.js';
 import { openRegistry } from '../src/ingest/registry.js';
 import { runIngest } from '../src/ingest/run.js';
-import { DuckDbSink } from '../src/ingest/sinks.js';
+import { DuckDbSink, type EventSink } from '../src/ingest/sinks.js';
+import { gzipSync } from 'node:zlib';
 import { DuckDbStore } from '../src/store/duckdb/duckdb-store.js';
 
 const run = promisify(execFile);
@@ -136,5 +137,87 @@ test('ingest while a node runs: through its spool into its store; bad lines repo
   } finally {
     await tg.stop();
     await backend.close();
+  }
+});
+
+test('a gzip file stopped after a commit resumes without duplicates (it is re-read, the stored lines skipped)', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('tg-gz-');
+  try {
+    const text = Array.from({ length: 5000 }, (_, i) => line(i + 1)).join('');
+    const gz = path.join(dir, 'old.log.gz');
+    await writeFile(gz, gzipSync(text));
+    const storePath = path.join(dir, 'store.duckdb');
+    const once = async (stopAfter: number | null) => {
+      const abort = new AbortController();
+      const sink = await DuckDbSink.open(storePath);
+      const registry = await openRegistry(`${storePath}.ingest.json`);
+      try {
+        return await runIngest({
+          format: 'nginx-combined',
+          parserOptions: {},
+          factories: ALL_FACTORIES,
+          input: { kind: 'paths', args: [gz] },
+          sink,
+          registry,
+          signal: abort.signal,
+          batchEvents: 2000,
+          onProgress: (p) => {
+            if (stopAfter !== null && p.events >= stopAfter) abort.abort();
+          },
+        });
+      } finally {
+        await sink.close();
+      }
+    };
+    const first = await once(2000);
+    assert.ok(first.events >= 2000 && first.events < 5000, `stopped part-way (${first.events})`);
+    const second = await once(null);
+    assert.equal(first.events + second.events, 5000);
+    const s = await DuckDbStore.open({ path: storePath });
+    try {
+      const paths = (await s.search({ limit: 10_000 })).events.map((e) => e.path);
+      assert.equal(paths.length, 5000);
+      assert.equal(new Set(paths).size, 5000, 'no line stored twice');
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a failing store stops a continuous ingest at once with the error', { timeout: 30_000 }, async () => {
+  const dir = await tempDir('tg-fail-');
+  try {
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, line(1));
+    let n = 1;
+    const writer = setInterval(() => void appendFile(log, line(++n)), 20);
+    let pending = 0;
+    const failing: EventSink = {
+      kind: 'duckdb',
+      description: 'a store whose disk is full',
+      get pending() {
+        return pending;
+      },
+      add() {
+        pending++;
+      },
+      commit() {
+        pending = 0;
+        return Promise.reject(new Error('disk full'));
+      },
+      cursors: () => Promise.resolve(new Map()),
+      close: () => Promise.resolve(),
+    };
+    const started = Date.now();
+    await assert.rejects(
+      runIngest({ format: 'nginx-combined', parserOptions: {}, factories: ALL_FACTORIES, input: { kind: 'follow', args: [log] }, sink: failing, registry: null, signal: new AbortController().signal }),
+      /disk full/,
+    );
+    clearInterval(writer);
+    assert.ok(Date.now() - started < 5000, 'it stopped promptly instead of reading on with nothing stored');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

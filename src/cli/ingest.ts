@@ -125,6 +125,11 @@ export function registerIngest(program: Command): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      // `tollgate ingest --stdout … | head`: the reader went away; stop quietly, like other Unix tools.
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(0);
+        throw err;
+      });
       const bar = new ProgressBar(process.stderr, !o.quiet && !o.json && process.stderr.isTTY === true);
       let summary: IngestSummary;
       try {

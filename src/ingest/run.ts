@@ -83,6 +83,8 @@ export interface IngestOptions {
   /** Null for stdout (nothing stored, nothing remembered). */
   registry: Registry | null;
   signal: AbortSignal;
+  /** Events per commit (default BATCH_EVENTS); smaller in tests to see several commits. */
+  batchEvents?: number;
   /** Redacts secret query parameters (audit.redact.query_params), as for live traffic. */
   redactQuery?(query: string): string | null;
   onProgress?(p: IngestProgress): void;
@@ -110,8 +112,10 @@ interface Stream {
   /** Bytes to read (for progress), and where reading starts. */
   size?: number;
   startOffset?: number;
-  /** A continuous input (follow, syslog, stdin): events are stored within a fraction of a second, not per 100k. */
+  /** A continuous input (follow, syslog, stdin): events are stored within a fraction of a second, not per batch. */
   eager?: boolean;
+  /** Lines numbered below this are already stored (a gzip file resumed: it can only be read from its start). */
+  skipBefore?: number;
   /** S3: call when an object's events are stored. */
   ack?(key: string): void;
 }
@@ -134,6 +138,13 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     linesPerSecond: 0,
   };
   let parser: LogParser | null = null;
+  // Inputs stop on the caller's signal and on a failed commit (a continuous input would
+  // otherwise keep reading into memory with nothing stored, and say so only at the end).
+  const stop = new AbortController();
+  const signal = stop.signal;
+  if (o.signal.aborted) stop.abort();
+  else o.signal.addEventListener('abort', () => stop.abort(), { once: true });
+  let commitError: Error | null = null;
   let bytesDone = 0;
   let totalBytes: number | null = null;
   let current: string | undefined;
@@ -165,7 +176,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   // One commit in flight while the next lines are parsed.
   let inFlight: Promise<void> = Promise.resolve();
   let pendingCommit: (() => void)[] = [];
-  let pendingCursors = new Map<string, number>();
+  let pendingCursors = new Map<string, { offset: number; nextLine: number }>();
   /**
    * Starts a commit of everything added so far once the previous commit is
    * done. Flushes come from the batch loop and from the eager timer: they are
@@ -177,16 +188,34 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     // Snapshot and commit in one synchronous step: the rows taken and the positions recorded match.
     const count = o.sink.pending;
     const commits = pendingCommit;
-    const cursors: SinkCursor[] = [...pendingCursors].map(([key, offset]) => ({ key, offset }));
+    const cursors: SinkCursor[] = [...pendingCursors].map(([key, c]) => ({ key, offset: c.offset, nextLine: c.nextLine }));
     pendingCommit = [];
     pendingCursors = new Map();
-    inFlight = o.sink.commit(cursors).then(() => {
-      s.events += count;
-      for (const c of commits) c();
-      progress();
-    });
+    inFlight = o.sink.commit(cursors).then(
+      () => {
+        s.events += count;
+        for (const c of commits) c();
+        scheduleRegistrySave();
+        progress();
+      },
+      (err: Error) => {
+        commitError ??= err;
+        stop.abort();
+        throw err;
+      },
+    );
     // A failed commit is not lost: the next flush (or the end of the run) awaits inFlight and throws.
     inFlight.catch(() => undefined);
+  };
+  // Positions are saved about once a second while a long run goes on, not only at its end.
+  let registrySave: NodeJS.Timeout | null = null;
+  const scheduleRegistrySave = (): void => {
+    if (!o.registry || registrySave) return;
+    registrySave = setTimeout(() => {
+      registrySave = null;
+      void o.registry?.save().catch(() => undefined);
+    }, 1000);
+    registrySave.unref();
   };
   let flushLock: Promise<void> = Promise.resolve();
   const flush = (): Promise<void> => {
@@ -196,13 +225,46 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   };
 
   const redact = o.redactQuery;
+  const batchEvents = o.batchEvents ?? BATCH_EVENTS;
   const reject = (reason: string, detail: string, batch: LineBatch, i: number): void => {
     s.rejected++;
     s.rejectedByReason[reason] = (s.rejectedByReason[reason] ?? 0) + 1;
     if (s.samples.length < SAMPLE_LIMIT) s.samples.push({ origin: batch.origin, line: batch.firstLine + i, reason, detail });
   };
+  /**
+   * With --format auto, batches wait here until there is enough to judge: 20
+   * non-blank lines (3 for a continuous input, which may be slow), or the end
+   * of the input. A first batch of blank lines or a stray banner line must not
+   * decide the format.
+   */
+  let detectQueue: { batch: LineBatch; stream: Stream }[] = [];
+  let detectLines = 0;
+  const detectNow = async (): Promise<void> => {
+    if (parser || !detectQueue.length) return;
+    const queued = detectQueue;
+    detectQueue = [];
+    if (detectLines === 0) {
+      // Only blank lines so far: nothing to parse or detect.
+      for (const q of queued) {
+        s.linesRead += q.batch.lines.length;
+        s.skipped += q.batch.lines.length;
+      }
+      return;
+    }
+    parser = chooseParser(queued.flatMap((q) => q.batch.lines));
+    for (const q of queued) await consume(q.batch, q.stream);
+  };
   const consume = async (batch: LineBatch, stream: Stream): Promise<void> => {
-    parser ??= chooseParser(batch.lines);
+    if (!parser) {
+      if (o.format !== 'auto') parser = chooseParser([]);
+      else {
+        detectQueue.push({ batch, stream });
+        for (const l of batch.lines) if (l.trim() !== '') detectLines++;
+        if (detectLines < (stream.eager ? 3 : 20)) return;
+        await detectNow();
+        return;
+      }
+    }
     const p = parser;
     for (let i = 0; i < batch.lines.length; i++) {
       const r = p.parse(batch.lines[i]);
@@ -225,7 +287,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       const path = stream.path;
       const end = batch.endOffset;
       const nextLine = batch.firstLine + batch.lines.length;
-      pendingCursors.set(identityKey(identity), end);
+      pendingCursors.set(identityKey(identity), { offset: end, nextLine });
       pendingCommit.push(() => reg.commit(path, identity, end, nextLine));
     }
     const s3 = batch as LineBatch & { objectEnd?: boolean; key?: string };
@@ -234,7 +296,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       const key = s3.key;
       pendingCommit.push(() => ack(key));
     }
-    if (o.sink.pending >= BATCH_EVENTS) await flush();
+    if (o.sink.pending >= batchEvents) await flush();
     else if (stream.eager) scheduleFlush();
     progress();
   };
@@ -252,9 +314,10 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     s.inputs++;
     for await (const batch of stream.batches) {
       if (stream.size !== undefined) bytesDone = baseBytes + batch.endOffset - (stream.startOffset ?? 0);
-      await consume(batch, stream);
-      if (o.signal.aborted) break;
+      await consume(stream.skipBefore ? withoutLinesBefore(batch, stream.skipBefore) : batch, stream);
+      if (signal.aborted) break;
     }
+    await detectNow();
     if (flushTimer) clearTimeout(flushTimer);
     flushTimer = null;
     if (stream.size !== undefined) baseBytes += stream.size;
@@ -263,42 +326,58 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   };
   let baseBytes = 0;
 
+  /**
+   * Where to start a file: the registry's position, or the store's own when it
+   * is further (a crash after the store committed, before the registry was saved).
+   */
+  const resumePoint = (path: string, identity: FileIdentity, size: number, firstBytes: Uint8Array, stored: Map<string, { offset: number; nextLine: number }>) => {
+    const r = o.registry ? o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes) : { offset: 0, nextLine: undefined };
+    const inStore = stored.get(identityKey(identity));
+    if (inStore !== undefined && inStore.offset > r.offset && inStore.offset <= size) return { from: inStore.offset, firstLine: inStore.nextLine > 0 ? inStore.nextLine : undefined };
+    return { from: r.offset, firstLine: r.nextLine };
+  };
+
   try {
     const input = o.input;
     if (input.kind === 'paths') {
       const files = await expandPaths(input.args);
-      const plan: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number }[] = [];
+      const plan: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number; gzip: boolean }[] = [];
       const stored = await o.sink.cursors();
+      const seen = new Set<string>();
       for (const path of files) {
         const { identity, size, firstBytes } = await identifyFile(path);
-        const resume = o.registry ? o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes) : { offset: 0, reason: 'new' as const };
-        // The store's own record wins when it is further (a crash after the store commit, before the registry save).
-        const inStore = stored.get(identityKey(identity));
-        const from = inStore !== undefined && inStore > resume.offset && inStore <= size ? inStore : resume.offset;
+        // The same file under two names (./a.log and a.log, a symlink) is read once.
+        const fileId = `${identity.dev}:${identity.ino}`;
+        if (seen.has(fileId)) continue;
+        seen.add(fileId);
+        const { from, firstLine } = resumePoint(path, identity, size, firstBytes, stored);
         if (from >= size && size > 0) {
           s.alreadyRead++;
           continue;
         }
-        plan.push({ path, identity, size, from, firstLine: from === resume.offset ? resume.nextLine : undefined });
+        plan.push({ path, identity, size, from, firstLine, gzip: firstBytes[0] === 0x1f && firstBytes[1] === 0x8b });
       }
       totalBytes = plan.reduce((n, f) => n + (f.size - f.from), 0);
       for (const f of plan) {
         await drain(
           {
-            batches: readFileLines(f.path, { fromOffset: f.from, firstLine: f.firstLine }),
+            // A gzip file cannot be entered in the middle: it is read from its start and the lines already stored are skipped.
+            batches: readFileLines(f.path, f.gzip ? {} : { fromOffset: f.from, firstLine: f.firstLine }),
             identity: f.identity,
             path: f.path,
-            size: f.size - f.from,
-            startOffset: f.from,
+            size: f.gzip ? f.size : f.size - f.from,
+            startOffset: f.gzip ? 0 : f.from,
+            skipBefore: f.gzip && f.from > 0 && f.firstLine ? f.firstLine : undefined,
           },
           f.path,
         );
-        if (o.signal.aborted) break;
+        if (signal.aborted) break;
       }
     } else if (input.kind === 'stdin') {
       await drain({ batches: readStdinLines(), eager: true }, 'stdin');
     } else if (input.kind === 'follow') {
       const files = await expandPaths(input.args);
+      const stored = await o.sink.cursors();
       // Followed files are read concurrently; each batch is committed with its own identity.
       await Promise.all(
         files.map(async (path) => {
@@ -307,16 +386,14 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
           let firstLine: number | undefined;
           if (o.registry) {
             const { identity, firstBytes, size } = await identifyFile(path);
-            const r = o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes);
-            from = r.offset;
-            firstLine = r.nextLine;
+            ({ from, firstLine } = resumePoint(path, identity, size, firstBytes, stored));
             expect = { dev: identity.dev, ino: identity.ino };
           }
-          await drain({ batches: followFile(path, { fromOffset: from, firstLine, expect, signal: o.signal }), path, eager: true }, path);
+          await drain({ batches: followFile(path, { fromOffset: from, firstLine, expect, signal }), path, eager: true }, path);
         }),
       );
     } else if (input.kind === 'syslog') {
-      const { receiver, batches, close } = await syslogBatches({ udp: input.udp, tcp: input.tcp, signal: o.signal });
+      const { receiver, batches, close } = await syslogBatches({ udp: input.udp, tcp: input.tcp, signal });
       input.onListening?.(receiver.ports);
       try {
         await drain({ batches, eager: true }, 'syslog');
@@ -325,12 +402,15 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       }
     } else {
       if (!o.registry) throw new IngestError('reading S3 needs the registry (it records which objects are done)');
-      const reader = listAndRead({ ...input, registry: o.registry, signal: o.signal, filter: (k) => !k.endsWith('/') });
+      const reader = listAndRead({ ...input, registry: o.registry, signal, filter: (k) => !k.endsWith('/') });
       await drain({ batches: reader, ack: (key) => reader.ack(key) }, `s3://${input.bucket}/${input.prefix}`);
     }
     await flush();
     await inFlight;
+    if (commitError) throw commitError;
   } finally {
+    if (flushTimer) clearTimeout(flushTimer);
+    if (registrySave) clearTimeout(registrySave);
     await inFlight.catch(() => undefined);
     await o.registry?.save();
   }
@@ -338,6 +418,13 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   s.linesPerSecond = Math.round(s.linesRead / Math.max(s.elapsedMs / 1000, 0.001));
   progress();
   return s;
+}
+
+/** The batch without its lines numbered below `line`. */
+function withoutLinesBefore(batch: LineBatch, line: number): LineBatch {
+  if (batch.firstLine >= line) return batch;
+  const skip = Math.min(batch.lines.length, line - batch.firstLine);
+  return { ...batch, firstLine: batch.firstLine + skip, lines: batch.lines.slice(skip) };
 }
 
 /** The key under which a file's position is kept (registry and store cursors). */

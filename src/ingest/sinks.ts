@@ -18,6 +18,8 @@ export interface SinkCursor {
   /** A stable key of the origin (file identity), e.g. `dev:ino:fingerprint`. */
   key: string;
   offset: number;
+  /** Line number of the next line after `offset`. */
+  nextLine: number;
 }
 
 export interface EventSink {
@@ -40,7 +42,7 @@ export interface EventSink {
    */
   commit(cursors: readonly SinkCursor[]): Promise<void>;
   /** Positions the sink itself recorded (DuckDB: same transaction as the events), by key. */
-  cursors(): Promise<Map<string, number>>;
+  cursors(): Promise<Map<string, { offset: number; nextLine: number }>>;
   close(): Promise<void>;
 }
 
@@ -78,12 +80,13 @@ export class DuckDbSink implements EventSink {
 
   async commit(cursors: readonly SinkCursor[]): Promise<void> {
     const rows = this.rows.take();
-    await this.store.appendCsvRows(rows, cursors.map((c) => ({ writer: CURSOR_PREFIX + c.key, segment: 0, offset: c.offset })));
+    // For ingest cursors, `segment` holds the line number at `offset` (a spool cursor's segment has no meaning here).
+    await this.store.appendCsvRows(rows, cursors.map((c) => ({ writer: CURSOR_PREFIX + c.key, segment: c.nextLine, offset: c.offset })));
   }
 
-  async cursors(): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const c of await this.store.readCursors()) if (c.writer.startsWith(CURSOR_PREFIX)) out.set(c.writer.slice(CURSOR_PREFIX.length), c.offset);
+  async cursors(): Promise<Map<string, { offset: number; nextLine: number }>> {
+    const out = new Map<string, { offset: number; nextLine: number }>();
+    for (const c of await this.store.readCursors()) if (c.writer.startsWith(CURSOR_PREFIX)) out.set(c.writer.slice(CURSOR_PREFIX.length), { offset: c.offset, nextLine: c.segment });
     return out;
   }
 
@@ -143,7 +146,7 @@ export class SpoolSink implements EventSink {
     });
   }
 
-  cursors(): Promise<Map<string, number>> {
+  cursors(): Promise<Map<string, { offset: number; nextLine: number }>> {
     return Promise.resolve(new Map());
   }
 
@@ -176,7 +179,7 @@ export class StdoutSink implements EventSink {
     return new Promise((resolve) => this.out.once('drain', () => resolve()));
   }
 
-  cursors(): Promise<Map<string, number>> {
+  cursors(): Promise<Map<string, { offset: number; nextLine: number }>> {
     return Promise.resolve(new Map());
   }
 
