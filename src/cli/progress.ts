@@ -5,17 +5,10 @@
  * never drawn when stderr is not a terminal, so logs and CI output stay clean.
  */
 
-export interface ProgressState {
-  lines: number;
-  events: number;
-  rejected: number;
-  bytes: number;
-  /** Total bytes when known (files), else null. */
-  totalBytes: number | null;
-  elapsedMs: number;
-  /** What is being read now, e.g. a file name. */
-  current?: string;
-}
+import type { IngestProgress } from '../ingest/run.js';
+
+/** What a long job reports; the same shape ingest emits. */
+export type ProgressState = IngestProgress;
 
 function si(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
