@@ -22,7 +22,7 @@ import { tunnel, rejectUpgrade, type TunnelDeps } from './forward/websocket.js';
 import type { Recorder, RecordTarget } from './record/recorder.js';
 import type { RequestContext } from './context.js';
 import { metrics } from './metrics.js';
-import { normalizeTarget, validateHostHeader, type PathOptions } from './route/normalize-path.js';
+import { normalizeTarget, validateRequestHeaders, type PathOptions } from './route/normalize-path.js';
 import { ClientGate, RouteGate, type Verdict } from './authorize/access.js';
 import type { IdentityMethod } from './authorize/identity/types.js';
 import type { BlockList } from './authorize/blocks.js';
@@ -79,25 +79,6 @@ export interface PipelineDeps {
 function headerValue(v: string | string[] | undefined): string | null {
   if (v === undefined) return null;
   return Array.isArray(v) ? v.join(', ') : v;
-}
-
-/** Credential headers that must appear at most once: Node keeps the first, the backend gets all. */
-function repeatedCredentialHeader(raw: readonly string[]): string | null {
-  let auth = 0;
-  let proxyAuth = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i];
-    if (n.length === 13 && n.toLowerCase() === 'authorization' && ++auth > 1) return 'Authorization';
-    if (n.length === 19 && n.toLowerCase() === 'proxy-authorization' && ++proxyAuth > 1) return 'Proxy-Authorization';
-  }
-  return null;
-}
-
-const MISSING_HOST = 'HTTP/1.1 request without a Host header';
-
-/** RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host. */
-function missingHost(req: IncomingMessage): boolean {
-  return req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
 }
 
 /** Where identify() puts what it learns besides the event. */
@@ -206,15 +187,19 @@ export class Pipeline {
   }
 
   /**
-   * Validates the Host header and normalizes the request target once: what
-   * routes and policies match is exactly what the backend receives. Returns
-   * the normalized target and the path to match, or the reason for a 400.
+   * Checks the request head (Host, repeated credentials) and normalizes the
+   * request target once: what routes and policies match is exactly what the
+   * backend receives. Returns the normalized target and the path to match,
+   * or the reason for a 400.
    */
   private normalize(req: IncomingMessage, e: AuditEvent, target: string): { target: string; matchPath: string } | string {
-    const host = validateHostHeader(req.rawHeaders);
-    if (!host.ok) return host.reason;
-    const dup = repeatedCredentialHeader(req.rawHeaders);
-    if (dup) return `more than one ${dup} header (we would check one and the backend might read another)`;
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
+    const head = validateRequestHeaders(req.rawHeaders, req.httpVersionMajor === 1 && req.httpVersionMinor >= 1);
+    if (!head.ok) return head.reason;
+    if (target[0] !== '/') {
+      // Absolute-form and asterisk-form targets are for forward proxies, not us.
+      return `unsupported request target form: ${target.slice(0, 64)}`;
+    }
     const n = normalizeTarget(target, this.pathOptions);
     if (!n.ok) return n.reason;
     if (n.changed) {
@@ -256,15 +241,6 @@ export class Pipeline {
     res.once('close', () => this.onClose(ctx));
     if (!this.deps.recorder.accepting) {
       this.fail(ctx, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject');
-      return;
-    }
-    if (missingHost(req)) {
-      this.fail(ctx, ERRORS.BAD_REQUEST, MISSING_HOST);
-      return;
-    }
-    if (ctx.target[0] !== '/') {
-      // Absolute-form and asterisk-form targets are for forward proxies, not us.
-      this.fail(ctx, ERRORS.BAD_REQUEST, `unsupported request target form: ${ctx.target.slice(0, 64)}`);
       return;
     }
     const n = this.normalize(req, e, ctx.target);
@@ -330,10 +306,6 @@ export class Pipeline {
       rejectUpgrade(socket, target, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject', this.tunnelDeps);
       return;
     }
-    if (missingHost(req)) {
-      rejectUpgrade(socket, target, ERRORS.BAD_REQUEST, MISSING_HOST, this.tunnelDeps);
-      return;
-    }
     const url = req.url ?? '/';
     const protocol = String(req.headers.upgrade ?? '').trim().toLowerCase();
     if (protocol !== 'websocket') {
@@ -341,7 +313,7 @@ export class Pipeline {
       rejectUpgrade(socket, target, ERRORS.BAD_REQUEST, `unsupported upgrade protocol ${JSON.stringify(protocol.slice(0, 32))} (only websocket is proxied)`, this.tunnelDeps);
       return;
     }
-    const n = url[0] === '/' ? this.normalize(req, e, url) : `unsupported request target form: ${url.slice(0, 64)}`;
+    const n = this.normalize(req, e, url);
     if (typeof n === 'string') {
       rejectUpgrade(socket, target, ERRORS.BAD_REQUEST, n, this.tunnelDeps);
       return;

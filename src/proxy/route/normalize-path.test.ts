@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { normalizeTarget, validateHostHeader, type PathOptions } from './normalize-path.js';
+import { normalizeTarget, validateRequestHeaders, type PathOptions } from './normalize-path.js';
 
 const STRICT: PathOptions = { semicolons: 'reject', caseSensitive: false };
 const STRIP: PathOptions = { semicolons: 'strip', caseSensitive: false };
@@ -227,7 +227,7 @@ const hostsOk: [string[], string | undefined][] = [
 
 for (const [raw, host] of hostsOk) {
   test(`Host accepted: ${JSON.stringify(raw)}`, () => {
-    assert.deepEqual(validateHostHeader(raw), { ok: true, host });
+    assert.deepEqual(validateRequestHeaders(raw), { ok: true, host });
   });
 }
 
@@ -264,7 +264,7 @@ const hostsBad: [string[], RegExp][] = [
 
 for (const [raw, reason] of hostsBad) {
   test(`Host refused: ${JSON.stringify(raw)}`, () => {
-    const r = validateHostHeader(raw);
+    const r = validateRequestHeaders(raw);
     assert.equal(r.ok, false, JSON.stringify(r));
     if (!r.ok) assert.match(r.reason, reason);
   });

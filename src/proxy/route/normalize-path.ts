@@ -229,19 +229,35 @@ const REG_NAME_PORT = /^[A-Za-z0-9._~!$&'()*+,;=:-]+$/;
 const IPV6_CHARS = /^[0-9A-Fa-f:.]+$/;
 const PORT = /^[0-9]{1,5}$/;
 
-/** A single, well-formed Host header (RFC 9112 §3.2), from Node's rawHeaders. */
-export function validateHostHeader(rawHeaders: readonly string[]): { ok: true; host: string | undefined } | { ok: false; reason: string } {
+/**
+ * The request head checks that need Node's rawHeaders, in one pass: a single,
+ * well-formed Host header (RFC 9112 §3.2; required when `hostRequired`, as for
+ * HTTP/1.1), and at most one Authorization and Proxy-Authorization header —
+ * Node keeps the first, the backend would get all, so we could check one
+ * credential while the backend reads another.
+ */
+export function validateRequestHeaders(rawHeaders: readonly string[], hostRequired = false): { ok: true; host: string | undefined } | { ok: false; reason: string } {
   let host: string | undefined;
+  let auth = 0;
+  let proxyAuth = 0;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
-    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
-    if (host !== undefined) return fail('more than one Host header');
-    host = rawHeaders[i + 1];
+    const len = name.length;
+    if (len === 4 && name.toLowerCase() === 'host') {
+      if (host !== undefined) return fail('more than one Host header');
+      host = rawHeaders[i + 1];
+    } else if (len === 13 && name.toLowerCase() === 'authorization') {
+      if (++auth > 1) return fail(REPEATED_CREDENTIAL('Authorization'));
+    } else if (len === 19 && name.toLowerCase() === 'proxy-authorization') {
+      if (++proxyAuth > 1) return fail(REPEATED_CREDENTIAL('Proxy-Authorization'));
+    }
   }
-  if (host === undefined) return { ok: true, host };
+  if (host === undefined) return hostRequired ? fail('HTTP/1.1 request without a Host header') : { ok: true, host };
   const reason = hostProblem(host);
   return reason === null ? { ok: true, host } : fail(reason);
 }
+
+const REPEATED_CREDENTIAL = (name: string) => `more than one ${name} header (we would check one and the backend might read another)`;
 
 function hostProblem(value: string): string | null {
   if (value === '') return 'empty Host header';
