@@ -7,7 +7,6 @@
 import { z } from 'zod';
 import { duration } from './primitives.js';
 
-const dur = duration;
 
 const idRe = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const id = (what: string) => z.string().regex(idRe, `${what} must be 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit`);
@@ -60,15 +59,15 @@ export const JwtIdentitySchema = z
       .describe('Accepted signature algorithms; a token signed otherwise is refused (`bad_signature`). `none` is never accepted.'),
     issuer: z.string().optional().describe('Required `iss` (refused as `wrong_issuer`). Also the OIDC issuer when `discovery` is true.'),
     audience: z.union([z.string(), z.array(z.string())]).optional().describe('Accepted `aud` value(s) (refused as `wrong_audience`).'),
-    clock_skew: dur('Tolerance for `exp` and `nbf`.').prefault('30s'),
-    max_age: dur('Refuse tokens whose `iat` is older than this (0 = no limit).').prefault('0'),
+    clock_skew: duration('Tolerance for `exp` and `nbf`.').prefault('30s'),
+    max_age: duration('Refuse tokens whose `iat` is older than this (0 = no limit).').prefault('0'),
     secret: z.string().optional().describe('Shared secret for HS* algorithms (use `${ENV}` substitution).'),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional().describe('A static JSON Web Key Set.'),
     jwks_url: z.string().url().optional().describe('URL of a JSON Web Key Set, fetched and cached.'),
     discovery: z.boolean().default(false).describe('Find `jwks_uri` through OIDC discovery at `<issuer>/.well-known/openid-configuration`.'),
-    jwks_cache: dur('How long a fetched key set is used before it is fetched again (rotation).').prefault('10m'),
-    jwks_cooldown: dur('Least time between two fetches triggered by a token with an unknown `kid` (protects the key server).').prefault('30s'),
-    jwks_timeout: dur('Time allowed to fetch the key set.').prefault('5s'),
+    jwks_cache: duration('How long a fetched key set is used before it is fetched again (rotation).').prefault('10m'),
+    jwks_cooldown: duration('Least time between two fetches triggered by a token with an unknown `kid` (protects the key server).').prefault('30s'),
+    jwks_timeout: duration('Time allowed to fetch the key set.').prefault('5s'),
     claims: ClaimMappingSchema.prefault({}).describe('Which claims fill the identity.'),
   })
   .strict();
@@ -115,7 +114,7 @@ export const ForwardAuthIdentitySchema = z
     id: id('identity id'),
     type: z.literal('forward_auth'),
     url: z.string().url().describe('Auth service URL. It receives a GET with the original method, URI, host and client IP in X-Forwarded-* headers.'),
-    timeout: dur('Time allowed for the auth service to answer; on timeout or error the request is refused with 503 (fail closed).').prefault('2s'),
+    timeout: duration('Time allowed for the auth service to answer; on timeout or error the request is refused with 503 (fail closed).').prefault('2s'),
     request_headers: z
       .array(z.string())
       .default(['authorization', 'cookie'])
@@ -124,7 +123,7 @@ export const ForwardAuthIdentitySchema = z
     name_header: z.string().default('x-auth-name').describe('Response header with `user_name`.'),
     groups_header: z.string().default('x-auth-groups').describe('Response header with comma-separated groups.'),
     copy_headers: z.array(z.string()).default([]).describe('Auth-service response headers copied onto the request sent to the backend.'),
-    cache: dur('Cache an allow answer this long for the same credentials on the same method, host, path and query (0 = ask every time).').prefault('0'),
+    cache: duration('Cache an allow answer this long for the same credentials on the same method, host, path and query (0 = ask every time).').prefault('0'),
   })
   .strict();
 
@@ -186,7 +185,7 @@ export const RateLimitSchema = z
     id: id('rate limit id').describe('Recorded as `rule_id` on a 429.'),
     by: z.enum(['client_ip', 'user', 'api_key', 'route']).describe('What is counted: each client IP, each user, each API key, or the route as a whole.'),
     rate: z.number().positive().describe('Requests allowed per `per`.'),
-    per: dur('The period of `rate`.').prefault('1s'),
+    per: duration('The period of `rate`.').prefault('1s'),
     burst: z.number().int().min(0).default(0).describe('Extra requests allowed at once on top of the steady rate.'),
     methods: z.array(z.string().regex(/^[A-Z]+$/)).optional().describe('Count only these methods.'),
     paths: z.array(z.string().startsWith('/')).optional().describe('Count only these path patterns (as in policy rules).'),
@@ -223,7 +222,7 @@ export const AccessSchema = z
           .object({
             url: z.string().describe('Redis URL, e.g. "redis://127.0.0.1:6379/0" (use `${ENV}` for passwords).'),
             prefix: z.string().default('tollgate:rl:').describe('Key prefix.'),
-            timeout: dur('A Redis answer slower than this counts as Redis unreachable for that request.').prefault('50ms'),
+            timeout: duration('A Redis answer slower than this counts as Redis unreachable for that request.').prefault('50ms'),
           })
           .strict()
           .optional()

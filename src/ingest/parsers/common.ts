@@ -346,9 +346,14 @@ function hexByte(s: string, i: number): number {
   return h < 0 || l < 0 ? -1 : h * 16 + l;
 }
 
-/** "HTTP/1.1" / "1.1" → "1.1"; "HTTP/2.0" → "2" and "HTTP/3.0" → "3", as the catalog spells them; null for "-" or "". */
-export function httpVersionOf(v: string): string | null {
-  const s = v.startsWith('HTTP/') ? v.slice(5) : v;
+/**
+ * "HTTP/1.1" / "1.1" → "1.1"; "HTTP/2.0" → "2" and "HTTP/3.0" → "3", as the
+ * catalog spells them. Null for "-", "" and anything that is not a protocol
+ * version (e.g. the path of a truncated request line).
+ */
+export function httpVersionOf(v: string | null): string | null {
+  if (v === null) return null;
+  const s = v.startsWith('HTTP/') ? v.slice(5) : /^\d(\.\d)?$/.test(v) ? v : '';
   if (s === '' || s === '-') return null;
   return s === '2.0' ? '2' : s === '3.0' ? '3' : s;
 }

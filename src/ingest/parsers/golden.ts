@@ -12,10 +12,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LogParser, ParseOutcome } from '../types.js';
+import type { AuditEvent } from '../../core/event.js';
+import type { LogParser, ParseOutcome, ParserFactory } from '../types.js';
 
 /** The source folder of a compiled test file (testdata is not copied to dist/). */
 export function sourceDirOf(importMetaUrl: string): string {
@@ -92,4 +93,39 @@ export function parserConformance(name: string, parser: LogParser, valid: readon
       assert.ok(e.kind === 'http' || e.kind === 'tcp' || e.kind === 'websocket');
     }
   });
+}
+
+/**
+ * Test helpers for a family with built-in formats `<family>-<name>` and a
+ * custom format `<family>` (NGINX log_format, Apache LogFormat): a golden case
+ * `<case>.log` is read with the format string in `<case>.format` when there is
+ * one, else with format `<family>-<case>`.
+ */
+export function familyFixtures(dir: string, factories: readonly ParserFactory[], family: string) {
+  const testdata = path.join(dir, 'testdata');
+  const factory = (format: string): ParserFactory => {
+    const f = factories.find((x) => x.format === format);
+    if (!f) throw new Error(`no factory ${format}`);
+    return f;
+  };
+  const custom = (logFormat: string): LogParser => factory(family).create({ logFormat });
+  return {
+    testdata,
+    factory,
+    custom,
+    parserFor(caseName: string): LogParser {
+      const formatFile = path.join(testdata, `${caseName}.format`);
+      return existsSync(formatFile) ? custom(readFileSync(formatFile, 'utf8')) : factory(`${family}-${caseName}`).create({});
+    },
+    /** The event of a line that must parse. */
+    event(parser: LogParser, line: string): AuditEvent {
+      const o = parser.parse(line);
+      if (o.ok !== true) assert.fail(`not parsed: ${JSON.stringify(o)}`);
+      return o.event;
+    },
+    /** The first lines of a golden case: typical lines, as `--format auto` would sample them. */
+    sample(caseName: string, n = 8): string[] {
+      return readLines(path.join(testdata, `${caseName}.log`)).slice(0, n);
+    },
+  };
 }

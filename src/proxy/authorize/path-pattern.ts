@@ -12,17 +12,21 @@
  * O(pattern × path).
  */
 
-/** "*" within one segment: any run of characters. */
-function segmentMatches(p: string, s: string): boolean {
+/**
+ * The classic wildcard match with a single backtrack point: `p` against `s`,
+ * where `isStar(p[i])` matches any run (including none) and `same` compares a
+ * pattern item with a subject item. O(|p| × |s|) at worst.
+ */
+function wildcard<P, S>(p: ArrayLike<P>, s: ArrayLike<S>, isStar: (x: P) => boolean, same: (x: P, y: S) => boolean): boolean {
   let pi = 0;
   let si = 0;
   let star = -1;
   let mark = 0;
   while (si < s.length) {
-    if (pi < p.length && p[pi] !== '*' && p[pi] === s[si]) {
+    if (pi < p.length && !isStar(p[pi]) && same(p[pi], s[si])) {
       pi++;
       si++;
-    } else if (pi < p.length && p[pi] === '*') {
+    } else if (pi < p.length && isStar(p[pi])) {
       star = pi++;
       mark = si;
     } else if (star !== -1) {
@@ -32,32 +36,22 @@ function segmentMatches(p: string, s: string): boolean {
       return false;
     }
   }
-  while (pi < p.length && p[pi] === '*') pi++;
+  while (pi < p.length && isStar(p[pi])) pi++;
   return pi === p.length;
 }
 
-/** "**" as a whole segment: any number of segments (including none). */
+const isCharStar = (c: string): boolean => c === '*';
+const sameChar = (a: string, b: string): boolean => a === b;
+const isSegmentStar = (seg: string): boolean => seg === '**';
+
+/** "*" within one segment: any run of characters. */
+function segmentMatches(p: string, s: string): boolean {
+  return wildcard(p, s, isCharStar, sameChar);
+}
+
+/** "**" as a whole segment: any number of segments (including none); "*" inside a segment. */
 function segmentsMatch(p: readonly string[], s: readonly string[]): boolean {
-  let pi = 0;
-  let si = 0;
-  let star = -1;
-  let mark = 0;
-  while (si < s.length) {
-    if (pi < p.length && p[pi] !== '**' && segmentMatches(p[pi], s[si])) {
-      pi++;
-      si++;
-    } else if (pi < p.length && p[pi] === '**') {
-      star = pi++;
-      mark = si;
-    } else if (star !== -1) {
-      pi = star + 1;
-      si = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.length && p[pi] === '**') pi++;
-  return pi === p.length;
+  return wildcard(p, s, isSegmentStar, segmentMatches);
 }
 
 /** "/admin/" and "/admin" are the same resource to most backends (Express, Spring): one trailing slash is ignored. */

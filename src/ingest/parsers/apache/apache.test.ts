@@ -1,43 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { goldenSuite, parserConformance, readLines, sourceDirOf } from '../golden.js';
-import type { AuditEvent } from '../../../core/event.js';
-import type { LogParser, ParserFactory } from '../../types.js';
+import { familyFixtures, goldenSuite, parserConformance, sourceDirOf } from '../golden.js';
 import { nginxFactories } from '../nginx/index.js';
 import { APACHE_COMBINED, apacheFactories } from './index.js';
 import { compileApacheFormat, unwrapLogFormat } from './log-format.js';
 
 const dir = sourceDirOf(import.meta.url);
-const testdata = path.join(dir, 'testdata');
-
-function factory(format: string): ParserFactory {
-  const f = apacheFactories.find((x) => x.format === format);
-  if (!f) throw new Error(`no factory ${format}`);
-  return f;
-}
-
-/** `<case>.log` is read with `<case>.format` (a custom LogFormat) when there is one, else with format apache-<case>. */
-function parserFor(caseName: string): LogParser {
-  const formatFile = path.join(testdata, `${caseName}.format`);
-  if (existsSync(formatFile)) return factory('apache').create({ logFormat: readFileSync(formatFile, 'utf8') });
-  return factory(`apache-${caseName}`).create({});
-}
-
-function custom(logFormat: string): LogParser {
-  return factory('apache').create({ logFormat });
-}
-
-function event(parser: LogParser, line: string): AuditEvent {
-  const o = parser.parse(line);
-  if (o.ok !== true) assert.fail(`not parsed: ${JSON.stringify(o)}`);
-  return o.event;
-}
-
-function sample(caseName: string, n = 8): string[] {
-  return readLines(path.join(testdata, `${caseName}.log`)).slice(0, n);
-}
+const { factory, parserFor, custom, event, sample } = familyFixtures(dir, apacheFactories, 'apache');
 
 goldenSuite('apache', dir, parserFor);
 

@@ -7,9 +7,9 @@
  * trailing fields are accepted down to `ssl_protocol` (field 16).
  */
 import type { AuditEvent } from '../../../core/event.js';
-import { ingestedEvent, reject, SKIP } from '../common.js';
+import { ingestedEvent, reject } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
-import { applyRequest, awsTime, ms, seconds, statusCode, splitIpPort, statusTermination, tokenize, uint, xrayTraceId } from './fields.js';
+import { applyRequest, awsTime, ms, seconds, statusCode, splitIpPort, statusTermination, entryFields, uint, xrayTraceId } from './fields.js';
 
 /** Field positions (0-based) in the documented order. */
 const F = {
@@ -61,10 +61,9 @@ export class AlbParser implements LogParser {
   constructor(private readonly opts: ParserOptions = {}) {}
 
   parse(line: string): ParseOutcome {
-    if (line.length === 0 || line.trim() === '' || line.charCodeAt(0) === 35 /* # */) return SKIP;
     const f = this.f;
-    const n = tokenize(line, f);
-    if (n < 0) return reject('unterminated_quote', 'a quoted field has no closing quote');
+    const n = entryFields(line, f);
+    if (typeof n !== 'number') return n;
     if (n < ALB_MIN_FIELDS) return reject('field_count', `${n} fields, an ALB entry has at least ${ALB_MIN_FIELDS}`);
     if (!isAlbType(f[F.type])) return reject('bad_type', `unknown request type ${JSON.stringify(f[F.type].slice(0, 40))}`);
 

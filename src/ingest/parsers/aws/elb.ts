@@ -4,9 +4,9 @@
  * "- - - " and no status codes; those lines become `tcp` events.
  */
 import type { AuditEvent } from '../../../core/event.js';
-import { ingestedEvent, reject, SKIP } from '../common.js';
+import { ingestedEvent, reject } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
-import { applyRequest, awsTime, ms, seconds, statusCode, splitIpPort, statusTermination, tokenize, uint } from './fields.js';
+import { applyRequest, awsTime, ms, seconds, statusCode, splitIpPort, statusTermination, entryFields, uint } from './fields.js';
 
 const ELB_FIELD_COUNT = 15;
 
@@ -18,10 +18,9 @@ export class ElbParser implements LogParser {
   constructor(private readonly opts: ParserOptions = {}) {}
 
   parse(line: string): ParseOutcome {
-    if (line.length === 0 || line.trim() === '' || line.charCodeAt(0) === 35 /* # */) return SKIP;
     const f = this.f;
-    const n = tokenize(line, f);
-    if (n < 0) return reject('unterminated_quote', 'a quoted field has no closing quote');
+    const n = entryFields(line, f);
+    if (typeof n !== 'number') return n;
     // Exactly 15: a longer line is an ALB line or something else, not a Classic one.
     if (n !== ELB_FIELD_COUNT) return reject('field_count', `${n} fields, a Classic ELB entry has ${ELB_FIELD_COUNT}`);
     const ts = awsTime(f[0]);

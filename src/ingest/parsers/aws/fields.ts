@@ -6,6 +6,19 @@
  * IPv6 address. Hand-written, no regular expressions: ALB ingest speed matters.
  */
 import type { AuditEvent, Termination } from '../../../core/event.js';
+import { httpVersionOf, reject, SKIP } from '../common.js';
+import type { ParseOutcome } from '../../types.js';
+
+/**
+ * The start every AWS entry parser shares: blank and `#` lines are skipped,
+ * the rest is tokenized into `out`. Returns the field count, or the outcome
+ * to return as it is.
+ */
+export function entryFields(line: string, out: string[]): number | ParseOutcome {
+  if (line.length === 0 || line.trim() === '' || line.charCodeAt(0) === 35 /* # */) return SKIP;
+  const n = tokenize(line, out);
+  return n < 0 ? reject('unterminated_quote', 'a quoted field has no closing quote') : n;
+}
 
 /**
  * Splits `line` into `out` (reused between calls to spare allocations).
@@ -175,15 +188,6 @@ export function tlsVersion(v: string): string {
   return v;
 }
 
-/** "HTTP/1.1" → "1.1"; "HTTP/2.0" → "2" (the catalog's spelling); "-" → null. */
-export function httpVersion(v: string): string | null {
-  if (!v.startsWith('HTTP/')) return null;
-  const ver = v.slice(5);
-  if (ver === '2.0') return '2';
-  if (ver === '3.0') return '3';
-  return ver || null;
-}
-
 /**
  * The request field of ALB and Classic ELB: `METHOD scheme://host:port/uri VERSION`.
  * Malformed client requests are logged as "- http://host:80- -" and TCP
@@ -198,7 +202,7 @@ export function applyRequest(e: AuditEvent, req: string): boolean {
   const version = req.slice(sp2 + 1);
   let url = req.slice(sp1 + 1, sp2);
   if (method !== '-') e.method = method;
-  e.http_version = httpVersion(version);
+  e.http_version = httpVersionOf(version);
   if (url === '-' || url === '') return true;
   const sch = url.indexOf('://');
   if (sch > 0 && sch < 8) {

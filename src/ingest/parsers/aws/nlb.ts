@@ -5,9 +5,9 @@
  * endpoint) the client connected to, so it goes to `extra`, not `upstream`.
  */
 import type { AuditEvent } from '../../../core/event.js';
-import { ingestedEvent, reject, SKIP } from '../common.js';
+import { ingestedEvent, reject } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
-import { awsTime, optUint, splitIpPort, tlsVersion, tokenize, uint } from './fields.js';
+import { awsTime, optUint, splitIpPort, tlsVersion, entryFields, uint } from './fields.js';
 
 const F = {
   type: 0, version: 1, time: 2, elb: 3, listener: 4, client: 5, destination: 6, connectionTime: 7,
@@ -39,10 +39,9 @@ export class NlbParser implements LogParser {
   constructor(private readonly opts: ParserOptions = {}) {}
 
   parse(line: string): ParseOutcome {
-    if (line.length === 0 || line.trim() === '' || line.charCodeAt(0) === 35 /* # */) return SKIP;
     const f = this.f;
-    const n = tokenize(line, f);
-    if (n < 0) return reject('unterminated_quote', 'a quoted field has no closing quote');
+    const n = entryFields(line, f);
+    if (typeof n !== 'number') return n;
     if (n < NLB_MIN_FIELDS) return reject('field_count', `${n} fields, an NLB entry has at least ${NLB_MIN_FIELDS}`);
     if (f[F.type] !== 'tls') return reject('bad_type', `type ${JSON.stringify(f[F.type].slice(0, 40))}, NLB logs only "tls"`);
 

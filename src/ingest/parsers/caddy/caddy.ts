@@ -4,7 +4,7 @@
  * loggers writing to the same file (Caddy's own messages) are skipped.
  */
 import type { AuditEvent } from '../../../core/event.js';
-import { ingestedEvent, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { cipherSuiteName, tlsVersionName } from './tls.js';
 
@@ -127,11 +127,7 @@ export class CaddyParser implements LogParser {
       e.path = q === -1 ? uri : uri.slice(0, q);
       if (q !== -1 && q < uri.length - 1) e.query = uri.slice(q + 1);
     }
-    const proto = str(req.proto);
-    if (proto !== null && proto.startsWith('HTTP/')) {
-      const v = proto.slice(5);
-      e.http_version = v === '2.0' ? '2' : v === '3.0' ? '3' : v;
-    }
+    e.http_version = httpVersionOf(str(req.proto));
 
     const headers = req.headers;
     e.user_agent = header(headers, 'User-Agent');

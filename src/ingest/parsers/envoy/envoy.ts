@@ -10,7 +10,7 @@
  * unset value. TCP proxies use the same format with "- - -" as the request.
  */
 import type { AuditEvent, Termination } from '../../../core/event.js';
-import { ingestedEvent, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, reject, SKIP } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 
 /** RESPONSE_FLAGS (short names) → what they mean and how the exchange ended; README has the table. */
@@ -167,10 +167,7 @@ export class EnvoyParser implements LogParser {
         e.path = q === -1 ? path : path.slice(0, q);
         if (q !== -1 && q < path.length - 1) e.query = path.slice(q + 1);
       }
-      if (proto.startsWith('HTTP/')) {
-        const v = proto.slice(5);
-        e.http_version = v === '2.0' ? '2' : v === '3.0' ? '3' : v;
-      }
+      e.http_version = httpVersionOf(proto);
     }
 
     // Code 0: no response was sent (the client went away first).

@@ -4,7 +4,7 @@
  * to the catalog (see README.md for the table and the termination mapping).
  */
 import type { AuditEvent, Termination } from '../../../core/event.js';
-import { ingestedEvent, parseClfTime, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, parseClfTime, reject, SKIP } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { V, type CompiledFormat } from './format.js';
 import { Matcher } from './match.js';
@@ -142,12 +142,6 @@ function haproxyDate(s: string): string | null {
   return parseClfTime(s.length > 24 && s[s.length - 6] === ' ' ? s : `${s} +0000`);
 }
 
-function httpVersion(v: string): string | null {
-  if (!v.startsWith('HTTP/')) return null;
-  const ver = v.slice(5);
-  return ver === '2.0' ? '2' : ver === '3.0' ? '3' : ver || null;
-}
-
 /** "Host.Example:443" → "host.example". */
 function hostOnly(h: string): string {
   let out = h;
@@ -195,7 +189,7 @@ function applyRequest(e: AuditEvent, extra: Record<string, string>, raw: string)
   const sp2 = line.lastIndexOf(' ');
   let target = line.slice(sp1 + 1);
   if (sp2 > sp1 && line.startsWith('HTTP/', sp2 + 1)) {
-    e.http_version = httpVersion(line.slice(sp2 + 1));
+    e.http_version = httpVersionOf(line.slice(sp2 + 1));
     target = line.slice(sp1 + 1, sp2);
   }
   applyUri(e, target);
@@ -430,7 +424,7 @@ export class HaproxyParser implements LogParser {
           if (raw.length > 1 && raw !== '-') e.query = unhash(raw[0] === '?' ? raw.slice(1) : raw);
           break;
         case V.HV:
-          e.http_version = httpVersion(raw);
+          e.http_version = httpVersionOf(raw);
           break;
         case V.ID:
           if (raw !== '' && raw !== '-') e.request_id = raw;

@@ -1,45 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { goldenSuite, parserConformance, readLines, sourceDirOf } from '../golden.js';
+import { familyFixtures, goldenSuite, parserConformance, sourceDirOf } from '../golden.js';
 import { isoFromMs, parseClfTime, unescapeLogString } from '../common.js';
-import type { AuditEvent } from '../../../core/event.js';
-import type { LogParser, ParserFactory } from '../../types.js';
 import { apacheFactories } from '../apache/index.js';
 import { NGINX_COMBINED, nginxFactories } from './index.js';
 import { compileNginxFormat, unwrapLogFormat } from './log-format.js';
 
 const dir = sourceDirOf(import.meta.url);
-const testdata = path.join(dir, 'testdata');
-
-function factory(format: string): ParserFactory {
-  const f = nginxFactories.find((x) => x.format === format);
-  if (!f) throw new Error(`no factory ${format}`);
-  return f;
-}
-
-/** `<case>.log` is read with `<case>.format` (a custom log_format) when there is one, else with format nginx-<case>. */
-function parserFor(caseName: string): LogParser {
-  const formatFile = path.join(testdata, `${caseName}.format`);
-  if (existsSync(formatFile)) return factory('nginx').create({ logFormat: readFileSync(formatFile, 'utf8') });
-  return factory(`nginx-${caseName}`).create({});
-}
-
-function custom(logFormat: string): LogParser {
-  return factory('nginx').create({ logFormat });
-}
-
-function event(parser: LogParser, line: string): AuditEvent {
-  const o = parser.parse(line);
-  if (o.ok !== true) assert.fail(`not parsed: ${JSON.stringify(o)}`);
-  return o.event;
-}
-
-/** The first lines of a golden case: typical lines, as `--format auto` would sample them. */
-function sample(caseName: string, n = 8): string[] {
-  return readLines(path.join(testdata, `${caseName}.log`)).slice(0, n);
-}
+const { factory, parserFor, custom, event, sample } = familyFixtures(dir, nginxFactories, 'nginx');
 
 goldenSuite('nginx', dir, parserFor);
 

@@ -5,7 +5,7 @@
  * count, router, service URL and duration).
  */
 import type { AuditEvent } from '../../../core/event.js';
-import { ingestedEvent, parseClfTime, parseIsoTime, reject, SKIP, splitAddress } from '../common.js';
+import { httpVersionOf, ingestedEvent, parseClfTime, parseIsoTime, reject, SKIP, splitAddress } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 
 type Json = Record<string, unknown>;
@@ -35,12 +35,6 @@ function applyUri(e: AuditEvent, uri: string): void {
   const q = uri.indexOf('?');
   e.path = q === -1 ? uri : uri.slice(0, q);
   if (q !== -1 && q < uri.length - 1) e.query = uri.slice(q + 1);
-}
-
-function httpVersion(p: string | null): string | null {
-  if (p === null || !p.startsWith('HTTP/')) return null;
-  const v = p.slice(5);
-  return v === '2.0' ? '2' : v === '3.0' ? '3' : v;
 }
 
 /** "http://10.0.0.3:80" → "10.0.0.3:80" (the catalog's upstream is host:port). */
@@ -119,7 +113,7 @@ export class TraefikJsonParser implements LogParser {
     if (path !== null) applyUri(e, path);
     const reqHost = str(o.RequestHost) ?? str(o.RequestAddr);
     if (reqHost !== null) e.host = hostOnly(reqHost);
-    e.http_version = httpVersion(str(o.RequestProtocol));
+    e.http_version = httpVersionOf(str(o.RequestProtocol));
     e.scheme = str(o.RequestScheme) ?? (http ? (str(o.TLSVersion) !== null ? 'https' : 'http') : null);
 
     const status = nonNeg(o.DownstreamStatus);
@@ -306,7 +300,7 @@ export class TraefikClfParser implements LogParser {
     if (request !== '- - -' && sp1 > 0 && sp2 > sp1) {
       e.method = request.slice(0, sp1);
       applyUri(e, request.slice(sp1 + 1, sp2));
-      e.http_version = httpVersion(request.slice(sp2 + 1));
+      e.http_version = httpVersionOf(request.slice(sp2 + 1));
     } else if (request !== '- - -' && request !== '') {
       return reject('bad_request_line', `request ${JSON.stringify(request.slice(0, 80))}`);
     }

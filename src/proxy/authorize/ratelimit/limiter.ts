@@ -274,19 +274,15 @@ export class RateLimiter {
   }
 
   private decideLocal(e: Entry, limit: CompiledLimit, key: string, degraded: Degraded): LimitResult {
-    const r = this.local.check(e.localPrefix + key, limit, this.now(), this.scratch);
-    count(e, limit, r.allowed);
-    return {
-      allowed: r.allowed,
-      limit: limit.limit,
-      remaining: r.remaining,
-      resetSeconds: ceilSeconds(r.resetMs),
-      retryAfterSeconds: r.allowed ? 0 : Math.max(1, ceilSeconds(r.retryAfterMs)),
-      degraded,
-    };
+    return this.result(e, limit, this.local.check(e.localPrefix + key, limit, this.now(), this.scratch), degraded);
   }
 
   private fromRedis(e: Entry, limit: CompiledLimit, d: RedisDecision): LimitResult {
+    return this.result(e, limit, d, null);
+  }
+
+  /** Counts a decision (local or from Redis) and turns it into what callers and headers use. */
+  private result(e: Entry, limit: CompiledLimit, d: { allowed: boolean; remaining: number; resetMs: number; retryAfterMs: number }, degraded: Degraded): LimitResult {
     count(e, limit, d.allowed);
     return {
       allowed: d.allowed,
@@ -294,7 +290,7 @@ export class RateLimiter {
       remaining: d.remaining,
       resetSeconds: ceilSeconds(d.resetMs),
       retryAfterSeconds: d.allowed ? 0 : Math.max(1, ceilSeconds(d.retryAfterMs)),
-      degraded: null,
+      degraded,
     };
   }
 
