@@ -200,6 +200,7 @@ backend be
   assert.equal(sample.referer, 'https://example.test/');
   const hap = stored.find((e) => e.source === 'haproxy' && e.path === '/s/500/hap/5')!;
   assert.equal(hap.upstream !== null || hap.route !== null, true, 'the backend/server is recorded');
+  assert.deepEqual([hap.route, hap.upstream, hap.status], ['be', 'app', 500], 'HAProxy backend → route, server → upstream');
 
   // The same ingest again reads nothing new.
   const again = await ingest(fileStore, { kind: 'paths', args: [path.join(dir, 'nginx-access.log'), haproxyLog] }, 'auto');
