@@ -13,7 +13,7 @@ import { handleEventsApi } from './events-api.js';
 import { sendJson, sendError as apiError } from './http.js';
 import { emptyEvent } from '../core/event.js';
 import { uuidv7 } from '../core/ids.js';
-import { normalizeIp } from '../proxy/identify/client-ip.js';
+import { normalizeIp } from '../core/ip.js';
 import { roleAllows, type AdminAuth, type AdminCaller, type Role } from './auth.js';
 import { handleBlocksApi } from './blocks-api.js';
 import type { BlockRegistry } from '../proxy/authorize/blocks.js';

@@ -20,7 +20,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AccessConfig, RouteAccessConfig } from '../../config/access-schema.js';
 import type { AuditEvent } from '../../core/event.js';
 import { ERRORS, type ErrorSpec } from '../../core/errors.js';
-import { createTrustMatcher as createCidrMatcher } from '../identify/client-ip.js';
+import { createCidrMatcher } from '../../core/ip.js';
 import type { BlockList } from './blocks.js';
 import type { Identity, IdentityMethod, IdentityOutcome, AuthRequest } from './identity/types.js';
 import { compilePolicy, methodSet, type Policy } from './policy.js';

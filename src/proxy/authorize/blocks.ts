@@ -10,7 +10,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { uuidv7 } from '../../core/ids.js';
-import { createTrustMatcher as createCidrMatcher, normalizeIp, parseRange } from '../identify/client-ip.js';
+import { createCidrMatcher, normalizeIp, parseRange } from '../../core/ip.js';
 
 export interface Block {
   id: string;

@@ -8,9 +8,9 @@
  * would have happened without enforcing it, like Envoy's RBAC shadow engine.
  */
 import type { PolicyRuleConfig, RouteAccessConfig } from '../../config/access-schema.js';
-import { createTrustMatcher as createCidrMatcher } from '../identify/client-ip.js';
+import { createCidrMatcher } from '../../core/ip.js';
 import type { Identity } from './identity/types.js';
-import { compileTimeWindow } from './time-window.js';
+import { compileTimeWindow } from '../../core/time-window.js';
 import { compilePathPatterns } from './path-pattern.js';
 import { claimAt } from './identity/util.js';
 

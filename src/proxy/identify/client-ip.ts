@@ -5,9 +5,7 @@
  * is not trusted (walking right to left), so a client cannot spoof its
  * address by sending its own X-Forwarded-For.
  */
-import ipaddr from 'ipaddr.js';
-
-type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
+import { createCidrMatcher, normalizeIp, parseIp } from '../../core/ip.js';
 
 export interface ClientAddress {
   /** The resolved client address. */
@@ -20,30 +18,6 @@ export interface ClientAddress {
 
 export type ClientIpResolver = (peerIp: string, xff: string | undefined, forwarded: string | undefined) => ClientAddress;
 
-const normalized = new Map<string, string>();
-
-/** Canonical text of an address: IPv4-mapped IPv6 becomes IPv4, IPv6 is compressed. */
-export function normalizeIp(ip: string): string {
-  // Socket peers repeat (keep-alive, a few proxies): remember answers, bounded.
-  let n = normalized.get(ip);
-  if (n === undefined) {
-    n = normalizeIpUncached(ip);
-    if (normalized.size > 10_000) normalized.clear();
-    normalized.set(ip, n);
-  }
-  return n;
-}
-
-function normalizeIpUncached(ip: string): string {
-  try {
-    const a = ipaddr.parse(ip);
-    if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address().toString();
-    return a.toString();
-  } catch {
-    return ip;
-  }
-}
-
 /** Strips a port and brackets from an address as found in forwarding headers: "1.2.3.4:80", "[::1]:80", "::1". */
 export function stripPort(s: string): string {
   s = s.trim();
@@ -55,16 +29,6 @@ export function stripPort(s: string): string {
   const colon = s.indexOf(':');
   if (colon !== -1 && colon === s.lastIndexOf(':')) return s.slice(0, colon); // IPv4 with port
   return s;
-}
-
-function parse(ip: string): Parsed | null {
-  try {
-    const a = ipaddr.parse(ip);
-    if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address();
-    return a;
-  } catch {
-    return null;
-  }
 }
 
 /** Addresses from `Forwarded: for=...` elements (RFC 7239), in order. */
@@ -80,47 +44,8 @@ export function parseForwardedFor(header: string): string[] {
   return out;
 }
 
-/**
- * A CIDR as [network, prefix length]; an IPv4-mapped IPv6 range
- * (::ffff:192.0.2.0/120) becomes the IPv4 range it denotes, because client
- * addresses are normalized to IPv4 before they are matched.
- */
-export function parseRange(c: string): [Parsed, number] {
-  if (!c.includes('/')) {
-    const a = parse(c)!;
-    return [a, a.kind() === 'ipv4' ? 32 : 128];
-  }
-  const [net, bits] = ipaddr.parseCIDR(c);
-  if (net.kind() === 'ipv6' && (net as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) return [(net as ipaddr.IPv6).toIPv4Address(), bits - 96];
-  return [net, bits];
-}
-
-export function createTrustMatcher(cidrs: readonly string[]): (ip: string) => boolean {
-  const ranges: [Parsed, number][] = cidrs.map(parseRange);
-  if (!ranges.length) return () => false;
-  // Peer addresses repeat: remember answers (bounded).
-  const cache = new Map<string, boolean>();
-  return (ip: string) => {
-    let hit = cache.get(ip);
-    if (hit !== undefined) return hit;
-    const a = parse(ip);
-    hit = false;
-    if (a) {
-      for (const [net, bits] of ranges) {
-        if (net.kind() === a.kind() && a.match(net, bits)) {
-          hit = true;
-          break;
-        }
-      }
-    }
-    if (cache.size > 10_000) cache.clear();
-    cache.set(ip, hit);
-    return hit;
-  };
-}
-
 export function createClientIpResolver(trustedProxies: readonly string[]): { resolve: ClientIpResolver; isTrusted: (ip: string) => boolean } {
-  const isTrusted = createTrustMatcher(trustedProxies);
+  const isTrusted = createCidrMatcher(trustedProxies);
   const resolve: ClientIpResolver = (peerIp, xff, forwarded) => {
     const peer = normalizeIp(peerIp);
     if (!isTrusted(peer)) return { ip: peer, forwarded: false, peerTrusted: false };
@@ -130,7 +55,7 @@ export function createClientIpResolver(trustedProxies: readonly string[]): { res
     if (!chain || !chain.length) return { ip: peer, forwarded: false, peerTrusted: true };
     let client = peer;
     for (let i = chain.length - 1; i >= 0; i--) {
-      const a = parse(chain[i]);
+      const a = parseIp(chain[i]);
       // A malformed hop ends the walk: nothing left of it can be believed.
       if (!a) break;
       client = a.toString();

@@ -1,10 +1,15 @@
 /**
- * Time windows for policy rules: days of the week and a local time range in
+ * Time windows for policy rules and detection schedules: days of the week and a local time range in
  * an IANA time zone, so "Mon-Fri 08:00-18:00 Europe/Berlin" stays right
  * across daylight-saving changes. A range that ends before it starts wraps
  * past midnight and belongs to the day it started on.
  */
-import type { TimeWindowConfig } from '../../config/access-schema.js';
+/** Days (`mon`, `mon-fri`, `fri-mon`), hours `HH:MM-HH:MM`, an IANA zone. */
+export interface TimeWindowSpec {
+  days: readonly string[];
+  hours: string;
+  tz: string;
+}
 
 const DAY_INDEX: Record<string, number> = { mon: 0, tue: 1, wed: 2, thu: 3, fri: 4, sat: 5, sun: 6 };
 const SHORT_DAY: Record<string, number> = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri: 4, Sat: 5, Sun: 6 };
@@ -63,7 +68,7 @@ function toMinutes(hhmm: string): number {
 }
 
 /** Returns a function telling whether an instant lies inside the window. */
-export function compileTimeWindow(w: TimeWindowConfig): (ms: number) => boolean {
+export function compileTimeWindow(w: TimeWindowSpec): (ms: number) => boolean {
   const days = parseDays(w.days);
   const [startText, endText] = w.hours.split('-');
   const start = toMinutes(startText);

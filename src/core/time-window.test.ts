@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileTimeWindow, localTime, parseDays } from './time-window.js';
-import { TimeWindowSchema } from '../../config/access-schema.js';
+import { TimeWindowSchema } from '../config/access-schema.js';
 
 const window = (v: unknown) => compileTimeWindow(TimeWindowSchema.parse(v));
 
