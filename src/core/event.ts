@@ -105,7 +105,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { name: 'peer_ip', type: 'string', otel: 'network.peer.address', description: 'The socket peer address.' },
   { name: 'forwarded_for', type: 'string', description: 'The X-Forwarded-For chain as received (null when absent).' },
   { name: 'user_id', type: 'string', otel: 'user.id', filter: true, description: 'The authenticated identity.' },
-  { name: 'user_name', type: 'string', otel: 'user.name', description: 'Display name of the identity.' },
+  { name: 'user_name', type: 'string', otel: 'user.name', description: 'Display name of the identity; on a failed Basic login, the user name that was tried (with `user_id` null).' },
   { name: 'auth_method', type: 'string', description: 'How the identity was established (`api_key`, `jwt`, `mtls`, `basic`, `forward_auth`).' },
   { name: 'auth_error', type: 'string', description: 'Why authentication failed (`missing`, `expired`, `bad_signature`, ...).' },
   { name: 'method', type: 'string', otel: 'http.request.method', filter: true, description: 'HTTP method as received.' },

@@ -208,6 +208,7 @@ export class RouteGate {
         upstreamHeaders = step.outcome.upstreamHeaders ?? null;
       } else if (step.outcome.kind === 'fail') {
         e.auth_error = step.outcome.error;
+        if (step.outcome.attemptedUser !== undefined) e.user_name = step.outcome.attemptedUser;
       }
     } else if (this.methods.length && !this.anonymous) {
       e.auth_error = 'missing';

@@ -93,6 +93,20 @@ describe('basic', () => {
     assertFail(await m.authenticate(basic('zoë', 'a:b')), 'bad_credentials', 'prefix of the password');
   });
 
+  test('a refused login names the user that was tried (for credential-stuffing rules); malformed credentials name none', async () => {
+    const m = createBasicMethod(config(), testContext());
+    const tried = async (r: AuthRequest) => {
+      const o = await m.authenticate(r);
+      assert.equal(o.kind, 'fail');
+      return o.kind === 'fail' ? o.attemptedUser : 'not a failure';
+    };
+    assert.equal(await tried(basic('alice', 'wrong')), 'alice');
+    assert.equal(await tried(basic('mallory', 'x')), 'mallory');
+    assert.equal(await tried(basic('bob', BOB_PW)), 'bob');
+    assert.equal(await tried(basic('m'.repeat(1000), 'x')), 'm'.repeat(256), 'truncated');
+    assert.equal(await tried(authRequest({ headers: { authorization: 'Basic !!!' } })), undefined);
+  });
+
   test('a successful check is cached: same credentials answer synchronously, others still run scrypt', async () => {
     const m = createBasicMethod(config(), testContext());
     const first = m.authenticate(basic('alice', ALICE_PW));

@@ -68,9 +68,10 @@ export function createBasicMethod(cfg: BasicIdentityConfig, ctx: IdentityBuildCo
       ctx.log.warn({ identity: cfg.id, err: (err as Error).message }, 'scrypt failed');
       return fail('unavailable', 'password check failed', 503);
     }
-    if (rec === undefined) return fail('unknown_user', `unknown user ${JSON.stringify(user.slice(0, 100))}`);
-    if (rec.revoked) return fail('revoked', `user ${JSON.stringify(user)} is revoked`);
-    if (!matches) return fail('bad_credentials', `wrong password for user ${JSON.stringify(user)}`);
+    const attempted = (o: IdentityOutcome): IdentityOutcome => (o.kind === 'fail' ? { ...o, attemptedUser: user.slice(0, 256) } : o);
+    if (rec === undefined) return attempted(fail('unknown_user', `unknown user ${JSON.stringify(user.slice(0, 100))}`));
+    if (rec.revoked) return attempted(fail('revoked', `user ${JSON.stringify(user)} is revoked`));
+    if (!matches) return attempted(fail('bad_credentials', `wrong password for user ${JSON.stringify(user)}`));
     cache.set(cacheKey, rec.ok, Date.now() + CACHE_MS);
     return rec.ok;
   }

@@ -54,6 +54,8 @@ export type IdentityOutcome =
       detail: string;
       /** 401 by default; 503 when the method's backing service is unavailable (fail closed). */
       status?: 401 | 403 | 503;
+      /** The user name the caller tried (Basic), recorded as `user_name` so rules can count attempted users per client. */
+      attemptedUser?: string;
     };
 
 /** What an identity method may look at. */
