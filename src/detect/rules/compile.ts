@@ -1,0 +1,90 @@
+/**
+ * A rule as the engine runs it: predicates compiled, group key and dedup key
+ * builders, schedule, and a measure() that reads the condition's value out of
+ * a group's windows. Built once per rules load.
+ */
+import type { AuditEvent } from '../../core/event.js';
+import { compileTimeWindow } from '../../core/time-window.js';
+import { compilePredicate, fieldGetter, fieldText, type EventPredicate, type FieldGetter } from './predicate.js';
+import type { ActionConfig, RuleConfig } from './schema.js';
+import type { Severity } from '../types.js';
+
+export interface CompiledRule {
+  readonly id: string;
+  readonly config: RuleConfig;
+  readonly severity: Severity;
+  readonly match: EventPredicate;
+  /** For count/rate/distinct: which matched events are counted. */
+  readonly where: EventPredicate | null;
+  /** For ratio: the numerator. */
+  readonly of: EventPredicate | null;
+  readonly history: { windowMs: number; where: EventPredicate; minCount: number } | null;
+  /** Event time → active. */
+  readonly active: ((ms: number) => boolean) | null;
+  readonly groupFields: readonly string[];
+  readonly groupGetters: readonly FieldGetter[];
+  /** distinct: the field counted; percentile: the numeric field. */
+  readonly valueGetter: FieldGetter | null;
+  readonly windowMs: number;
+  readonly threshold: number;
+  readonly strict: boolean;
+  readonly minCount: number;
+  readonly actions: readonly ActionConfig[];
+  /** A stable digest of the definition: a reload keeps the state of rules whose digest is unchanged. */
+  readonly digest: string;
+  dedupKey(values: readonly (string | null)[]): string;
+}
+
+const GROUP_SEP = '\u0001';
+
+export function compileRule(r: RuleConfig): CompiledRule {
+  const c = r.condition;
+  const groupGetters = r.group_by.map(fieldGetter);
+  let active: ((ms: number) => boolean) | null = null;
+  if (r.schedule?.inside) active = compileTimeWindow(r.schedule.inside);
+  else if (r.schedule?.outside) {
+    const inside = compileTimeWindow(r.schedule.outside);
+    active = (ms) => !inside(ms);
+  }
+  const template = r.dedup_key;
+  const dedupKey = template
+    ? (values: readonly (string | null)[]) =>
+        template.replace(/\{([^}]*)\}/g, (_, name: string) => (name === 'rule_id' ? r.id : values[r.group_by.indexOf(name)] ?? ''))
+    : (values: readonly (string | null)[]) => (values.length ? `${r.id}:${values.join(',')}` : r.id);
+  return {
+    id: r.id,
+    config: r,
+    severity: r.severity as Severity,
+    match: compilePredicate(r.match),
+    where: 'where' in c && c.where ? compilePredicate(c.where) : null,
+    of: c.type === 'ratio' ? compilePredicate(c.of) : null,
+    history: r.history ? { windowMs: r.history.window, where: compilePredicate(r.history.where), minCount: r.history.min_count } : null,
+    active,
+    groupFields: r.group_by,
+    groupGetters,
+    valueGetter: c.type === 'distinct' || c.type === 'percentile' ? fieldGetter(c.field) : null,
+    windowMs: r.window,
+    threshold: c.type === 'baseline' ? c.factor : c.threshold,
+    strict: 'op' in c && c.op === '>',
+    minCount: 'min_count' in c ? c.min_count : 0,
+    actions: r.actions,
+    digest: JSON.stringify(r),
+    dedupKey,
+  };
+}
+
+/** Values of the group fields, or null when one is absent (the event cannot be attributed). */
+export function groupValues(rule: CompiledRule, e: AuditEvent): (string | null)[] | null {
+  const g = rule.groupGetters;
+  const out = new Array<string | null>(g.length);
+  for (let i = 0; i < g.length; i++) {
+    const v = fieldText(g[i](e));
+    if (v === null || v === '') return null;
+    out[i] = v;
+  }
+  return out;
+}
+
+export function groupKey(values: readonly (string | null)[]): string {
+  return values.length === 1 ? (values[0] ?? '') : values.join(GROUP_SEP);
+}
