@@ -426,6 +426,8 @@ interface Headlines {
   /** Throughput with an API-key / JWT policy on the route over the same route without one (both auditing). */
   apiKeyVsOpen: number | null;
   jwtVsOpen: number | null;
+  /** Throughput with the built-in detection pack over the same proxy with detection off. */
+  rulesVsNoRules: number | null;
 }
 
 function headlines(summary: Summary[], connections: number[]): Headlines {
@@ -448,6 +450,7 @@ function headlines(summary: Summary[], connections: number[]): Headlines {
     p99AddedOverDirectMs: p99,
     apiKeyVsOpen: ratio(get('tollgate-apikey', hi)?.rps, on?.rps),
     jwtVsOpen: ratio(get('tollgate-jwt', hi)?.rps, on?.rps),
+    rulesVsNoRules: ratio(on?.rps, get('tollgate-norules', hi)?.rps),
   };
 }
 
@@ -503,6 +506,11 @@ function printReport(summary: Summary[], h: Headlines, failures: { id: ConfigId;
       r === null ? na([id, 'tollgate']) : `${fmtRatio(r)}   target >= 0.85x  [${r >= 0.85 ? 'meets target' : 'BELOW TARGET'}]`,
     ]);
   }
+  const rr = h.rulesVsNoRules;
+  lines.push([
+    `tollgate (built-in rules) / tollgate-norules, c${hi}`,
+    rr === null ? na(['tollgate', 'tollgate-norules']) : `${fmtRatio(rr)}   target >= 0.90x  [${rr >= 0.9 ? 'meets target' : 'BELOW TARGET'}]`,
+  ]);
   const w = Math.max(...lines.map(([k]) => k.length));
   console.log('\nHeadlines (medians)');
   for (const [k, v] of lines) console.log(`  ${`${k}:`.padEnd(w + 1)}  ${v}`);

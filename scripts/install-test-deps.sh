@@ -26,7 +26,7 @@ PACKAGES=(
   redis-server # shared rate limits (two Tollgate processes, one limit)
   # nats-server              # event transport between nodes (JetStream)
   # rsyslog                  # syslog sink and syslog input
-  # prometheus-alertmanager  # alert delivery
+  prometheus-alertmanager python3-aiosmtpd # alert notifier tests: a real Alertmanager and a real SMTP server
   # chromium                 # dashboard end-to-end tests (playwright-core, executablePath /usr/bin/chromium)
 )
 

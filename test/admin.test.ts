@@ -87,7 +87,7 @@ test('/healthz, /readyz and /api/v1/backends', async () => {
   const ready = await get(`${tg.admin}/readyz`, ADMIN);
   assert.equal(ready.status, 200);
   const body = JSON.parse(ready.body) as { checks: { name: string; ok: boolean }[] };
-  assert.deepEqual(body.checks.map((c) => [c.name, c.ok]), [['rate_limits', true], ['proxy', true], ['audit_spool', true], ['store', true]]);
+  assert.deepEqual(body.checks.map((c) => [c.name, c.ok]), [['rate_limits', true], ['proxy', true], ['audit_spool', true], ['store', true], ['detect', true]]);
   const b = JSON.parse((await get(`${tg.admin}/api/v1/backends`, ADMIN)).body) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };
   assert.equal(b.backends[0].worker, 'w0', 'the same shape as in cluster mode: one entry per proxy process');
   const pool = b.backends[0].pools[0];

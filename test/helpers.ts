@@ -106,6 +106,7 @@ export function baseConfig(dir: string, proxyPort: number, adminPort: number, ba
     backends: pools,
     audit: { spool: { dir: path.join(dir, 'spool') } },
     store: { path: path.join(dir, 'store.duckdb') },
+    detect: { state_file: path.join(dir, 'detect-state.json'), alerts_file: path.join(dir, 'alerts.ndjson') },
     log: { level: 'silent' },
     ...over,
   };

@@ -18,7 +18,7 @@ import { startProcess, stopProcess, type Managed } from './procs.js';
 export const BODY = 'tollgate benchmark backend: a plain text body of exactly one hundred bytes '.padEnd(100, '.');
 if (Buffer.byteLength(BODY) !== 100) throw new Error(`BODY must be 100 bytes, is ${Buffer.byteLength(BODY)}`);
 
-export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-nolog', 'haproxy', 'node-bare', 'tollgate', 'tollgate-noaudit', 'tollgate-apikey', 'tollgate-jwt'] as const;
+export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-nolog', 'haproxy', 'node-bare', 'tollgate', 'tollgate-noaudit', 'tollgate-norules', 'tollgate-apikey', 'tollgate-jwt'] as const;
 
 /** Credentials every request of the load carries (all configurations get the same headers). */
 export const BENCH_API_KEY = 'bench-api-key-5d1f0c8e7a6b4d2f';
@@ -195,7 +195,7 @@ backend be
 `;
 }
 
-export function tollgateConfig(dir: string, port: number, adminPort: number, backendPort: number, audit: boolean, workers: 'auto' | number, policy: TollgatePolicy = 'none'): string {
+export function tollgateConfig(dir: string, port: number, adminPort: number, backendPort: number, audit: boolean, workers: 'auto' | number, policy: TollgatePolicy = 'none', rules = true): string {
   // The same restricted route either way: who may call it is decided by a group rule.
   const access =
     policy === 'none'
@@ -219,9 +219,11 @@ export function tollgateConfig(dir: string, port: number, adminPort: number, bac
     },
     audit: audit ? { spool: { dir: join(dir, 'spool') } } : { enabled: false, spool: { dir: join(dir, 'spool') } },
     store: { path: join(dir, 'tollgate.duckdb') },
+    // The built-in detection pack is on by default; tollgate-norules measures the proxy without it.
+    detect: rules ? { state_file: join(dir, 'detect-state.json'), alerts_file: join(dir, 'alerts.ndjson') } : { enabled: false },
     log: { level: 'warn' },
   };
-  return `# Tollgate bench: audit ${audit ? 'on' : 'off'}, policy ${policy}\n${stringify(cfg)}`;
+  return `# Tollgate bench: audit ${audit ? 'on' : 'off'}, policy ${policy}, detection rules ${rules ? 'on (built-in pack)' : 'off'}\n${stringify(cfg)}`;
 }
 
 /** Starts a server and waits until GET <path> through it returns the backend's answer. */
@@ -280,8 +282,8 @@ function nginxPeer(id: ConfigId, accessLog: boolean): PeerDef {
   };
 }
 
-function tollgatePeer(id: ConfigId, audit: boolean, policy: TollgatePolicy = 'none'): PeerDef {
-  const withPolicy = policy === 'none' ? '' : `, ${policy === 'api_key' ? 'API-key' : 'JWT'} policy on the route`;
+function tollgatePeer(id: ConfigId, audit: boolean, policy: TollgatePolicy = 'none', rules = true): PeerDef {
+  const withPolicy = (policy === 'none' ? '' : `, ${policy === 'api_key' ? 'API-key' : 'JWT'} policy on the route`) + (audit && !rules ? ', detection rules off' : '');
   return {
     id,
     label: (audit ? 'Tollgate, auditing on' : 'Tollgate, auditing off') + withPolicy,
@@ -291,7 +293,7 @@ function tollgatePeer(id: ConfigId, audit: boolean, policy: TollgatePolicy = 'no
       const dir = serverDir(ctx, id);
       const port = await freePort();
       const adminPort = await freePort();
-      const conf = tollgateConfig(dir, port, adminPort, ctx.backendPort, audit, ctx.tollgateWorkers, policy);
+      const conf = tollgateConfig(dir, port, adminPort, ctx.backendPort, audit, ctx.tollgateWorkers, policy, rules);
       const file = join(dir, 'tollgate.yaml');
       writeFileSync(file, conf);
       const readyz = `http://127.0.0.1:${adminPort}/readyz`;
@@ -345,6 +347,7 @@ export const PEERS: readonly PeerDef[] = [
   },
   tollgatePeer('tollgate', true),
   tollgatePeer('tollgate-noaudit', false),
+  tollgatePeer('tollgate-norules', true, 'none', false),
   tollgatePeer('tollgate-apikey', true, 'api_key'),
   tollgatePeer('tollgate-jwt', true, 'jwt'),
 ];

@@ -8,6 +8,7 @@ import { registerTail } from './tail.js';
 import { registerDemo } from './demo.js';
 import { registerHash } from './hash.js';
 import { registerIngest } from './ingest.js';
+import { registerRules } from './rules.js';
 import { VERSION } from './version.js';
 import { fatal } from './fatal.js';
 
@@ -22,6 +23,7 @@ registerStart(program);
 registerDemo(program);
 registerCheck(program);
 registerQuery(program);
+registerRules(program);
 registerTail(program);
 registerIngest(program);
 registerHash(program);

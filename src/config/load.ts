@@ -9,6 +9,7 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import ipaddr from 'ipaddr.js';
 import { normalizeTarget } from '../proxy/route/normalize-path.js';
 import { ConfigSchema, parseDuration, type Config } from './schema.js';
+import { resolveRules } from '../detect/rules/load.js';
 
 export interface ConfigError {
   /** Dotted path into the config, e.g. `backends.api.servers[0].address`. */
@@ -80,6 +81,13 @@ export function loadConfigText(text: string, source = '(inline)', env: NodeJS.Pr
     for (const issue of parsed.error.issues) errors.push({ path: formatPath(issue.path), message: issue.message, line: lineOf(issue.path) });
   }
   for (const e of crossCheck(raw)) errors.push({ path: e.path, message: e.message, line: lineOf(e.rawPath) });
+  if (parsed.success && parsed.data.detect.enabled) {
+    // Built-in overrides, rules files, duplicate ids and notifier names: checked together.
+    for (const e of resolveRules(parsed.data.detect).errors) {
+      const rawPath = e.path.startsWith('detect.') && !e.file ? e.path.split(/[.[\]]+/).filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k)) : ['detect'];
+      errors.push({ path: e.file ? `${e.path} (${e.file}${e.line ? `:${e.line}` : ''})` : e.path, message: e.message, line: lineOf(rawPath) });
+    }
+  }
   if (!parsed.success || errors.length) return { ok: false, source, errors: sortErrors(errors) };
   return { ok: true, source, config: deepFreeze(parsed.data) };
 }

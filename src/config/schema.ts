@@ -7,6 +7,7 @@ import { z } from 'zod';
 
 import { duration, parseAddress } from './primitives.js';
 import { AccessSchema, RouteAccessSchema, AdminTokenSchema } from './access-schema.js';
+import { DetectSchema } from './detect-schema.js';
 
 export { parseDuration, parseAddress, duration, type HostPort } from './primitives.js';
 
@@ -265,6 +266,7 @@ export const ConfigSchema = z
     audit: AuditSchema.prefault({}).describe('The audit trail: spool, failure policy, recorded headers and redaction.'),
     store: StoreSchema.prefault({}).describe('Where events are stored and searched.'),
     admin: AdminSchema.prefault({}).describe('The admin listener: API, dashboard, /metrics, /healthz and /readyz.'),
+    detect: DetectSchema.prefault({}).describe('Detection rules over the live event stream, alerts and notifiers.'),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Least severe level written.') })
       .strict()

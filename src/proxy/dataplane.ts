@@ -15,6 +15,7 @@ import { Recorder } from './record/recorder.js';
 import { startListener, type ListenerHandlers, type RunningListener } from './accept/listener.js';
 import { metrics, setSpoolMetricsSource } from './metrics.js';
 import { BlockList, type Block } from './authorize/blocks.js';
+import { EventTags, type EventTag } from './record/event-tags.js';
 import { buildIdentityMethods } from './authorize/identity/index.js';
 import type { IdentityMethod } from './authorize/identity/types.js';
 import { RateLimiter, type RateLimiterHealth } from './authorize/ratelimit/limiter.js';
@@ -26,6 +27,8 @@ export interface DataPlaneOptions {
   log: Logger;
   /** Dynamic blocks in force at start. */
   blocks?: readonly Block[];
+  /** Event tags in force at start. */
+  tags?: readonly EventTag[];
 }
 
 export interface ReloadOutcome {
@@ -44,6 +47,8 @@ export class DataPlane {
   private closing = false;
   /** Dynamic blocks, pushed by the admin process; survives reloads. */
   readonly blocks = new BlockList();
+  /** Labels from detection rules' tag actions, pushed by the admin process; survive reloads. */
+  readonly eventTags = new EventTags();
   private identities = new Map<string, IdentityMethod>();
   private limiter: RateLimiter | null = null;
   private limiterKey = '';
@@ -69,6 +74,7 @@ export class DataPlane {
     }
     const dp = new DataPlane(opts, spool);
     if (opts.blocks) dp.blocks.replace(opts.blocks);
+    if (opts.tags) dp.eventTags.replace(opts.tags);
     dp.build(config, new Map());
     for (const pool of dp.pools.values()) await pool.start();
     for (const l of config.listeners) dp.listeners.push(await startListener(l, config, dp.handlers));
@@ -135,6 +141,7 @@ export class DataPlane {
       redactor: createRedactor({ ...config.audit.redact, query_params: queryParams, record_headers: config.audit.record_headers }),
       onAuditFailure: config.audit.on_audit_failure,
       log: this.log,
+      tags: this.eventTags,
     });
     this.pipeline = new Pipeline({
       config,
@@ -160,6 +167,10 @@ export class DataPlane {
 
   setBlocks(blocks: readonly Block[]): void {
     this.blocks.replace(blocks);
+  }
+
+  setTags(tags: readonly EventTag[]): void {
+    this.eventTags.replace(tags);
   }
 
   rateLimitHealth(): RateLimiterHealth | null {

@@ -1,10 +1,12 @@
 /** IPC between the primary and cluster proxy workers. */
 import type { Config } from '../config/schema.js';
 import type { Block } from '../proxy/authorize/blocks.js';
+import type { EventTag } from '../proxy/record/event-tags.js';
 
 export type PrimaryToWorker =
-  | { type: 'start'; config: Readonly<Config>; writerId: string; blocks: Block[] }
+  | { type: 'start'; config: Readonly<Config>; writerId: string; blocks: Block[]; tags: EventTag[] }
   | { type: 'blocks'; blocks: Block[] }
+  | { type: 'tags'; tags: EventTag[] }
   | { type: 'ratelimit'; id: number }
   | { type: 'reload'; id: number; config: Readonly<Config> }
   | { type: 'backends'; id: number }

@@ -30,6 +30,10 @@ import { SpoolWriter } from '../audit/spool/writer.js';
 import { createRedactor } from '../audit/redact.js';
 import { serializeEvent } from '../core/event-json.js';
 import type { AuditEvent } from '../core/event.js';
+import { TagRegistry, type EventTag } from '../proxy/record/event-tags.js';
+import { Detector } from '../detect/runtime/detector.js';
+import type { EffectAction } from '../detect/engine.js';
+import type { DetectStats } from '../detect/runtime/protocol.js';
 
 export interface NodeOptions {
   configPath: string | null;
@@ -42,7 +46,10 @@ export interface RunningNode {
   /** The admin token generated when none is configured (null otherwise). */
   generatedToken: string | null;
   blocks: BlockRegistry;
+  tags: TagRegistry;
   loader: StoreLoader;
+  /** null when detection is off (detect.enabled: false). */
+  detector: Detector | null;
   reload(): ReturnType<ControlPlane['reload']>;
   stop(): Promise<void>;
 }
@@ -82,6 +89,51 @@ function loaderMetrics(loader: StoreLoader): client.Registry {
   return reg;
 }
 
+function detectorMetrics(detector: Detector): client.Registry {
+  const reg = new client.Registry();
+  let cached: DetectStats | null = null;
+  let cachedAt = 0;
+  const stats = async (): Promise<DetectStats | null> => {
+    if (Date.now() - cachedAt > 500) {
+      cached = await detector.stats().catch(() => null);
+      cachedAt = Date.now();
+    }
+    return cached;
+  };
+  const gauge = (name: string, help: string, pick: (s: DetectStats) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [reg],
+      async collect() {
+        const s = await stats();
+        this.set(s ? pick(s) : 0);
+      },
+    });
+  gauge('tollgate_detect_events_total', 'Events evaluated by the detection rules (since start).', (s) => s.processed);
+  gauge('tollgate_detect_late_events_total', 'Events older than every rule window when read (skipped).', (s) => s.late);
+  gauge('tollgate_detect_lag_bytes', 'Spooled bytes detection has not read yet.', (s) => s.lagBytes);
+  gauge('tollgate_alerts_firing', 'Alerts firing now (shadow alerts excluded).', (s) => s.firing);
+  gauge('tollgate_detect_up', '1 when the detection worker is running.', () => (detector.running ? 1 : 0));
+  new client.Gauge({
+    name: 'tollgate_notifications_total',
+    help: 'Alert notifications by notifier and outcome (since start).',
+    labelNames: ['notifier', 'state'],
+    registers: [reg],
+    async collect() {
+      const s = await stats();
+      this.reset();
+      for (const [notifier, n] of Object.entries(s?.notifications ?? {})) {
+        this.set({ notifier, state: 'sent' }, n.sent);
+        this.set({ notifier, state: 'failed' }, n.failed);
+        this.set({ notifier, state: 'retried' }, n.retried);
+        this.set({ notifier, state: 'dropped' }, n.dropped);
+      }
+    },
+  });
+  return reg;
+}
+
 export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const { log } = opts;
   let config = opts.config;
@@ -100,9 +152,27 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   await loader.start();
   const blocks = new BlockRegistry(config.access.blocks_file);
   blocks.load();
+  const tags = new TagRegistry();
   const n = workerCount(config);
   const plane = n === 1 ? await LocalPlane.start(config, log, blocks.list()) : await ClusterPlane.start(config, n, log, blocks.list());
   blocks.onChange((list) => plane.setBlocks(list));
+  tags.onChange((list) => plane.setTags(list));
+
+  const nodeName = config.node.name ?? os.hostname();
+  const onEffect = (a: EffectAction, alertId: string): void => {
+    if (a.type === 'block') {
+      blocks
+        .add({ kind: a.kind, value: a.value, reason: `${a.reason} (alert ${alertId})`, duration_seconds: Math.max(1, Math.round(a.duration_ms / 1000)), created_by: `rule:${a.rule_id}` })
+        .then((b) => log.warn({ block: b, alert: alertId }, `blocked ${b.kind} ${b.value} until ${b.expires_at} (rule ${a.rule_id})`))
+        .catch((err: Error) => log.error({ err: err.message, alert: alertId }, 'detection rule block failed'));
+    } else {
+      tags.add({ fields: a.fields, values: a.values, label: a.label, value: a.value, expires_at: new Date(Date.now() + Math.max(0, a.expires_ms - Date.now())).toISOString(), rule_id: a.rule_id });
+    }
+  };
+  const detector = config.detect.enabled
+    ? new Detector({ spoolDir: config.audit.spool.dir, detect: config.detect, node: nodeName, adminUrl: `http://${config.admin.address}`, baseDir: process.cwd(), onEffect }, log)
+    : null;
+  await detector?.start();
 
   // Admin API calls are audit events too, written by this process to its own spool stream.
   const adminSpool = config.audit.enabled ? new SpoolWriter({ ...config.audit.spool, writerId: 'admin', memoryBuffer: config.audit.memory_buffer }) : null;
@@ -118,6 +188,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const generatedToken = config.admin.tokens.length ? null : ensureGeneratedToken(config.admin.token_file);
   if (generatedToken) log.info({ token_file: config.admin.token_file }, 'no admin tokens configured: generated an admin token (Authorization: Bearer <token from the file>)');
   const loaderRegistry = loaderMetrics(loader);
+  const detectRegistry = detector ? detectorMetrics(detector) : null;
 
   const reloadFromFile = async (): ReturnType<ControlPlane['reload']> => {
     if (!opts.configPath) return { ok: false, errors: [{ path: '(file)', message: 'this node was started without a config file; nothing to reload' }] };
@@ -143,6 +214,15 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       log.error({ errors }, 'config reload failed; keeping the running configuration');
       return { ok: false, errors };
     }
+    if (detector && r.config.detect.enabled) {
+      try {
+        await detector.reload(r.config.detect);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'detection rules could not be reloaded; the previous rules stay in force');
+        restart.push('detect (reload failed: ' + (err as Error).message + ')');
+      }
+    }
+    if (config.detect.enabled !== r.config.detect.enabled) restart.push('detect.enabled');
     config = r.config;
     log.info({ restart_required: restart }, 'configuration reloaded');
     return { ok: true, restart_required: restart };
@@ -161,10 +241,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         { name: 'proxy', ok: plane.ready(), detail: plane.describe() },
         { name: 'audit_spool', ok: spools.every((s) => s.health === null || s.health.ok), detail: spools },
         { name: 'store', ok: loader.running, detail: loader.fatal ? { error: loader.fatal } : stats },
+        ...(detector ? [{ name: 'detect', ok: detector.running, detail: detector.fatal ? { error: detector.fatal } : await detector.stats().catch((err: Error) => ({ error: err.message })) }] : []),
       ];
     },
     metrics: async () => {
-      const own = await loaderRegistry.metrics();
+      const own = (await loaderRegistry.metrics()) + (detectRegistry ? '\n' + (await detectRegistry.metrics()) : '');
       const data = await plane.metrics();
       return { contentType: client.register.contentType, body: data + '\n' + own };
     },
@@ -178,8 +259,9 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     auth: new AdminAuth(config.admin.tokens, generatedToken),
     publicPaths: config.admin.public,
     blocks,
+    detector,
     audit: auditAdmin,
-    node: config.node.name ?? os.hostname(),
+    node: nodeName,
   });
   await admin.listen();
   log.info({ admin: config.admin.address, listeners: config.listeners.map((l) => l.address), workers: n }, 'tollgate is running');
@@ -189,7 +271,9 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     adminPort: admin.port,
     generatedToken,
     blocks,
+    tags,
     loader,
+    detector,
     reload: reloadFromFile,
     stop: () =>
       (stopping ??= (async () => {
@@ -197,8 +281,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         log.info({}, 'proxy stopped; loading the rest of the spool into the store');
         // Load what the proxies spooled before they stopped, then stop the loader.
         const loaded = await loader.flush().catch((err: Error) => log.error({ err: err.message }, 'final load into the store failed; events stay in the spool'));
+        // Detection reads what the proxies spooled last before it stops.
+        await detector?.stop();
         await admin.close();
         blocks.close();
+        tags.close();
         await adminSpool?.close();
         await loader.flush().catch(() => {});
         await loader.stop();
@@ -210,6 +297,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 interface Plane {
   reload(c: Readonly<Config>): Promise<string[]>;
   setBlocks(blocks: Block[]): void;
+  setTags(tags: EventTag[]): void;
   rateLimitHealth(): Promise<{ worker: string; health: RateLimiterHealth | null }[]>;
   /** One entry per proxy process, since each process tracks backend health itself. */
   backends(): Promise<{ worker: string; pools: unknown }[]>;
@@ -228,6 +316,9 @@ class LocalPlane implements Plane {
   }
   setBlocks(blocks: Block[]) {
     this.dp.setBlocks(blocks);
+  }
+  setTags(tags: EventTag[]) {
+    this.dp.setTags(tags);
   }
   async rateLimitHealth() {
     return [{ worker: 'w0', health: this.dp.rateLimitHealth() }];
@@ -264,6 +355,7 @@ class ClusterPlane implements Plane {
   private readyCount = 0;
   private aggregator = new client.AggregatorRegistry();
   private blocks: Block[] = [];
+  private tags: EventTag[] = [];
 
   private constructor(
     private config: Readonly<Config>,
@@ -289,7 +381,7 @@ class ClusterPlane implements Plane {
       let started = false;
       w.on('message', (m: WorkerToPrimary) => {
         if (m.type === 'booted') {
-          w.send({ type: 'start', config: this.config, writerId: `w${index}`, blocks: this.blocks } satisfies PrimaryToWorker);
+          w.send({ type: 'start', config: this.config, writerId: `w${index}`, blocks: this.blocks, tags: this.tags } satisfies PrimaryToWorker);
         } else if (m.type === 'ready') {
           started = true;
           this.readyCount++;
@@ -350,6 +442,10 @@ class ClusterPlane implements Plane {
   setBlocks(blocks: Block[]) {
     this.blocks = blocks;
     for (const w of this.workers.values()) if (w.isConnected()) w.send({ type: 'blocks', blocks } satisfies PrimaryToWorker);
+  }
+  setTags(tags: EventTag[]) {
+    this.tags = tags;
+    for (const w of this.workers.values()) if (w.isConnected()) w.send({ type: 'tags', tags } satisfies PrimaryToWorker);
   }
   async rateLimitHealth() {
     const replies = await this.ask((id) => ({ type: 'ratelimit', id }));

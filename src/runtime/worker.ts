@@ -8,10 +8,12 @@ import { DataPlane } from '../proxy/dataplane.js';
 import { createLogger } from './log.js';
 import type { PrimaryToWorker, WorkerToPrimary } from './messages.js';
 import type { Block } from '../proxy/authorize/blocks.js';
+import type { EventTag } from '../proxy/record/event-tags.js';
 
 let dp: DataPlane | null = null;
 /** Blocks that arrive while the data plane is starting: applied once it runs. */
 let latestBlocks: Block[] | null = null;
+let latestTags: EventTag[] | null = null;
 
 // prom-client answers the primary's metrics requests only once an
 // AggregatorRegistry exists in this process: constructing one registers that.
@@ -27,8 +29,9 @@ process.on('message', (m: PrimaryToWorker) => {
       case 'start': {
         const log = createLogger(m.config.log.level).child({ worker: m.writerId });
         try {
-          dp = await DataPlane.start({ config: m.config, writerId: m.writerId, log, blocks: m.blocks });
+          dp = await DataPlane.start({ config: m.config, writerId: m.writerId, log, blocks: m.blocks, tags: m.tags });
           if (latestBlocks) dp.setBlocks(latestBlocks);
+          if (latestTags) dp.setTags(latestTags);
           send({ type: 'ready' });
         } catch (err) {
           send({ type: 'failed', error: (err as Error).message });
@@ -46,6 +49,10 @@ process.on('message', (m: PrimaryToWorker) => {
       case 'blocks':
         latestBlocks = m.blocks;
         dp?.setBlocks(m.blocks);
+        break;
+      case 'tags':
+        latestTags = m.tags;
+        dp?.setTags(m.tags);
         break;
       case 'ratelimit':
         send({ type: 'reply', id: m.id, value: dp?.rateLimitHealth() ?? null });

@@ -63,14 +63,14 @@ export const FieldTestSchema = z
 export type FieldTest = z.output<typeof FieldTestSchema>;
 export type Predicate = FieldTest | { all: Predicate[] } | { any: Predicate[] } | { not: Predicate };
 
-export const PredicateSchema: z.ZodType<Predicate> = z.lazy(() =>
-  z.union([
-    z.object({ all: z.array(PredicateSchema).min(1).describe('Every one matches.') }).strict(),
-    z.object({ any: z.array(PredicateSchema).min(1).describe('At least one matches.') }).strict(),
-    z.object({ not: PredicateSchema.describe('Does not match.') }).strict(),
-    FieldTestSchema,
-  ]),
-) as z.ZodType<Predicate>;
+// One union object that refers to itself (through z.lazy), so walkers such as the docs generator see a cycle, not an endless tree.
+export const PredicateSchema: z.ZodType<Predicate> = z.lazy(() => predicateUnion).meta({ id: 'predicate' });
+const predicateUnion: z.ZodType<Predicate> = z.union([
+  z.object({ all: z.array(PredicateSchema).min(1).describe('Every one matches.') }).strict(),
+  z.object({ any: z.array(PredicateSchema).min(1).describe('At least one matches.') }).strict(),
+  z.object({ not: PredicateSchema.describe('Does not match.') }).strict(),
+  FieldTestSchema,
+]).meta({ id: 'predicate_node', description: 'A field test, or all/any/not of predicates (docs/detection.md).' });
 
 const Threshold = z.number().min(0).describe('The value at or above which the condition is met.');
 const Op = z.enum(['>=', '>']).default('>=').describe('How the value compares with the threshold.');
@@ -169,7 +169,7 @@ export const RuleSchema = z
     match: PredicateSchema.optional().describe('Which events the rule sees; absent = all (admin API events are never evaluated).'),
     group_by: z.array(FieldName).default([]).describe('Fields whose values make a group; each group has its own window. Events with a null group field are skipped.'),
     window: duration('Sliding window length (seconds to hours).').prefault('1m'),
-    condition: ConditionSchema,
+    condition: ConditionSchema.describe('When the rule fires: count, rate, distinct, ratio, percentile or baseline (docs/detection.md).'),
     history: z
       .object({
         window: duration('How far back the history reaches.').prefault('7d'),

@@ -9,6 +9,7 @@ import type { SpoolWriter } from '../../audit/spool/writer.js';
 import type { Redactor } from '../../audit/redact.js';
 import { metrics } from '../metrics.js';
 import { serializeEvent } from '../../core/event-json.js';
+import type { EventTags } from './event-tags.js';
 
 export interface RecordTarget {
   event: AuditEvent;
@@ -22,6 +23,8 @@ export interface RecorderOptions {
   spool: SpoolWriter | null;
   redactor: Redactor;
   onAuditFailure: 'reject' | 'continue';
+  /** Labels from detection rules' tag actions. */
+  tags?: EventTags;
   log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -51,7 +54,8 @@ export class Recorder {
       done?.(true);
       return;
     }
-    const { redactor } = this.opts;
+    const { redactor, tags } = this.opts;
+    if (tags && tags.size) tags.apply(e);
     if (e.query !== null) e.query = redactor.query(e.query);
     if (t.reqHeaders || t.resHeaders) e.headers = redactor.headers(t.reqHeaders ?? {}, (t.resHeaders ?? {}));
     let line: string;
