@@ -13,7 +13,7 @@
  */
 import type { AuditEvent } from '../core/event.js';
 import { uuidv7 } from '../core/ids.js';
-import { compileRule, groupKey, groupValues, type CompiledRule } from './rules/compile.js';
+import { compileRule, groupValues, type CompiledRule } from './rules/compile.js';
 import { fieldText } from './rules/predicate.js';
 import type { ActionConfig, RuleConfig } from './rules/schema.js';
 import type { Alert, AlertEvidence } from './types.js';
@@ -76,12 +76,16 @@ interface Group {
   key: string;
   values: string[];
   lastSeen: number;
+  /** Seen since the last eviction or sweep pass looked at it (second-chance order). */
+  touched: boolean;
   counted: CountWindow;
   numerator: CountWindow | null;
   distinct: DistinctWindow | null;
   latency: LatencyWindow | null;
   history: CountWindow | null;
+  /** The last SAMPLE_IDS counted event ids, as a ring (next write at samplesAt % SAMPLE_IDS). */
   samples: string[];
+  samplesAt: number;
   /** The dedup key of the alert this group keeps firing, or null. */
   firingKey: string | null;
   clearSince: number | null;
@@ -122,11 +126,15 @@ class RuleRuntime {
     maxGroups: number,
   ) {
     this.maxGroups = rule.config.max_groups ?? maxGroups;
+    this.horizonMs = Math.max(rule.windowMs, rule.history?.windowMs ?? 0);
+    const type = rule.config.condition.type;
+    this.heavy = type === 'percentile' || type === 'baseline';
   }
 
-  get horizonMs(): number {
-    return Math.max(this.rule.windowMs, this.rule.history?.windowMs ?? 0);
-  }
+  /** How far back any of the rule's windows reach. */
+  readonly horizonMs: number;
+  /** Percentile and baseline values are costly to recompute: throttled per group. */
+  readonly heavy: boolean;
 
   newGroup(key: string, values: string[], now: number): Group {
     const r = this.rule;
@@ -135,12 +143,14 @@ class RuleRuntime {
       key,
       values,
       lastSeen: now,
+      touched: true,
       counted: new CountWindow(r.windowMs),
       numerator: c.type === 'ratio' ? new CountWindow(r.windowMs) : null,
       distinct: c.type === 'distinct' ? new DistinctWindow(r.windowMs, c.max_values) : null,
       latency: c.type === 'percentile' ? new LatencyWindow(r.windowMs) : null,
       history: r.history ? new CountWindow(r.history.windowMs, 168) : null,
-      samples: [],
+      samples: new Array<string>(SAMPLE_IDS).fill(''),
+      samplesAt: 0,
       firingKey: null,
       clearSince: null,
       lastHeavyEval: -Infinity,
@@ -160,6 +170,33 @@ class RuleRuntime {
       }
     }
     return b;
+  }
+
+  /** Whether the condition is met, without building the evidence (the per-event path). */
+  met(g: Group, now: number): boolean {
+    const r = this.rule;
+    const c = r.config.condition;
+    let v: number;
+    switch (c.type) {
+      case 'count':
+        v = g.counted.total(now);
+        break;
+      case 'rate':
+        v = g.counted.total(now) / (r.windowMs / 1000);
+        break;
+      case 'distinct':
+        v = g.distinct!.count(now);
+        break;
+      case 'ratio': {
+        const total = g.counted.total(now);
+        if (total === 0 || total < c.min_count) return false;
+        v = g.numerator!.total(now) / total;
+        break;
+      }
+      default:
+        return this.measure(g, now).met;
+    }
+    return r.strict ? v > r.threshold : v >= r.threshold;
   }
 
   measure(g: Group, now: number): Measure {
@@ -201,6 +238,13 @@ class RuleRuntime {
       }
     }
   }
+}
+
+/** The ring's ids, oldest first. */
+function recentSamples(g: Group): string[] {
+  const out: string[] = [];
+  for (let i = Math.max(0, g.samplesAt - SAMPLE_IDS); i < g.samplesAt; i++) out.push(g.samples[i % SAMPLE_IDS]);
+  return out;
 }
 
 function round(v: number): number {
@@ -256,6 +300,31 @@ export class Engine {
     this.byId = nextById;
   }
 
+  private lastTsText = '';
+  private lastTsSecond = NaN;
+
+  /**
+   * Event time in ms. Events arrive many per second with the same
+   * "YYYY-MM-DDTHH:MM:SS" prefix: that part is parsed once per second and
+   * only the milliseconds are read per event; anything else goes to Date.parse.
+   */
+  private parseTs(t: string): number {
+    if (t.length === 24 && t.charCodeAt(19) === 46 && t.charCodeAt(23) === 90) {
+      const last = this.lastTsText;
+      let same = last.length === 24;
+      for (let i = 18; same && i >= 0; i--) if (t.charCodeAt(i) !== last.charCodeAt(i)) same = false;
+      if (!same) {
+        this.lastTsSecond = Date.parse(t.slice(0, 19) + 'Z');
+        this.lastTsText = t;
+      }
+      const a = t.charCodeAt(20) - 48;
+      const b = t.charCodeAt(21) - 48;
+      const c = t.charCodeAt(22) - 48;
+      if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9) return this.lastTsSecond + a * 100 + b * 10 + c;
+    }
+    return Date.parse(t);
+  }
+
   /** The current event-time clock (ms). */
   get clock(): number {
     return this.now;
@@ -263,7 +332,7 @@ export class Engine {
 
   process(e: AuditEvent): void {
     if (e.kind === 'admin') return;
-    const ts = Date.parse(e.ts);
+    const ts = this.parseTs(e.ts);
     if (!Number.isFinite(ts)) return;
     this.processed++;
     if (ts > this.now) this.now = ts;
@@ -274,21 +343,18 @@ export class Engine {
       if (!r.match(e)) continue;
       if (r.active && !r.active(ts)) continue;
       if (ts <= now - rt.horizonMs) continue;
-      const values = groupValues(r, e);
-      if (!values) continue;
+      const key = r.keyOf(e);
+      if (key === null) continue;
       counted = true;
       rt.matched++;
-      const key = groupKey(values);
       let g = rt.groups.get(key);
-      if (g) {
-        // Least recently seen first: re-insert on every touch.
-        rt.groups.delete(key);
-      } else {
-        g = rt.newGroup(key, values as string[], now);
+      if (!g) {
         if (rt.groups.size >= rt.maxGroups) this.evictOne(rt, now);
+        g = rt.newGroup(key, groupValues(r, e) as string[], now);
+        rt.groups.set(key, g);
       }
-      rt.groups.set(key, g);
       g.lastSeen = now;
+      g.touched = true;
       this.add(rt, g, e, ts);
       if (g.firingKey === null) this.evaluate(rt, g, now, e);
     }
@@ -333,21 +399,18 @@ export class Engine {
         break;
     }
     if (counts) {
-      g.samples.push(e.id);
-      if (g.samples.length > SAMPLE_IDS) g.samples.shift();
+      g.samples[g.samplesAt++ % SAMPLE_IDS] = e.id;
     }
   }
 
   private evaluate(rt: RuleRuntime, g: Group, now: number, e: AuditEvent | null): void {
-    const type = rt.rule.config.condition.type;
-    if (e && (type === 'percentile' || type === 'baseline')) {
+    if (e && rt.heavy) {
       if (now - g.lastHeavyEval < HEAVY_EVAL_MS) return;
       g.lastHeavyEval = now;
     }
-    const m = rt.measure(g, now);
-    if (!m.met) return;
+    if (!rt.met(g, now)) return;
     if (g.history && g.history.total(now) < rt.rule.history!.minCount) return;
-    this.fire(rt, g, m, now);
+    this.fire(rt, g, rt.measure(g, now), now);
   }
 
   private fire(rt: RuleRuntime, g: Group, m: Measure, now: number): void {
@@ -387,7 +450,7 @@ export class Engine {
       window_start: new Date(now - r.windowMs).toISOString(),
       window_end: new Date(now).toISOString(),
       count: m.count,
-      sample_event_ids: [...g.samples],
+      sample_event_ids: recentSamples(g),
       ...(m.detail ? { detail: m.detail } : {}),
     };
     const groupText = r.groupFields.map((f, i) => `${f}=${g.values[i]}`).join(' ');
@@ -456,13 +519,37 @@ export class Engine {
     this.emit({ kind: 'resolved', alert: a.alert, notifiers: rt.rule.config.shadow ? [] : this.notifiersOf(rt.rule.actions), actions: [] });
   }
 
+  /**
+   * Makes room for a new group: second-chance order (a CLOCK approximation of
+   * least recently seen) — groups seen since the hand last passed get another
+   * round, groups behind a firing alert are never evicted. Amortized O(1),
+   * without reordering the map on every event.
+   */
   private evictOne(rt: RuleRuntime, now: number): void {
-    // The least recently seen group that is not behind a firing alert.
-    for (const [key, g] of rt.groups) {
-      if (g.firingKey !== null) continue;
+    for (let i = 0, n = rt.groups.size * 2 + 1; i < n; i++) {
+      const first = rt.groups.entries().next();
+      if (first.done) return;
+      const [key, g] = first.value;
       rt.groups.delete(key);
-      if (g.lastSeen > now - rt.horizonMs) rt.evicted++;
-      return;
+      if (g.firingKey === null && !g.touched) {
+        if (g.lastSeen > now - rt.horizonMs) rt.evicted++;
+        return;
+      }
+      g.touched = false;
+      rt.groups.set(key, g);
+    }
+  }
+
+  /** Drops idle groups: looks at a slice of each rule's groups per tick, so a full pass takes a few ticks whatever the count. */
+  private sweep(rt: RuleRuntime, now: number): void {
+    let budget = Math.min(rt.groups.size, 256 + (rt.groups.size >> 4));
+    const horizon = now - rt.horizonMs;
+    // Entries re-added during the pass go to the end; the budget stops the pass before it reaches them.
+    for (const [key, g] of rt.groups) {
+      if (budget-- <= 0) return;
+      rt.groups.delete(key);
+      if (g.firingKey === null && g.lastSeen <= horizon) continue;
+      rt.groups.set(key, g);
     }
   }
 
@@ -497,15 +584,10 @@ export class Engine {
         if (allClear) this.resolve(rt, key, a, now);
       }
       // Heavy conditions that were throttled on events get their evaluation here.
-      const type = rt.rule.config.condition.type;
-      for (const [key, g] of rt.groups) {
-        if (g.lastSeen > now - rt.horizonMs) {
-          if ((type === 'percentile' || type === 'baseline') && g.firingKey === null) this.evaluate(rt, g, now, null);
-          continue;
-        }
-        if (g.firingKey !== null) continue;
-        rt.groups.delete(key);
+      if (rt.heavy) {
+        for (const g of rt.groups.values()) if (g.firingKey === null && g.lastSeen > now - rt.horizonMs) this.evaluate(rt, g, now, null);
       }
+      this.sweep(rt, now);
       for (const [key, until] of rt.cooldowns) if (until <= now) rt.cooldowns.delete(key);
     }
   }

@@ -32,6 +32,8 @@ export interface CompiledRule {
   readonly actions: readonly ActionConfig[];
   /** A stable digest of the definition: a reload keeps the state of rules whose digest is unchanged. */
   readonly digest: string;
+  /** The group key of an event (group values joined), or null when a group field is empty. */
+  keyOf(e: AuditEvent): string | null;
   dedupKey(values: readonly (string | null)[]): string;
 }
 
@@ -69,6 +71,7 @@ export function compileRule(r: RuleConfig): CompiledRule {
     minCount: 'min_count' in c ? c.min_count : 0,
     actions: r.actions,
     digest: JSON.stringify(r),
+    keyOf: keyBuilder(groupGetters),
     dedupKey,
   };
 }
@@ -83,6 +86,26 @@ export function groupValues(rule: CompiledRule, e: AuditEvent): (string | null)[
     out[i] = v;
   }
   return out;
+}
+
+function keyBuilder(getters: readonly FieldGetter[]): (e: AuditEvent) => string | null {
+  if (getters.length === 0) return () => '';
+  if (getters.length === 1) {
+    const get = getters[0];
+    return (e) => {
+      const v = fieldText(get(e));
+      return v === null || v === '' ? null : v;
+    };
+  }
+  return (e) => {
+    let key = '';
+    for (let i = 0; i < getters.length; i++) {
+      const v = fieldText(getters[i](e));
+      if (v === null || v === '') return null;
+      key = i === 0 ? v : key + GROUP_SEP + v;
+    }
+    return key;
+  };
 }
 
 export function groupKey(values: readonly (string | null)[]): string {

@@ -155,8 +155,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Ticks are cheap but not free (they sweep idle groups): at most this often. */
+const TICK_EVERY_MS = 250;
+
 async function loop(): Promise<void> {
   let lastSave = Date.now();
+  let lastTick = 0;
   while (!stopping) {
     let n = 0;
     try {
@@ -168,7 +172,10 @@ async function loop(): Promise<void> {
       await sleep(1000);
     }
     // Quiet traffic still moves time on: alerts resolve, groups expire.
-    engine.tick(Date.now());
+    if (Date.now() - lastTick >= TICK_EVERY_MS) {
+      lastTick = Date.now();
+      engine.tick(lastTick);
+    }
     if (Date.now() - lastSave > SAVE_EVERY_MS) {
       saveState();
       lastSave = Date.now();
