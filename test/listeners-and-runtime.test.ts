@@ -193,6 +193,19 @@ test('the demo starts, serves traffic, records it, and stops cleanly on Ctrl-C',
     assert.ok(!events.some((e) => (e.query ?? '').includes('session_token=abc')), 'demo secrets are redacted');
     assert.ok(events.some((e) => e.route === 'me' && e.user_id !== null && e.auth_method === 'jwt'), 'demo users are identified by their JWT');
     assert.ok(events.some((e) => e.status === 401 && e.auth_error !== null && e.decision === 'deny'), 'failed attempts are recorded with their reason');
+    // The demo's scanner trips the built-in probing rule (threshold lowered for the demo).
+    const token = (await readFile(path.join(dir, 'admin.token'), 'utf8')).trim();
+    const probe = await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/api/v1/alerts?rule_id=endpoint-probing`, { headers: { authorization: `Bearer ${token}` } });
+        return ((await res.json()) as { alerts: { group: Record<string, string> }[] }).alerts[0];
+      },
+      'the demo scanner to raise the probing alert',
+      30_000,
+      250,
+    );
+    assert.ok(probe.group.client_ip, 'the alert names the scanner');
+    assert.match(out, /\/api\/v1\/alerts/);
     child.kill('SIGINT');
     const code = await Promise.race([new Promise<number | null>((r) => child.once('exit', (c) => r(c))), sleep(20_000).then(() => 'timeout')]);
     assert.equal(code, 0);

@@ -148,6 +148,17 @@ audit:
 store:
   path: ${path.join(dir, 'tollgate.duckdb')}
   retention_days: 7
+detect:
+  state_file: ${path.join(dir, 'detect-state.json')}
+  alerts_file: ${path.join(dir, 'alerts.ndjson')}
+  builtin:
+    rules:
+      # The built-in pack, with thresholds lowered for the demo's light traffic so alerts show within a minute or two.
+      endpoint-probing: { condition: { threshold: 6 } }
+      failed-login-surge:
+        window: 2m
+        condition: { threshold: 4 }
+        actions: [{ type: alert }, { type: block, target: client_ip, duration: 1m }]
 log:
   level: warn
 `;
@@ -226,6 +237,8 @@ export function registerDemo(program: Command): void {
           `  Live events      ${curl('/api/v1/events/stream')}`,
           `  Top clients      ${curl('/api/v1/stats/top?by=client_ip')}`,
           `  Backends         ${curl('/api/v1/backends')}`,
+          `  Alerts           ${curl('/api/v1/alerts')}`,
+          `  Detection rules  ${curl('/api/v1/rules')}`,
           `  Metrics          ${curl('/metrics')}`,
           '',
           `  From a shell:    npx tollgate query --admin ${admin} --token-file ${tokenFile} --status 4xx`,

@@ -94,6 +94,8 @@ interface Group {
 
 interface ActiveAlert {
   alert: Alert;
+  /** Where its transitions go (none for shadow rules). */
+  notifiers: string[];
   groups: Set<string>;
   /** An alert adopted after a restart: resolves by this event time unless a group joins it. */
   adoptedUntil: number | null;
@@ -473,13 +475,14 @@ export class Engine {
       acknowledged_by: null,
       notifications: [],
     };
-    rt.active.set(key, { alert, groups: new Set([g.key]), adoptedUntil: null });
+    const notifiers = r.config.shadow ? [] : this.notifiersOf(r.actions);
+    rt.active.set(key, { alert, notifiers, groups: new Set([g.key]), adoptedUntil: null });
     g.firingKey = key;
     g.clearSince = null;
     rt.fired++;
     rt.lastFiredAt = now;
     if (r.config.shadow) rt.shadowHits++;
-    this.emit({ kind: 'firing', alert, notifiers: r.config.shadow ? [] : this.notifiersOf(r.actions), actions });
+    this.emit({ kind: 'firing', alert, notifiers, actions });
   }
 
   private effects(rt: RuleRuntime, g: Group, now: number): EffectAction[] {
@@ -599,13 +602,13 @@ export class Engine {
       if (!rt || a.status !== 'firing' || rt.active.has(a.dedup_key)) continue;
       const started = Date.parse(a.started_at);
       const base = Math.max(Number.isFinite(this.now) ? this.now : Date.now(), started);
-      rt.active.set(a.dedup_key, { alert: a, groups: new Set(), adoptedUntil: base + rt.rule.windowMs });
+      rt.active.set(a.dedup_key, { alert: a, notifiers: a.shadow ? [] : this.notifiersOf(rt.rule.actions), groups: new Set(), adoptedUntil: base + rt.rule.windowMs });
     }
   }
 
-  firing(): Alert[] {
-    const out: Alert[] = [];
-    for (const rt of this.byId.values()) for (const a of rt.active.values()) out.push(a.alert);
+  firing(): { alert: Alert; notifiers: string[] }[] {
+    const out: { alert: Alert; notifiers: string[] }[] = [];
+    for (const rt of this.byId.values()) for (const a of rt.active.values()) out.push({ alert: a.alert, notifiers: a.notifiers });
     return out;
   }
 

@@ -97,7 +97,7 @@ export const AlertmanagerNotifierSchema = z
     type: z.literal('alertmanager').describe('Posts alerts to a Prometheus Alertmanager (`POST <url>/api/v2/alerts`), which then groups, silences and routes them.'),
     url: httpUrl().describe('Base URL of the Alertmanager, e.g. "http://127.0.0.1:9093" (include its `--web.route-prefix`, if any).'),
     ends_after: duration(
-      'When non-zero, a firing alert is sent with `endsAt` = now + this, so that Alertmanager resolves it by itself if the resolution is never delivered. 0 sends no `endsAt`: Alertmanager then applies its own `resolve_timeout` (5m by default) — Tollgate sends each transition once and does not re-send firing alerts.',
+      'When non-zero, a firing alert is sent with `endsAt` = now + this, so that Alertmanager resolves it by itself if the resolution is never delivered. 0 sends no `endsAt`: Alertmanager then applies its own `resolve_timeout` (5m by default); Tollgate re-sends firing alerts every minute, so that only ends an alert when Tollgate stops sending.',
     ).prefault('0'),
     ...common,
   })

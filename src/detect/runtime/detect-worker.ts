@@ -54,6 +54,9 @@ function newDispatcher(n: Map<string, Notifier>): NotifierDispatcher {
   return new NotifierDispatcher(n, {
     log: { warn: (o: object, msg: string) => log('warn', msg, o) },
     onResult: (alertId, record) => {
+      // Re-sends of a firing alert (Alertmanager) are recorded only when they fail.
+      const prev = book.get(alertId);
+      if (record.state === 'sent' && record.kind === 'firing' && prev?.notifications.some((x) => x.notifier === record.notifier && x.kind === 'firing' && x.state === 'sent')) return;
       const a = book.addNotification(alertId, record);
       if (record.state === 'failed') log('warn', `notifier ${record.notifier} could not deliver alert ${alertId}`, { error: record.error, attempts: record.attempts });
       if (a) post({ type: 'alert', alert: a });
@@ -155,12 +158,27 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Alertmanager forgets an alert that is not re-sent within its resolve_timeout
+ * (5 min by default): firing alerts are re-sent to Alertmanager notifiers this
+ * often, as Prometheus does.
+ */
+const RESEND_MS = 60_000;
+
+function resendFiring(): void {
+  for (const { alert, notifiers: names } of engine.firing()) {
+    const am = names.filter((n) => notifiers.get(n)?.type === 'alertmanager');
+    if (am.length && alert.status === 'firing') dispatcher.dispatch(am, { kind: 'firing', alert, node: init.node, link: link(alert.id) });
+  }
+}
+
 /** Ticks are cheap but not free (they sweep idle groups): at most this often. */
 const TICK_EVERY_MS = 250;
 
 async function loop(): Promise<void> {
   let lastSave = Date.now();
   let lastTick = 0;
+  let lastResend = Date.now();
   while (!stopping) {
     let n = 0;
     try {
@@ -175,6 +193,10 @@ async function loop(): Promise<void> {
     if (Date.now() - lastTick >= TICK_EVERY_MS) {
       lastTick = Date.now();
       engine.tick(lastTick);
+    }
+    if (Date.now() - lastResend >= RESEND_MS) {
+      lastResend = Date.now();
+      resendFiring();
     }
     if (Date.now() - lastSave > SAVE_EVERY_MS) {
       saveState();
@@ -264,6 +286,8 @@ async function main(): Promise<void> {
     // Before the backlog: events older than every window are skipped as late, not evaluated against an empty past.
     engine.tick(Date.now());
     engine.adopt(book.firing());
+    // Receivers may have lost what was firing while this node was down (Alertmanager's resolve_timeout).
+    resendFiring();
   } catch (err) {
     post({ type: 'fatal', error: (err as Error).message });
     return;
