@@ -216,6 +216,14 @@ export const AccessSchema = z
     ip_allow: cidrList('If not empty, only clients in these CIDRs are served; others get 403 (`block`, rule `ip_allow`).'),
     ip_deny: cidrList('Clients in these CIDRs get 403 (`block`, rule `ip_deny`).'),
     blocks_file: z.string().default('./data/blocks.json').describe('Where dynamic blocks (POST /api/v1/blocks, detection rules) are kept across restarts.'),
+    shared_blocks: z
+      .object({
+        url: z.string().describe('Redis URL, e.g. "redis://10.0.0.5:6379/0" (use `${ENV}` for passwords).'),
+        prefix: z.string().default('tollgate:blocks').describe('Hash holding the blocks; `<prefix>:changes` is the channel that announces changes.'),
+      })
+      .strict()
+      .optional()
+      .describe('Share dynamic blocks across a fleet through Redis: a block made on any node (admin API, detection rule) is enforced on all of them.'),
     rate_limit: z
       .object({
         redis: z

@@ -23,6 +23,7 @@ import { AdminServer, type ControlPlane, type ReadinessCheck } from '../admin/se
 import type { LoaderStats } from '../audit/loader/protocol.js';
 import type { PrimaryToWorker, WorkerToPrimary } from './messages.js';
 import { BlockRegistry, type Block } from '../proxy/authorize/blocks.js';
+import { SharedBlocks } from '../proxy/authorize/shared-blocks.js';
 import { buildIdentityMethods } from '../proxy/authorize/identity/index.js';
 import type { RateLimiterHealth } from '../proxy/authorize/ratelimit/limiter.js';
 import { AdminAuth, ensureGeneratedToken } from '../admin/auth.js';
@@ -152,6 +153,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   await loader.start();
   const blocks = new BlockRegistry(config.access.blocks_file);
   blocks.load();
+  const sharedBlocks = config.access.shared_blocks ? new SharedBlocks(blocks, { url: config.access.shared_blocks.url, prefix: config.access.shared_blocks.prefix }, log) : null;
+  await sharedBlocks?.start();
   const tags = new TagRegistry();
   const n = workerCount(config);
   const plane = n === 1 ? await LocalPlane.start(config, log, blocks.list()) : await ClusterPlane.start(config, n, log, blocks.list());
@@ -223,6 +226,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       }
     }
     if (config.detect.enabled !== r.config.detect.enabled) restart.push('detect.enabled');
+    if (JSON.stringify(config.access.shared_blocks) !== JSON.stringify(r.config.access.shared_blocks)) restart.push('access.shared_blocks');
     config = r.config;
     log.info({ restart_required: restart }, 'configuration reloaded');
     return { ok: true, restart_required: restart };
@@ -238,6 +242,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       return [
         // Redis down is degraded, not unready: the configured fallback keeps enforcing limits.
         { name: 'rate_limits', ok: true, detail: limits },
+        // Redis down is degraded too: blocks apply locally and are shared when it is back.
+        ...(sharedBlocks ? [{ name: 'shared_blocks', ok: true, detail: sharedBlocks.health() }] : []),
         { name: 'proxy', ok: plane.ready(), detail: plane.describe() },
         { name: 'audit_spool', ok: spools.every((s) => s.health === null || s.health.ok), detail: spools },
         { name: 'store', ok: loader.running, detail: loader.fatal ? { error: loader.fatal } : stats },
@@ -285,6 +291,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         await detector?.stop();
         await admin.close();
         blocks.close();
+        await sharedBlocks?.close();
         tags.close();
         await adminSpool?.close();
         await loader.flush().catch(() => {});

@@ -112,10 +112,14 @@ export class BlockList {
  * to `file` (atomically: temp file + rename) before they are acknowledged,
  * then announced through `onChange` so workers get the new snapshot.
  */
+/** A block made or lifted on this node (the admin API, a detection rule), for fleet sharing. */
+export type LocalBlockChange = { type: 'add'; block: Block; replaced: string[] } | { type: 'remove'; id: string };
+
 export class BlockRegistry {
   private blocks = new Map<string, Block>();
   private timer: NodeJS.Timeout | null = null;
   private listeners = new Set<(blocks: Block[]) => void>();
+  private localListeners = new Set<(change: LocalBlockChange) => void>();
   private writing: Promise<void> = Promise.resolve();
 
   constructor(private readonly file: string) {}
@@ -148,12 +152,38 @@ export class BlockRegistry {
     return () => this.listeners.delete(fn);
   }
 
+  /** Called for changes made on this node only (not for replaceShared). */
+  onLocalChange(fn: (change: LocalBlockChange) => void): () => void {
+    this.localListeners.add(fn);
+    return () => this.localListeners.delete(fn);
+  }
+
+  /**
+   * Takes the fleet's list (from the shared store) as this node's: what other
+   * nodes added appears, what they lifted goes. Expired entries are skipped.
+   */
+  async replaceShared(blocks: readonly Block[]): Promise<void> {
+    const now = Date.now();
+    const next = new Map<string, Block>();
+    for (const b of blocks) if (!b.expires_at || Date.parse(b.expires_at) > now) next.set(b.id, b);
+    const same = next.size === this.blocks.size && [...next.keys()].every((id) => this.blocks.has(id));
+    if (same) return;
+    this.blocks = next;
+    await this.commit();
+  }
+
   async add(input: BlockInput): Promise<Block> {
     const now = Date.now();
     const canon = canonicalBlockValue(input.kind, input.value);
     if (!canon.ok) throw new Error(canon.error);
     // Blocking the same target again replaces the earlier block (new expiry and reason).
-    for (const b of this.blocks.values()) if (b.kind === input.kind && b.value === canon.value) this.blocks.delete(b.id);
+    const replaced: string[] = [];
+    for (const b of this.blocks.values()) {
+      if (b.kind === input.kind && b.value === canon.value) {
+        this.blocks.delete(b.id);
+        replaced.push(b.id);
+      }
+    }
     const block: Block = {
       id: uuidv7(),
       kind: input.kind,
@@ -165,12 +195,14 @@ export class BlockRegistry {
     };
     this.blocks.set(block.id, block);
     await this.commit();
+    for (const fn of this.localListeners) fn({ type: 'add', block, replaced });
     return block;
   }
 
   async remove(id: string): Promise<boolean> {
     if (!this.blocks.delete(id)) return false;
     await this.commit();
+    for (const fn of this.localListeners) fn({ type: 'remove', id });
     return true;
   }
 
