@@ -6,7 +6,7 @@
 import type { AuditEvent } from '../../core/event.js';
 import { compileTimeWindow } from '../../core/time-window.js';
 import { compilePredicate, fieldGetter, fieldText, type EventPredicate, type FieldGetter } from './predicate.js';
-import type { ActionConfig, RuleConfig } from './schema.js';
+import type { ActionConfig, Predicate, RuleConfig } from './schema.js';
 import type { Severity } from '../types.js';
 
 export interface CompiledRule {
@@ -74,6 +74,29 @@ export function compileRule(r: RuleConfig): CompiledRule {
     keyOf: keyBuilder(groupGetters),
     dedupKey,
   };
+}
+
+/** The top-level event fields a set of rules reads (map fields by their map), plus what the engine itself reads. */
+export function fieldsUsed(rules: readonly RuleConfig[]): Set<string> {
+  const out = new Set<string>(['id', 'ts', 'kind']);
+  const add = (f: string) => out.add(f.split('.')[0]);
+  const walk = (p: Predicate | undefined): void => {
+    if (!p) return;
+    if ('all' in p) p.all.forEach(walk);
+    else if ('any' in p) p.any.forEach(walk);
+    else if ('not' in p) walk(p.not);
+    else add(p.field);
+  };
+  for (const r of rules) {
+    walk(r.match);
+    r.group_by.forEach(add);
+    walk(r.history?.where);
+    const c = r.condition;
+    if ('where' in c) walk(c.where);
+    if (c.type === 'ratio') walk(c.of);
+    if (c.type === 'distinct' || c.type === 'percentile') add(c.field);
+  }
+  return out;
 }
 
 /** Values of the group fields, or null when one is absent (the event cannot be attributed). */

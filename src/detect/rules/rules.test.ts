@@ -139,3 +139,18 @@ describe('rule sets', () => {
     assert.match(e2.message, /cannot read rules file/);
   });
 });
+
+describe('fields used', () => {
+  test('every field a rule reads is listed (maps by their map name), so partial records are enough', async () => {
+    const { fieldsUsed } = await import('./compile.js');
+    const r = RuleSchema.parse({
+      id: 'x',
+      match: { all: [{ field: 'path', prefix: '/a' }, { not: { field: 'labels.team', equals: 'red' } }] },
+      group_by: ['client_ip', 'headers.req.user-agent'],
+      condition: { type: 'ratio', of: { field: 'status', class: '5xx' }, threshold: 0.5 },
+      history: { window: '1d', where: { field: 'decision', equals: 'allow' }, min_count: 1 },
+    });
+    const d = RuleSchema.parse({ id: 'y', condition: { type: 'distinct', field: 'user_name', threshold: 2, where: { field: 'auth_error', exists: true } } });
+    assert.deepEqual([...fieldsUsed([r, d])].sort(), ['auth_error', 'client_ip', 'decision', 'headers', 'id', 'kind', 'labels', 'path', 'status', 'ts', 'user_name']);
+  });
+});

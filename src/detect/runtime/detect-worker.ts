@@ -18,6 +18,8 @@ import type { SpoolCursor } from '../../store/types.js';
 import { SpoolReader } from '../../audit/spool/reader.js';
 import { Engine, type Transition } from '../engine.js';
 import { resolveRules } from '../rules/load.js';
+import { fieldsUsed } from '../rules/compile.js';
+import { createEventScanner } from '../../core/event-scan.js';
 import { AlertBook } from '../alerts/alert-book.js';
 import { buildNotifiers, closeNotifiers, NotifierDispatcher } from '../notifiers/index.js';
 import type { DetectConfig } from '../../config/detect-schema.js';
@@ -82,6 +84,13 @@ function buildRules(d: DetectConfig) {
 
 const first = buildRules(detect);
 const engine = new Engine({ rules: first.rules, builtinIds: first.builtinIds, defaultNotifiers: detect.default_notifiers, maxGroups: detect.max_groups, onTransition });
+
+/** Records are read for the fields the rules use only: most of a record is never decoded. */
+function useFieldsOf(rules: Parameters<typeof fieldsUsed>[0]): void {
+  const scan = createEventScanner(fieldsUsed(rules));
+  reader.decode = (buf, start, end) => scan(buf, start, end) as AuditEvent | null;
+}
+useFieldsOf(first.rules);
 
 interface SavedState {
   version: 1;
@@ -226,6 +235,7 @@ async function reload(d: DetectConfig): Promise<void> {
   let nextNotifiers: Map<string, Notifier> | null = null;
   if (JSON.stringify(d.notifiers) !== JSON.stringify(detect.notifiers)) nextNotifiers = buildNotifiers(d.notifiers, { baseDir: init.baseDir });
   engine.setRules(set.rules, { defaultNotifiers: d.default_notifiers, maxGroups: d.max_groups, builtinIds: set.builtinIds });
+  useFieldsOf(set.rules);
   if (nextNotifiers) {
     const old = dispatcher;
     const oldNotifiers = notifiers;
