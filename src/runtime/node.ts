@@ -59,18 +59,22 @@ export function workerCount(config: Readonly<Config>): number {
   return config.workers === 'auto' ? Math.max(1, os.availableParallelism()) : config.workers;
 }
 
-function loaderMetrics(loader: StoreLoader): client.Registry {
-  const reg = new client.Registry();
-  let cached: LoaderStats | null = null;
+/** A stats source asked at most every 500 ms, however many gauges read it during one scrape. */
+function cachedStats<S>(fetch: () => Promise<S>): () => Promise<S | null> {
+  let cached: S | null = null;
   let cachedAt = 0;
-  const stats = async (): Promise<LoaderStats | null> => {
+  return async () => {
     if (Date.now() - cachedAt > 500) {
-      cached = await loader.stats().catch(() => null);
+      cached = await fetch().catch(() => null);
       cachedAt = Date.now();
     }
     return cached;
   };
-  const gauge = (name: string, help: string, pick: (s: LoaderStats) => number) =>
+}
+
+/** Gauges read from a worker thread's stats at scrape time (0 when it does not answer). */
+function statGauges<S>(reg: client.Registry, stats: () => Promise<S | null>, gauges: [name: string, help: string, pick: (s: S) => number][]): void {
+  for (const [name, help, pick] of gauges) {
     new client.Gauge({
       name,
       help,
@@ -80,42 +84,33 @@ function loaderMetrics(loader: StoreLoader): client.Registry {
         this.set(s ? pick(s) : 0);
       },
     });
-  gauge('tollgate_store_events_loaded_total', 'Audit events loaded from the spool into the store (since start).', (s) => s.loaded);
-  gauge('tollgate_store_load_errors_total', 'Failed load attempts (retried).', (s) => s.errors);
-  gauge('tollgate_spool_lag_bytes', 'Spooled bytes not yet loaded into the store.', (s) => s.lagBytes);
-  gauge('tollgate_spool_torn_records_total', 'Torn (unacknowledged, partial) records skipped in sealed segments.', (s) => s.torn);
-  gauge('tollgate_spool_bad_records_total', 'Unreadable spool records skipped.', (s) => s.badLines);
-  gauge('tollgate_store_retention_deleted_total', 'Events deleted by retention.', (s) => s.retentionDeleted);
-  gauge('tollgate_store_up', '1 when the store loader is running.', () => (loader.running ? 1 : 0));
+  }
+}
+
+function loaderMetrics(loader: StoreLoader): client.Registry {
+  const reg = new client.Registry();
+  statGauges<LoaderStats>(reg, cachedStats(() => loader.stats()), [
+    ['tollgate_store_events_loaded_total', 'Audit events loaded from the spool into the store (since start).', (s) => s.loaded],
+    ['tollgate_store_load_errors_total', 'Failed load attempts (retried).', (s) => s.errors],
+    ['tollgate_spool_lag_bytes', 'Spooled bytes not yet loaded into the store.', (s) => s.lagBytes],
+    ['tollgate_spool_torn_records_total', 'Torn (unacknowledged, partial) records skipped in sealed segments.', (s) => s.torn],
+    ['tollgate_spool_bad_records_total', 'Unreadable spool records skipped.', (s) => s.badLines],
+    ['tollgate_store_retention_deleted_total', 'Events deleted by retention.', (s) => s.retentionDeleted],
+    ['tollgate_store_up', '1 when the store loader is running.', () => (loader.running ? 1 : 0)],
+  ]);
   return reg;
 }
 
 function detectorMetrics(detector: Detector): client.Registry {
   const reg = new client.Registry();
-  let cached: DetectStats | null = null;
-  let cachedAt = 0;
-  const stats = async (): Promise<DetectStats | null> => {
-    if (Date.now() - cachedAt > 500) {
-      cached = await detector.stats().catch(() => null);
-      cachedAt = Date.now();
-    }
-    return cached;
-  };
-  const gauge = (name: string, help: string, pick: (s: DetectStats) => number) =>
-    new client.Gauge({
-      name,
-      help,
-      registers: [reg],
-      async collect() {
-        const s = await stats();
-        this.set(s ? pick(s) : 0);
-      },
-    });
-  gauge('tollgate_detect_events_total', 'Events evaluated by the detection rules (since start).', (s) => s.processed);
-  gauge('tollgate_detect_late_events_total', 'Events older than every rule window when read (skipped).', (s) => s.late);
-  gauge('tollgate_detect_lag_bytes', 'Spooled bytes detection has not read yet.', (s) => s.lagBytes);
-  gauge('tollgate_alerts_firing', 'Alerts firing now (shadow alerts excluded).', (s) => s.firing);
-  gauge('tollgate_detect_up', '1 when the detection worker is running.', () => (detector.running ? 1 : 0));
+  const stats = cachedStats(() => detector.stats());
+  statGauges<DetectStats>(reg, stats, [
+    ['tollgate_detect_events_total', 'Events evaluated by the detection rules (since start).', (s) => s.processed],
+    ['tollgate_detect_late_events_total', 'Events older than every rule window when read (skipped).', (s) => s.late],
+    ['tollgate_detect_lag_bytes', 'Spooled bytes detection has not read yet.', (s) => s.lagBytes],
+    ['tollgate_alerts_firing', 'Alerts firing now (shadow alerts excluded).', (s) => s.firing],
+    ['tollgate_detect_up', '1 when the detection worker is running.', () => (detector.running ? 1 : 0)],
+  ]);
   new client.Gauge({
     name: 'tollgate_notifications_total',
     help: 'Alert notifications by notifier and outcome (since start).',

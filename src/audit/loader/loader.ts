@@ -4,87 +4,31 @@
  * without touching DuckDB on this thread), and fans live events out to
  * subscribers (the events/stream endpoint).
  */
-import { Worker } from 'node:worker_threads';
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../../core/event.js';
+import { ThreadHandle } from '../../core/thread-handle.js';
 import { QueryError, type StoreReader, type EventQuery, type EventPage, type TimeseriesQuery, type TimeseriesPoint, type TopQuery, type TopRow, type LatencyQuery, type LatencyRow } from '../../store/types.js';
 import type { LoaderInit, LoaderMessage, LoaderRequest, LoaderStats } from './protocol.js';
 
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-export class StoreLoader extends EventEmitter implements StoreReader {
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+export class StoreLoader extends ThreadHandle<LoaderRequest, Extract<LoaderMessage, { type: 'events' }>> implements StoreReader {
   private subscribers = 0;
-  private exited = false;
-  fatal: string | null = null;
 
   constructor(
     private readonly init: LoaderInit,
-    private readonly log: Logger,
+    log: Logger,
   ) {
-    super();
+    super(log, 'store loader');
   }
 
   start(): Promise<void> {
-    const url = new URL('./loader-worker.js', import.meta.url);
-    const w = new Worker(url, { workerData: this.init });
-    this.worker = w;
-    return new Promise((resolve, reject) => {
-      w.on('message', (m: LoaderMessage) => {
-        switch (m.type) {
-          case 'ready':
-            resolve();
-            break;
-          case 'fatal':
-            this.fatal = m.error;
-            reject(new Error(m.error));
-            break;
-          case 'log':
-            this.log[m.level](m.data ?? {}, m.msg);
-            break;
-          case 'events':
-            for (const e of m.events) this.emit('event', e);
-            break;
-          case 'reply': {
-            const p = this.pending.get(m.id);
-            if (!p) break;
-            this.pending.delete(m.id);
-            if (m.ok) p.resolve(m.value);
-            else p.reject(m.queryError ? new QueryError(m.error) : new Error(m.error));
-            break;
-          }
-          case 'stopped':
-            break;
-        }
-      });
-      w.on('error', (err) => {
-        this.fatal = err.message;
-        this.log.error({ err }, 'store loader crashed');
-        reject(err);
-      });
-      w.on('exit', (code) => {
-        this.exited = true;
-        for (const p of this.pending.values()) p.reject(new Error('store loader stopped'));
-        this.pending.clear();
-        if (code !== 0 && !this.fatal) this.fatal = `store loader exited with code ${code}`;
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.worker !== null && !this.exited && !this.fatal;
-  }
-
-  private call<T>(req: WithoutId<Extract<LoaderRequest, { id: number }>>): Promise<T> {
-    if (!this.worker || this.exited) return Promise.reject(new Error('store loader is not running'));
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve, reject });
-      this.worker!.postMessage({ ...req, id });
-    });
+    return this.startThread(
+      new URL('./loader-worker.js', import.meta.url),
+      this.init,
+      (m) => {
+        for (const e of m.events) this.emit('event', e);
+      },
+      (m) => (m.queryError ? new QueryError(m.error) : new Error(m.error)),
+    );
   }
 
   private read<T>(method: keyof StoreReader, ...args: unknown[]): Promise<T> {
@@ -122,23 +66,14 @@ export class StoreLoader extends EventEmitter implements StoreReader {
   /** Live events as they are loaded; returns the unsubscribe function. */
   subscribe(fn: (e: AuditEvent) => void): () => void {
     this.on('event', fn);
-    if (this.subscribers++ === 0) this.worker?.postMessage({ type: 'stream', on: true } satisfies LoaderRequest);
+    if (this.subscribers++ === 0) this.send({ type: 'stream', on: true });
     return () => {
       this.off('event', fn);
-      if (--this.subscribers === 0) this.worker?.postMessage({ type: 'stream', on: false } satisfies LoaderRequest);
+      if (--this.subscribers === 0) this.send({ type: 'stream', on: false });
     };
   }
 
-  async stop(): Promise<void> {
-    const w = this.worker;
-    if (!w || this.exited) return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => void w.terminate().then(() => resolve()), 15_000);
-      w.once('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      w.postMessage({ type: 'stop' } satisfies LoaderRequest);
-    });
+  stop(): Promise<void> {
+    return this.stopThread({ type: 'stop' });
   }
 }

@@ -14,19 +14,20 @@ type RuleInput = z.input<typeof RuleSchema>;
 const REFUSED_CREDENTIAL = ['bad_credentials', 'unknown_user', 'bad_signature', 'unknown_key', 'revoked', 'expired', 'wrong_audience', 'wrong_issuer', 'untrusted_certificate'];
 
 export function builtinRuleInputs(b: BuiltinConfig): RuleInput[] {
-  const onLoginPath = { field: 'path', glob: b.login_paths };
+  // A failed login: refused on a login page (by the application), or credentials Tollgate refused anywhere.
+  const failedLogin = {
+    any: [
+      { all: [{ field: 'path', glob: b.login_paths }, { field: 'status', in: [401, 403] }] },
+      { field: 'auth_error', in: REFUSED_CREDENTIAL },
+    ],
+  };
   return [
     {
       id: 'failed-login-surge',
       description: 'Surge of failed logins from one client',
       severity: 'high',
       labels: { category: 'authentication' },
-      match: {
-        any: [
-          { all: [onLoginPath, { field: 'status', in: [401, 403] }] },
-          { field: 'auth_error', in: REFUSED_CREDENTIAL },
-        ],
-      },
+      match: failedLogin,
       group_by: ['client_ip'],
       window: '1m',
       condition: { type: 'count', threshold: 10 },
@@ -38,12 +39,7 @@ export function builtinRuleInputs(b: BuiltinConfig): RuleInput[] {
       description: 'Many user names tried from one client',
       severity: 'high',
       labels: { category: 'authentication' },
-      match: {
-        any: [
-          { all: [onLoginPath, { field: 'status', in: [401, 403] }] },
-          { field: 'auth_error', in: REFUSED_CREDENTIAL },
-        ],
-      },
+      match: failedLogin,
       group_by: ['client_ip'],
       window: '10m',
       condition: { type: 'distinct', field: 'user_name', threshold: 8 },
