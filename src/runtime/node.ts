@@ -142,6 +142,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       retentionDays: config.store.retention_days,
       housekeepingMs: 30_000,
       nice: config.store.loader_nice,
+      // Detection reads the same segments: keep those it has not read yet.
+      holdFile: config.detect.enabled ? path.resolve(config.detect.state_file) : null,
     },
     log,
   );

@@ -7,11 +7,11 @@
  * thread, never the proxy's event loop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import type { Store, SpoolCursor, StoreReader } from '../../store/types.js';
 import { QueryError } from '../../store/types.js';
-import { SpoolReader } from '../spool/reader.js';
+import { SpoolReader, holdCursors } from '../spool/reader.js';
 import { completeEvent } from '../../core/event-json.js';
 import { DuckDbStore } from '../../store/duckdb/duckdb-store.js';
 import type { LoaderInit, LoaderMessage, LoaderRequest, LoaderStats } from './protocol.js';
@@ -89,7 +89,7 @@ async function loop(): Promise<void> {
     if (now - lastHousekeeping > init.housekeepingMs) {
       lastHousekeeping = now;
       try {
-        stats.segmentsRemoved += await reader.removeLoaded(cursors);
+        stats.segmentsRemoved += await reader.removeLoaded(heldBack(cursors));
         if (init.retentionDays > 0) stats.retentionDeleted += await store.deleteOlderThan(new Date(now - init.retentionDays * 86_400_000));
       } catch (err) {
         post({ type: 'log', level: 'warn', msg: 'spool/store housekeeping failed', data: { err: (err as Error).message } });
@@ -97,6 +97,18 @@ async function loop(): Promise<void> {
     }
     if (n < init.batchSize) await sleep(init.pollMs);
   }
+}
+
+/** The loader's cursors, moved back to another reader's where it is behind (so its segments stay). */
+function heldBack(own: ReadonlyMap<string, SpoolCursor>): Map<string, SpoolCursor> {
+  if (!init.holdFile) return new Map(own);
+  let hold: unknown = null;
+  try {
+    hold = JSON.parse(readFileSync(init.holdFile, 'utf8'));
+  } catch {
+    // no such reader (yet), or a file being replaced: hold nothing this time
+  }
+  return holdCursors(own, hold, Date.now());
 }
 
 function sleep(ms: number): Promise<void> {

@@ -11,6 +11,12 @@ export interface LoaderInit {
   housekeepingMs: number;
   /** Niceness of the loader thread (0 = same as the proxy). */
   nice: number;
+  /**
+   * Another reader's saved position (a JSON file with `saved_at` and
+   * `cursors`, e.g. detection's state file): segments it has not read yet are
+   * kept, unless its position is older than 5 minutes (that reader is gone).
+   */
+  holdFile?: string | null;
 }
 
 export interface LoaderStats {

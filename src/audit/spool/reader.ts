@@ -191,3 +191,23 @@ export class SpoolReader {
     return lag;
   }
 }
+
+/** Another reader's saved position older than this is ignored: that reader is gone, and segments must not pile up for it. */
+export const HOLD_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * The cursors up to which segments may be removed: `own`, moved back to the
+ * segment another reader (`hold`: `{ saved_at, cursors }`, e.g. detection's
+ * state file) is still reading, unless its position is stale or unreadable.
+ */
+export function holdCursors(own: ReadonlyMap<string, SpoolCursor>, hold: unknown, now: number): Map<string, SpoolCursor> {
+  const out = new Map(own);
+  const h = hold as { saved_at?: unknown; cursors?: unknown } | null;
+  if (!h || typeof h.saved_at !== 'string' || !Array.isArray(h.cursors)) return out;
+  if (!(now - Date.parse(h.saved_at) <= HOLD_MAX_AGE_MS)) return out;
+  for (const c of h.cursors as SpoolCursor[]) {
+    const mine = out.get(c?.writer);
+    if (mine && typeof c.segment === 'number' && c.segment < mine.segment) out.set(c.writer, { ...mine, segment: c.segment, offset: 0 });
+  }
+  return out;
+}

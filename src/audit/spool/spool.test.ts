@@ -5,7 +5,7 @@ import { mkdtemp, rm, appendFile, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { SpoolWriter, type SpoolWriterOptions } from './writer.js';
-import { SpoolReader } from './reader.js';
+import { SpoolReader, holdCursors, HOLD_MAX_AGE_MS } from './reader.js';
 import type { SpoolCursor } from '../../store/types.js';
 import { emptyEvent } from '../../core/event.js';
 import { uuidv7 } from '../../core/ids.js';
@@ -211,4 +211,19 @@ test('lag is the spooled bytes not yet loaded, and 0 once everything is read', a
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('segments another reader (detection) has not read are kept; a stale or unreadable position holds nothing', () => {
+  const own = new Map<string, SpoolCursor>([
+    ['w0', { writer: 'w0', segment: 9, offset: 500 }],
+    ['w1', { writer: 'w1', segment: 4, offset: 10 }],
+  ]);
+  const now = Date.parse('2026-11-24T12:00:00Z');
+  const fresh = { saved_at: new Date(now - 5000).toISOString(), cursors: [{ writer: 'w0', segment: 6, offset: 80 }, { writer: 'w1', segment: 7, offset: 0 }, { writer: 'w9', segment: 1, offset: 0 }] };
+  const held = holdCursors(own, fresh, now);
+  assert.deepEqual(held.get('w0'), { writer: 'w0', segment: 6, offset: 0 }, 'behind: held back to its segment');
+  assert.deepEqual(held.get('w1'), own.get('w1'), 'ahead: the loader decides');
+  assert.equal(held.has('w9'), false, 'writers the loader does not know are not invented');
+  assert.deepEqual(holdCursors(own, { ...fresh, saved_at: new Date(now - HOLD_MAX_AGE_MS - 1).toISOString() }, now), own, 'stale: ignored');
+  for (const bad of [null, 'x', {}, { saved_at: 'never', cursors: [] }, { saved_at: fresh.saved_at, cursors: 'no' }]) assert.deepEqual(holdCursors(own, bad, now), own);
 });
