@@ -16,20 +16,11 @@ import { emptyEvent, type AuditEvent } from '../src/core/event.js';
 import { Engine } from '../src/detect/engine.js';
 import { BuiltinSchema, RuleSchema, type RuleConfig } from '../src/detect/rules/schema.js';
 import { builtinRules } from '../src/detect/rules/builtin.js';
+import { prng } from '../src/core/prng.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' }, repeat: { type: 'string', default: '5' } } });
 const N = Number(values.events);
 const REPEAT = Number(values.repeat);
-
-/** Deterministic PRNG (mulberry32), so every run sees the same stream. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generate(n: number): AuditEvent[] {
   const rnd = prng(42);

@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { CountWindow, DistinctWindow, LatencyWindow } from '../src/detect/windows/index.js';
+import { prng } from '../src/core/prng.js';
 
 const N = 1_000_000;
 const T0 = Date.UTC(2026, 0, 5);
@@ -14,18 +15,6 @@ const T0 = Date.UTC(2026, 0, 5);
 let perMs = 200;
 /** Event time of event i. */
 const tsOf = (i: number) => T0 + Math.floor(i / perMs);
-
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rnd = prng(1);
 /** Value i of a stream drawn from `pool` distinct strings (skewed: some values are hot). */

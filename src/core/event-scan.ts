@@ -57,7 +57,7 @@ export function createEventScanner(wanted: ReadonlySet<string>): EventScanner {
     let next = 0;
     let first = true;
     while (p < end) {
-      if (buf[p] === CLOSE && first) return out as Partial<AuditEvent>;
+      if (buf[p] === CLOSE && first) return out;
       first = false;
       if (buf[p] !== QUOTE) return null;
       const ka = p + 1;
@@ -116,7 +116,7 @@ export function createEventScanner(wanted: ReadonlySet<string>): EventScanner {
         }
       }
       if (buf[p] === COMMA) p++;
-      else if (buf[p] === CLOSE) return p + 1 === end ? (out as Partial<AuditEvent>) : null;
+      else if (buf[p] === CLOSE) return p + 1 === end ? out : null;
       else return null;
     }
     return null;

@@ -9,12 +9,12 @@
  * install it; tests use alertmanagerAvailable() to skip on a developer
  * machine (never under CI=true). scripts/install-test-deps.sh installs it.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/runtime/ports.js';
+import { startServerProcess } from './server-process.js';
 
 export const ALERTMANAGER = process.env.TOLLGATE_ALERTMANAGER ?? '/usr/bin/prometheus-alertmanager';
 
@@ -96,55 +96,18 @@ export async function startAlertmanager(opts: StartAlertmanagerOptions = {}): Pr
     '--cluster.listen-address=',
     '--log.level=warn',
   ];
-  const child = spawn(ALERTMANAGER, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-  let output = '';
-  const keep = (d: Buffer): void => {
-    output = (output + d.toString()).slice(-4000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    });
+  const { stop } = await startServerProcess({
+    name: 'alertmanager',
+    command: ALERTMANAGER,
+    args,
+    cwd: dir,
+    dir,
+    address: url,
+    ready: () => ready(url),
+    startTimeoutMs: opts.startTimeoutMs ?? 20_000,
+    pollMs: 100,
+    killAfterMs: 5000,
   });
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const killOnExit = (): void => {
-    if (!exited) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.removeListener('exit', killOnExit);
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-
-  const limit = opts.startTimeoutMs ?? 20_000;
-  const deadline = Date.now() + limit;
-  for (;;) {
-    const r = await Promise.race([spawnError, exit.then(() => null), ready(url).then((ok) => (ok ? 'up' : undefined))]);
-    if (r === 'up') break;
-    if (r instanceof Error || exited) {
-      await stop();
-      throw new Error(`alertmanager did not start on ${url}: ${r instanceof Error ? r.message : 'it exited'}\n${output}`);
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`alertmanager was not ready on ${url} within ${limit} ms\n${output}`);
-    }
-    await new Promise((res) => setTimeout(res, 100));
-  }
 
   return {
     port,

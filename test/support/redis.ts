@@ -4,13 +4,13 @@
  * skip) when it is not installed, so that a CI machine missing it cannot pass
  * silently; scripts/install-test-deps.sh installs it.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/runtime/ports.js';
+import { startServerProcess } from './server-process.js';
 
 export const REDIS_SERVER = process.env.TOLLGATE_REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -59,55 +59,15 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
   const port = opts.port ?? (await freePort());
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'];
-  const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (d: Buffer): void => {
-    // Only the end matters for diagnosing a failed start.
-    output = (output + d.toString()).slice(-4000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    });
+  const { stop } = await startServerProcess({
+    name: 'redis-server',
+    command: REDIS_SERVER,
+    args,
+    dir,
+    address: `127.0.0.1:${port}`,
+    ready: () => ping(port),
+    startTimeoutMs: opts.startTimeoutMs ?? 10_000,
+    notReady: 'did not answer PING',
   });
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  // A test that crashes must not leave a server behind.
-  const killOnExit = (): void => {
-    if (!exited) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.removeListener('exit', killOnExit);
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exit;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
-  for (;;) {
-    const failed = await Promise.race([spawnError, exit.then(() => null), ping(port).then((ok) => (ok ? 'up' : undefined))]);
-    if (failed === 'up') break;
-    if (failed instanceof Error || exited) {
-      await stop();
-      throw new Error(`redis-server did not start on 127.0.0.1:${port}: ${failed instanceof Error ? failed.message : 'it exited'}\n${output}`);
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`redis-server did not answer PING on 127.0.0.1:${port} within ${opts.startTimeoutMs ?? 10_000} ms\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return { port, url: `redis://127.0.0.1:${port}`, stop };
 }

@@ -23,6 +23,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/runtime/ports.js';
+import { startServerProcess } from './server-process.js';
 
 /** The Python that has aiosmtpd: Debian's, not whatever `python3` comes first on PATH. */
 export const PYTHON = process.env.TOLLGATE_PYTHON ?? '/usr/bin/python3';
@@ -194,55 +195,18 @@ export async function startSmtp(opts: StartSmtpOptions = {}): Promise<TestSmtp> 
   } else {
     args = ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir];
   }
-  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: dir });
-  let output = '';
-  const keep = (d: Buffer): void => {
-    output = (output + d.toString()).slice(-4000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    });
+  const { stop } = await startServerProcess({
+    name: 'aiosmtpd',
+    command: PYTHON,
+    args,
+    cwd: dir,
+    env,
+    dir,
+    address: `127.0.0.1:${port}`,
+    ready: () => greets(port),
+    startTimeoutMs: opts.startTimeoutMs ?? 15_000,
+    notReady: 'did not greet',
   });
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const killOnExit = (): void => {
-    if (!exited) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.removeListener('exit', killOnExit);
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exit;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-
-  const limit = opts.startTimeoutMs ?? 15_000;
-  const deadline = Date.now() + limit;
-  for (;;) {
-    const r = await Promise.race([spawnError, exit.then(() => null), greets(port).then((ok) => (ok ? 'up' : undefined))]);
-    if (r === 'up') break;
-    if (r instanceof Error || exited) {
-      await stop();
-      throw new Error(`aiosmtpd did not start on 127.0.0.1:${port}: ${r instanceof Error ? r.message : 'it exited'}\n${output}`);
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`aiosmtpd did not greet on 127.0.0.1:${port} within ${limit} ms\n${output}`);
-    }
-    await new Promise((res) => setTimeout(res, 50));
-  }
 
   const scriptFile = path.join(dir, 'script');
   return {

@@ -1,18 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CountWindow, bucketGeometry } from './bucket-ring.js';
-
-/** Deterministic PRNG (mulberry32) so property tests replay the same stream. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../core/prng.js';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0); // a multiple of every bucket width used here
 

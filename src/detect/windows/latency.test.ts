@@ -9,18 +9,7 @@ import {
   latencyBin,
   latencyBinValue,
 } from './latency.js';
-
-/** Deterministic PRNG (mulberry32) so property tests replay the same stream. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../core/prng.js';
 
 /** Log-normal latency: median `median` ms, spread `sigma` (Box-Muller). */
 function lognormal(rnd: () => number, median: number, sigma: number): number {
