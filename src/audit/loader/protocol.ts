@@ -1,6 +1,7 @@
 /** Messages between the main thread and the store loader worker thread. */
 import type { AuditEvent } from '../../core/event.js';
 import type { StoreReader } from '../../store/types.js';
+import type { ThreadMessage } from '../../core/thread-handle.js';
 
 export interface LoaderInit {
   spoolDir: string;
@@ -40,11 +41,5 @@ export type LoaderRequest =
   | { type: 'stream'; on: boolean }
   | { type: 'stop' };
 
-export type LoaderMessage =
-  | { type: 'ready' }
-  | { type: 'stopped' }
-  | { type: 'fatal'; error: string }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data?: unknown }
-  | { type: 'events'; events: AuditEvent[] }
-  | { type: 'reply'; id: number; ok: true; value: unknown }
-  | { type: 'reply'; id: number; ok: false; error: string; queryError?: boolean };
+/** ready, fatal, log, reply, stopped (see core/thread-handle), and the live events. */
+export type LoaderMessage = ThreadMessage | { type: 'events'; events: AuditEvent[] };

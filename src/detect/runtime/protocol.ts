@@ -3,6 +3,7 @@ import type { DetectConfig } from '../../config/detect-schema.js';
 import type { EffectAction } from '../engine.js';
 import type { Alert } from '../types.js';
 import type { AlertQuery } from '../alerts/alert-book.js';
+import type { ThreadMessage } from '../../core/thread-handle.js';
 
 export interface DetectInit {
   spoolDir: string;
@@ -34,13 +35,5 @@ export type DetectRequest =
   | { type: 'stats'; id: number }
   | { type: 'stop' };
 
-export type DetectMessage =
-  | { type: 'ready' }
-  | { type: 'stopped' }
-  | { type: 'fatal'; error: string }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data?: unknown }
-  /** A block or tag the main thread carries out. */
-  | { type: 'effect'; action: EffectAction; alertId: string }
-  | { type: 'alert'; alert: Alert }
-  | { type: 'reply'; id: number; ok: true; value: unknown }
-  | { type: 'reply'; id: number; ok: false; error: string };
+/** ready, fatal, log, reply, stopped (see core/thread-handle), blocks and tags for the main thread to carry out, and alert changes. */
+export type DetectMessage = ThreadMessage | { type: 'effect'; action: EffectAction; alertId: string } | { type: 'alert'; alert: Alert };
