@@ -162,3 +162,22 @@ routes:
   }
   assert.ok(errors.every((e) => e.line !== undefined && e.line > 0), 'each with its line');
 });
+
+test('detection: rules files, built-in overrides and notifier errors are all listed, also when the detect section itself has errors', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = mkdtempSync(path.join(tmpdir(), 'tg-load-'));
+  const rules = path.join(dir, 'rules.yaml');
+  writeFileSync(rules, 'rules:\n  - id: scan\n    match: { field: pathh, prefix: /admin }\n    condition: { type: count, threshold: 5 }\n');
+  const base = `listeners: [{ address: 127.0.0.1:18080 }]\ndetect:\n  rules_files: [${rules}]\n  builtin:\n    rules:\n      failed-login-surge: { condition: { threshold: -1 } }\n`;
+  for (const extra of ['  notifiers:\n    hook: { type: webhook, url: "ftp://x" }\n', '  default_notifiers: [nope]\n']) {
+    const r = loadConfigText(base + extra, 't.yaml', {});
+    assert.equal(r.ok, false);
+    const text = r.ok ? '' : r.errors.map((e) => `${e.path}: ${e.message}`).join('\n');
+    assert.match(text, /detect\.rules_files\[0\] rules\[0\]\.match\.field \(.*rules\.yaml:3\): not an event field/);
+    assert.match(text, /detect\.builtin\.rules\.failed-login-surge\.condition\.threshold/);
+    if (extra.includes('ftp')) assert.match(text, /detect\.notifiers\.hook\.url/);
+    else assert.match(text, /detect\.default_notifiers\[0\]: unknown notifier "nope"/);
+  }
+});

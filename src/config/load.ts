@@ -9,7 +9,11 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import ipaddr from 'ipaddr.js';
 import { normalizeTarget } from '../proxy/route/normalize-path.js';
 import { ConfigSchema, parseDuration, type Config } from './schema.js';
-import { resolveRules } from '../detect/rules/load.js';
+import path from 'node:path';
+import { loadRulesFile, resolveRules, type RuleError } from '../detect/rules/load.js';
+import { DetectSchema } from './detect-schema.js';
+import { BuiltinSchema } from '../detect/rules/schema.js';
+import { builtinRules } from '../detect/rules/builtin.js';
 
 export interface ConfigError {
   /** Dotted path into the config, e.g. `backends.api.servers[0].address`. */
@@ -81,12 +85,23 @@ export function loadConfigText(text: string, source = '(inline)', env: NodeJS.Pr
     for (const issue of parsed.error.issues) errors.push({ path: formatPath(issue.path), message: issue.message, line: lineOf(issue.path) });
   }
   for (const e of crossCheck(raw)) errors.push({ path: e.path, message: e.message, line: lineOf(e.rawPath) });
-  if (parsed.success && parsed.data.detect.enabled) {
-    // Built-in overrides, rules files, duplicate ids and notifier names: checked together.
-    for (const e of resolveRules(parsed.data.detect).errors) {
-      const rawPath = e.path.startsWith('detect.') && !e.file ? e.path.split(/[.[\]]+/).filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k)) : ['detect'];
-      errors.push({ path: e.file ? `${e.path} (${e.file}${e.line ? `:${e.line}` : ''})` : e.path, message: e.message, line: lineOf(rawPath) });
-    }
+  // Built-in overrides, rules files, duplicate ids and notifier names: checked together, also when
+  // another section has errors (so one run of `tollgate check` lists them all).
+  const rawDetect = (raw as { detect?: unknown } | null)?.detect;
+  const detect = parsed.success ? parsed.data.detect : DetectSchema.safeParse(rawDetect ?? {}).data;
+  const ruleErrors: RuleError[] = [];
+  if (detect?.enabled) ruleErrors.push(...resolveRules(detect).errors);
+  else if (!detect) {
+    // The detect section itself has errors: its built-in overrides and rules files can still be checked on their own.
+    const rd = (rawDetect ?? {}) as { rules_files?: unknown; builtin?: unknown };
+    const builtin = BuiltinSchema.safeParse(rd.builtin ?? {});
+    if (builtin.success) ruleErrors.push(...builtinRules(builtin.data).errors);
+    const files = rd.rules_files;
+    if (Array.isArray(files)) files.forEach((f, i) => typeof f === 'string' && ruleErrors.push(...loadRulesFile(path.resolve(f)).errors.map((e) => ({ ...e, path: `detect.rules_files[${i}] ${e.path}` }))));
+  }
+  for (const e of ruleErrors) {
+    const rawPath = e.path.startsWith('detect.') && !e.file ? e.path.split(/[.[\]]+/).filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k)) : ['detect'];
+    errors.push({ path: e.file ? `${e.path} (${e.file}${e.line ? `:${e.line}` : ''})` : e.path, message: e.message, line: lineOf(rawPath) });
   }
   if (!parsed.success || errors.length) return { ok: false, source, errors: sortErrors(errors) };
   return { ok: true, source, config: deepFreeze(parsed.data) };

@@ -391,3 +391,13 @@ describe('schedules', () => {
     assert.equal(h.transitions.length, 0);
   });
 });
+
+test('events too late for a rule that matches them are counted', () => {
+  const engine = new Engine({ rules: [RuleSchema.parse({ id: 'r', window: '10s', condition: { type: 'count', threshold: 100 } })], defaultNotifiers: [], maxGroups: 10, onTransition: () => {} });
+  engine.process(ev(T0 + 60_000));
+  engine.process(ev(T0 + 55_000));
+  assert.equal(engine.late, 0);
+  engine.process(ev(T0));
+  assert.equal(engine.late, 1);
+  assert.equal(engine.processed, 3);
+});

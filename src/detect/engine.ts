@@ -263,7 +263,7 @@ export class Engine {
   private readonly emit: (t: Transition) => void;
   /** Events seen (admin events excluded). */
   processed = 0;
-  /** Events older than every window when they arrived (ignored). */
+  /** Events that arrived too late for the window of at least one rule they matched (ignored by that rule). */
   late = 0;
 
   constructor(opts: EngineOptions) {
@@ -339,15 +339,17 @@ export class Engine {
     this.processed++;
     if (ts > this.now) this.now = ts;
     const now = this.now;
-    let counted = false;
+    let late = false;
     for (const rt of this.runtimes) {
       const r = rt.rule;
       if (!r.match(e)) continue;
       if (r.active && !r.active(ts)) continue;
-      if (ts <= now - rt.horizonMs) continue;
+      if (ts <= now - rt.horizonMs) {
+        late = true;
+        continue;
+      }
       const key = r.keyOf(e);
       if (key === null) continue;
-      counted = true;
       rt.matched++;
       let g = rt.groups.get(key);
       if (!g) {
@@ -360,7 +362,7 @@ export class Engine {
       this.add(rt, g, e, ts);
       if (g.firingKey === null) this.evaluate(rt, g, now, e);
     }
-    if (!counted && ts <= now - 7 * 86_400_000) this.late++;
+    if (late) this.late++;
   }
 
   private add(rt: RuleRuntime, g: Group, e: AuditEvent, ts: number): void {
