@@ -100,7 +100,7 @@ export function baseConfig(dir: string, proxyPort: number, adminPort: number, ba
   return {
     node: { name: 'test-node', environment: 'test' },
     listeners: [{ address: `127.0.0.1:${proxyPort}` }],
-    admin: { address: `127.0.0.1:${adminPort}`, tokens: [{ id: 'test', sha256: TEST_ADMIN_SHA256, role: 'admin' }], token_file: path.join(dir, 'admin.token') },
+    admin: { address: `127.0.0.1:${adminPort}`, tokens: [{ id: 'test', sha256: TEST_ADMIN_SHA256, role: 'admin' }], token_file: path.join(dir, 'admin.token'), deployments_file: path.join(dir, 'deployments.json') },
     access: { blocks_file: path.join(dir, 'blocks.json') },
     routes: Object.keys(backends).map((b) => ({ id: b, backend: b })),
     backends: pools,

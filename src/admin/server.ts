@@ -16,6 +16,8 @@ import { uuidv7 } from '../core/ids.js';
 import { normalizeIp } from '../core/ip.js';
 import { roleAllows, type AdminAuth, type AdminCaller, type Role } from './auth.js';
 import { handleDetectApi } from './detect-api.js';
+import { handleDeploymentsApi } from './deployments-api.js';
+import type { DeploymentRegistry } from './deployments.js';
 import type { Detector } from '../detect/runtime/detector.js';
 import { handleBlocksApi } from './blocks-api.js';
 import type { BlockRegistry } from '../proxy/authorize/blocks.js';
@@ -50,6 +52,7 @@ export interface AdminServerOptions {
   blocks: BlockRegistry;
   /** Detection (alerts, rules); null when it is off. */
   detector: Detector | null;
+  deployments: DeploymentRegistry;
   /** Writes an `admin` audit event (every call but /healthz). */
   audit: (e: AuditEvent) => void;
   node: string;
@@ -76,6 +79,8 @@ function actionFor(method: string, p: string): Action {
   if (p.startsWith('/api/v1/blocks/')) return method === 'GET' ? read('blocks.get') : { id: 'blocks.delete', role: 'operator' };
   if (p === '/api/v1/alerts') return read('alerts.list');
   if (p.startsWith('/api/v1/alerts/')) return p.endsWith('/ack') ? { id: 'alerts.ack', role: 'operator' } : read('alerts.get');
+  if (p === '/api/v1/deployments') return method === 'POST' ? { id: 'deployments.create', role: 'operator' } : read('deployments.list');
+  if (p.startsWith('/api/v1/deployments/')) return read(p.endsWith('/compare') ? 'deployments.compare' : 'deployments.get');
   if (p === '/api/v1/rules') return read('rules.list');
   if (p.startsWith('/api/v1/rules/')) return read('rules.get');
   return read('unknown');
@@ -88,6 +93,7 @@ const INDEX_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>Toll
 <li><a href="/api/v1/events/stream">/api/v1/events/stream</a> — live events (server-sent events)</li>
 <li><a href="/api/v1/stats/timeseries">/api/v1/stats/timeseries</a>, <a href="/api/v1/stats/top?by=client_ip">/api/v1/stats/top?by=client_ip</a>, <a href="/api/v1/stats/latency?by=route">/api/v1/stats/latency?by=route</a></li>
 <li><a href="/api/v1/backends">/api/v1/backends</a> — pools, servers and their health</li>
+<li><a href="/api/v1/deployments">/api/v1/deployments</a> — deployment markers (<code>POST</code> to record one; <code>/{id}/compare</code> for before/after)</li>
 <li><a href="/api/v1/alerts">/api/v1/alerts</a> — alerts raised by detection rules (<code>POST /api/v1/alerts/{id}/ack</code> to acknowledge) · <a href="/api/v1/rules">/api/v1/rules</a> — rules and their state</li>
 <li><a href="/metrics">/metrics</a> — Prometheus metrics · <a href="/readyz">/readyz</a> · <a href="/healthz">/healthz</a></li>
 </ul><p>Reload the configuration with <code>POST /api/v1/config/reload</code> or <code>kill -HUP</code>.</p></body></html>`;
@@ -228,6 +234,7 @@ export class AdminServer {
     }
     if (await handleBlocksApi(req, res, url, this.opts.blocks, e, caller)) return;
     if (await handleDetectApi(req, res, url, this.opts.detector, e, caller)) return;
+    if (await handleDeploymentsApi(req, res, url, this.opts.deployments, this.opts.reader, e, caller)) return;
     if (await handleEventsApi(req, res, url, this.opts.reader)) return;
     apiError(res, 404, 'not_found', `no such endpoint: ${p}`);
   }

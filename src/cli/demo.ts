@@ -87,6 +87,7 @@ admin:
   address: 127.0.0.1:${adminPort}
   # No tokens configured: an admin token is generated into this file.
   token_file: ${path.join(dir, 'admin.token')}
+  deployments_file: ${path.join(dir, 'deployments.json')}
 access:
   blocks_file: ${path.join(dir, 'blocks.json')}
   identities:

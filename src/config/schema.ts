@@ -234,6 +234,7 @@ export const AdminSchema = z
       .array(AdminTokenSchema)
       .default([])
       .describe('Admin API tokens (Bearer), stored as SHA-256 hashes, with roles. With none configured, a random admin token is generated at start and written to `token_file`.'),
+    deployments_file: z.string().default('./data/deployments.json').describe('Where deployment markers (POST /api/v1/deployments, `tollgate deploy mark`) are kept.'),
     token_file: z.string().default('./data/admin.token').describe('Where the generated admin token is written (mode 0600) when `tokens` is empty; `tollgate query`/`tail` read it from here.'),
     public: z
       .array(z.enum(['/readyz', '/metrics']))

@@ -11,7 +11,7 @@ import { SpoolWriter, type SpoolHealth } from '../audit/spool/writer.js';
 import { createRedactor } from '../audit/redact.js';
 import { BackendPool, type PoolSnapshot } from './balance/pool.js';
 import { Pipeline, type NodeTags } from './pipeline.js';
-import { Recorder } from './record/recorder.js';
+import { Recorder, ServiceVersions } from './record/recorder.js';
 import { startListener, type ListenerHandlers, type RunningListener } from './accept/listener.js';
 import { metrics, setSpoolMetricsSource } from './metrics.js';
 import { BlockList, type Block } from './authorize/blocks.js';
@@ -29,6 +29,8 @@ export interface DataPlaneOptions {
   blocks?: readonly Block[];
   /** Event tags in force at start. */
   tags?: readonly EventTag[];
+  /** Deployed versions per service at start. */
+  versions?: Readonly<Record<string, string>>;
 }
 
 export interface ReloadOutcome {
@@ -49,6 +51,8 @@ export class DataPlane {
   readonly blocks = new BlockList();
   /** Labels from detection rules' tag actions, pushed by the admin process; survive reloads. */
   readonly eventTags = new EventTags();
+  /** Deployed versions per service (deployment markers), pushed by the admin process; survive reloads. */
+  readonly versions = new ServiceVersions();
   private identities = new Map<string, IdentityMethod>();
   private limiter: RateLimiter | null = null;
   private limiterKey = '';
@@ -75,6 +79,7 @@ export class DataPlane {
     const dp = new DataPlane(opts, spool);
     if (opts.blocks) dp.blocks.replace(opts.blocks);
     if (opts.tags) dp.eventTags.replace(opts.tags);
+    if (opts.versions) dp.versions.replace(opts.versions);
     dp.build(config, new Map());
     for (const pool of dp.pools.values()) await pool.start();
     for (const l of config.listeners) dp.listeners.push(await startListener(l, config, dp.handlers));
@@ -142,6 +147,7 @@ export class DataPlane {
       onAuditFailure: config.audit.on_audit_failure,
       log: this.log,
       tags: this.eventTags,
+      versions: this.versions,
     });
     this.pipeline = new Pipeline({
       config,
@@ -171,6 +177,10 @@ export class DataPlane {
 
   setTags(tags: readonly EventTag[]): void {
     this.eventTags.replace(tags);
+  }
+
+  setVersions(v: Readonly<Record<string, string>>): void {
+    this.versions.replace(v);
   }
 
   rateLimitHealth(): RateLimiterHealth | null {

@@ -4,7 +4,8 @@ import type { Block } from '../proxy/authorize/blocks.js';
 import type { EventTag } from '../proxy/record/event-tags.js';
 
 export type PrimaryToWorker =
-  | { type: 'start'; config: Readonly<Config>; writerId: string; blocks: Block[]; tags: EventTag[] }
+  | { type: 'start'; config: Readonly<Config>; writerId: string; blocks: Block[]; tags: EventTag[]; versions: Record<string, string> }
+  | { type: 'versions'; versions: Record<string, string> }
   | { type: 'blocks'; blocks: Block[] }
   | { type: 'tags'; tags: EventTag[] }
   | { type: 'ratelimit'; id: number }

@@ -24,6 +24,7 @@ import type { LoaderStats } from '../audit/loader/protocol.js';
 import type { PrimaryToWorker, WorkerToPrimary } from './messages.js';
 import { BlockRegistry, type Block } from '../proxy/authorize/blocks.js';
 import { SharedBlocks } from '../proxy/authorize/shared-blocks.js';
+import { DeploymentRegistry } from '../admin/deployments.js';
 import { buildIdentityMethods } from '../proxy/authorize/identity/index.js';
 import type { RateLimiterHealth } from '../proxy/authorize/ratelimit/limiter.js';
 import { AdminAuth, ensureGeneratedToken } from '../admin/auth.js';
@@ -153,10 +154,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const sharedBlocks = config.access.shared_blocks ? new SharedBlocks(blocks, { url: config.access.shared_blocks.url, prefix: config.access.shared_blocks.prefix }, log) : null;
   await sharedBlocks?.start();
   const tags = new TagRegistry();
+  const deployments = new DeploymentRegistry(config.admin.deployments_file, config.node.environment ?? null);
+  deployments.load();
   const n = workerCount(config);
-  const plane = n === 1 ? await LocalPlane.start(config, log, blocks.list()) : await ClusterPlane.start(config, n, log, blocks.list());
+  const plane = n === 1 ? await LocalPlane.start(config, log, blocks.list(), deployments.versions()) : await ClusterPlane.start(config, n, log, blocks.list(), deployments.versions());
   blocks.onChange((list) => plane.setBlocks(list));
   tags.onChange((list) => plane.setTags(list));
+  deployments.onChange((v) => plane.setVersions(v));
 
   const nodeName = config.node.name ?? os.hostname();
   const onEffect = (a: EffectAction, alertId: string): void => {
@@ -263,6 +267,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     publicPaths: config.admin.public,
     blocks,
     detector,
+    deployments,
     audit: auditAdmin,
     node: nodeName,
   });
@@ -302,6 +307,7 @@ interface Plane {
   reload(c: Readonly<Config>): Promise<string[]>;
   setBlocks(blocks: Block[]): void;
   setTags(tags: EventTag[]): void;
+  setVersions(v: Record<string, string>): void;
   rateLimitHealth(): Promise<{ worker: string; health: RateLimiterHealth | null }[]>;
   /** One entry per proxy process, since each process tracks backend health itself. */
   backends(): Promise<{ worker: string; pools: unknown }[]>;
@@ -315,14 +321,17 @@ interface Plane {
 /** workers: 1 — the data plane runs in this process. */
 class LocalPlane implements Plane {
   private constructor(private readonly dp: DataPlane) {}
-  static async start(config: Readonly<Config>, log: Logger, blocks: Block[]): Promise<LocalPlane> {
-    return new LocalPlane(await DataPlane.start({ config, writerId: 'w0', log, blocks }));
+  static async start(config: Readonly<Config>, log: Logger, blocks: Block[], versions: Record<string, string>): Promise<LocalPlane> {
+    return new LocalPlane(await DataPlane.start({ config, writerId: 'w0', log, blocks, versions }));
   }
   setBlocks(blocks: Block[]) {
     this.dp.setBlocks(blocks);
   }
   setTags(tags: EventTag[]) {
     this.dp.setTags(tags);
+  }
+  setVersions(v: Record<string, string>) {
+    this.dp.setVersions(v);
   }
   async rateLimitHealth() {
     return [{ worker: 'w0', health: this.dp.rateLimitHealth() }];
@@ -360,6 +369,7 @@ class ClusterPlane implements Plane {
   private aggregator = new client.AggregatorRegistry();
   private blocks: Block[] = [];
   private tags: EventTag[] = [];
+  private versions: Record<string, string> = {};
 
   private constructor(
     private config: Readonly<Config>,
@@ -367,9 +377,10 @@ class ClusterPlane implements Plane {
     private readonly log: Logger,
   ) {}
 
-  static async start(config: Readonly<Config>, n: number, log: Logger, blocks: Block[]): Promise<ClusterPlane> {
+  static async start(config: Readonly<Config>, n: number, log: Logger, blocks: Block[], versions: Record<string, string>): Promise<ClusterPlane> {
     const p = new ClusterPlane(config, n, log);
     p.blocks = blocks;
+    p.versions = versions;
     // Let the kernel spread connections over the workers (SO_REUSEPORT-like accept sharing)
     // rather than the primary accepting and passing every socket along.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -385,7 +396,7 @@ class ClusterPlane implements Plane {
       let started = false;
       w.on('message', (m: WorkerToPrimary) => {
         if (m.type === 'booted') {
-          w.send({ type: 'start', config: this.config, writerId: `w${index}`, blocks: this.blocks, tags: this.tags } satisfies PrimaryToWorker);
+          w.send({ type: 'start', config: this.config, writerId: `w${index}`, blocks: this.blocks, tags: this.tags, versions: this.versions } satisfies PrimaryToWorker);
         } else if (m.type === 'ready') {
           started = true;
           this.readyCount++;
@@ -450,6 +461,10 @@ class ClusterPlane implements Plane {
   setTags(tags: EventTag[]) {
     this.tags = tags;
     for (const w of this.workers.values()) if (w.isConnected()) w.send({ type: 'tags', tags } satisfies PrimaryToWorker);
+  }
+  setVersions(versions: Record<string, string>) {
+    this.versions = versions;
+    for (const w of this.workers.values()) if (w.isConnected()) w.send({ type: 'versions', versions } satisfies PrimaryToWorker);
   }
   async rateLimitHealth() {
     const replies = await this.ask((id) => ({ type: 'ratelimit', id }));

@@ -14,6 +14,7 @@ let dp: DataPlane | null = null;
 /** Blocks that arrive while the data plane is starting: applied once it runs. */
 let latestBlocks: Block[] | null = null;
 let latestTags: EventTag[] | null = null;
+let latestVersions: Record<string, string> | null = null;
 
 // prom-client answers the primary's metrics requests only once an
 // AggregatorRegistry exists in this process: constructing one registers that.
@@ -29,9 +30,10 @@ process.on('message', (m: PrimaryToWorker) => {
       case 'start': {
         const log = createLogger(m.config.log.level).child({ worker: m.writerId });
         try {
-          dp = await DataPlane.start({ config: m.config, writerId: m.writerId, log, blocks: m.blocks, tags: m.tags });
+          dp = await DataPlane.start({ config: m.config, writerId: m.writerId, log, blocks: m.blocks, tags: m.tags, versions: m.versions });
           if (latestBlocks) dp.setBlocks(latestBlocks);
           if (latestTags) dp.setTags(latestTags);
+          if (latestVersions) dp.setVersions(latestVersions);
           send({ type: 'ready' });
         } catch (err) {
           send({ type: 'failed', error: (err as Error).message });
@@ -53,6 +55,10 @@ process.on('message', (m: PrimaryToWorker) => {
       case 'tags':
         latestTags = m.tags;
         dp?.setTags(m.tags);
+        break;
+      case 'versions':
+        latestVersions = m.versions;
+        dp?.setVersions(m.versions);
         break;
       case 'ratelimit':
         send({ type: 'reply', id: m.id, value: dp?.rateLimitHealth() ?? null });

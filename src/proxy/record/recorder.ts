@@ -11,6 +11,23 @@ import { metrics } from '../metrics.js';
 import { serializeEvent } from '../../core/event-json.js';
 import type { EventTags } from './event-tags.js';
 
+/** The deployed version of each service (deployment markers), as pushed by the admin process. */
+export class ServiceVersions {
+  private map = new Map<string, string>();
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(service: string): string | undefined {
+    return this.map.get(service);
+  }
+
+  replace(v: Readonly<Record<string, string>>): void {
+    this.map = new Map(Object.entries(v));
+  }
+}
+
 export interface RecordTarget {
   event: AuditEvent;
   startMs: number;
@@ -25,6 +42,8 @@ export interface RecorderOptions {
   onAuditFailure: 'reject' | 'continue';
   /** Labels from detection rules' tag actions. */
   tags?: EventTags;
+  /** service → deployed version, from deployment markers. */
+  versions?: ServiceVersions;
   log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -54,8 +73,9 @@ export class Recorder {
       done?.(true);
       return;
     }
-    const { redactor, tags } = this.opts;
+    const { redactor, tags, versions } = this.opts;
     if (tags && tags.size) tags.apply(e);
+    if (versions && versions.size && e.service !== null) e.deployment = versions.get(e.service) ?? e.deployment;
     if (e.query !== null) e.query = redactor.query(e.query);
     if (t.reqHeaders || t.resHeaders) e.headers = redactor.headers(t.reqHeaders ?? {}, (t.resHeaders ?? {}));
     let line: string;
