@@ -23,7 +23,7 @@ export function createEventFilter(q: Record<string, string>): (e: AuditEvent) =>
       const t = Date.parse(e.ts);
       if ((f.from !== null && t < f.from) || (f.to !== null && t >= f.to)) return false;
     }
-    for (const { column, value } of f.equals) if (e[column] !== value) return false;
+    for (const { column, value, not } of f.equals) if ((e[column] === value) === not) return false;
     if (f.user !== null && e.user_id !== f.user && e.user_name !== f.user) return false;
     if (f.pathPrefix !== null && (e.path === null || !e.path.startsWith(f.pathPrefix))) return false;
     if (f.status !== null && !statusMatches(f.status, e.status)) return false;

@@ -341,7 +341,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         await s.appendBatch([at(10, 200), at(20, 404), at(70, 500), at(75, null), at(200, 201), at(299, 302), at(300, 200)], []);
         const zero = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, none: 0 };
         const iso = (sec: number) => new Date(BASE + sec * 1000).toISOString();
-        const ts = await s.timeseries({ from: iso(0), to: iso(300), bucket_seconds: 60 });
+        const ts = (await s.timeseries({ from: iso(0), to: iso(300), bucket_seconds: 60 })).map(({ ts, total, by_class }) => ({ ts, total, by_class }));
         assert.deepEqual(ts, [
           { ts: iso(0), total: 2, by_class: { ...zero, '2xx': 1, '4xx': 1 } },
           { ts: iso(60), total: 2, by_class: { ...zero, '5xx': 1, none: 1 } },
@@ -364,7 +364,27 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         assert.equal(open.reduce((n, p) => n + p.total, 0), 7);
         // Filters apply.
         const ok = await s.timeseries({ from: iso(0), to: iso(300), bucket_seconds: 300, status: '2xx' });
-        assert.deepEqual(ok, [{ ts: iso(0), total: 2, by_class: { ...zero, '2xx': 2 } }]);
+        assert.deepEqual(ok.map(({ ts, total, by_class }) => ({ ts, total, by_class })), [{ ts: iso(0), total: 2, by_class: { ...zero, '2xx': 2 } }]);
+      }));
+
+    test('timeseries carries refusals and latency percentiles per bucket; "!value" excludes', () =>
+      withStore(async (s) => {
+        const ev = (sec: number, f: Partial<AuditEvent>) => testEvent(BASE + sec * 1000, f);
+        const batch = [ev(1, { decision: 'deny', status: 403 }), ev(2, { decision: 'ratelimit', status: 429 }), ev(3, { decision: 'block', status: 403 }), ev(4, { kind: 'admin', status: 200 })];
+        for (let i = 0; i < 100; i++) batch.push(ev(5 + i / 100, { decision: 'allow', status: 200, duration_ms: i + 1 }));
+        await s.appendBatch(batch, []);
+        const iso = (sec: number) => new Date(BASE + sec * 1000).toISOString();
+        const [p] = await s.timeseries({ from: iso(0), to: iso(60), bucket_seconds: 60 });
+        assert.equal(p.total, 104);
+        assert.deepEqual([p.denied, p.rate_limited, p.blocked], [1, 1, 1]);
+        assert.ok(p.p50 !== null && Math.abs(p.p50 - 50) <= 3, `p50 ${p.p50}`);
+        assert.ok(p.p95 !== null && Math.abs(p.p95 - 95) <= 3, `p95 ${p.p95}`);
+        assert.ok(p.p99 !== null && Math.abs(p.p99 - 99) <= 3, `p99 ${p.p99}`);
+        const [noAdmin] = await s.timeseries({ from: iso(0), to: iso(60), bucket_seconds: 60, kind: '!admin' });
+        assert.equal(noAdmin.total, 103);
+        assert.equal(await s.count({ kind: '!http' }), 1);
+        const [empty] = await s.timeseries({ from: iso(120), to: iso(180), bucket_seconds: 60 });
+        assert.deepEqual([empty.total, empty.p50, empty.denied], [0, null, 0]);
       }));
 
     test('top values with counts and errors', () =>

@@ -53,7 +53,8 @@ export interface Filter {
   /** Literal prefix of path (no wildcards). */
   pathPrefix: string | null;
   status: StatusFilter | null;
-  equals: { column: EqualityFilter; value: string }[];
+  /** column = value, or column <> value (null included) when `not`: a filter value written "!value". */
+  equals: { column: EqualityFilter; value: string; not: boolean }[];
 }
 
 /**
@@ -141,9 +142,12 @@ export function parseFilter(q: object): Filter {
   for (const column of EQUALITY_FILTERS) {
     let value = stringValue(r, column);
     if (value === null) continue;
+    // "!admin" excludes: e.g. kind=!admin leaves out the admin API's own events.
+    const not = value.startsWith('!');
+    if (not) value = value.slice(1);
     // Hosts are stored lower-cased; let "API.example.com" find them.
     if (column === 'host') value = value.toLowerCase();
-    equals.push({ column, value });
+    equals.push({ column, value, not });
   }
   return {
     from,

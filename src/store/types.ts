@@ -67,6 +67,16 @@ export interface TimeseriesPoint {
   total: number;
   /** Counts by status class: "1xx".."5xx" and "none" (no response). */
   by_class: Record<string, number>;
+  /** Requests refused by policy or authentication (decision deny). */
+  denied: number;
+  /** Requests refused by a rate limit (decision ratelimit). */
+  rate_limited: number;
+  /** Requests refused by an IP list or a dynamic block (decision block). */
+  blocked: number;
+  /** Percentiles of duration_ms in the bucket (approximate, t-digest); null when empty. */
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
 }
 
 export const TOP_DIMENSIONS = ['client_ip', 'user_id', 'path', 'route', 'upstream', 'host', 'status', 'method', 'user_agent', 'service', 'decision'] as const;
