@@ -27,7 +27,7 @@ PACKAGES=(
   # nats-server              # event transport between nodes (JetStream)
   # rsyslog                  # syslog sink and syslog input
   prometheus-alertmanager python3-aiosmtpd # alert notifier tests: a real Alertmanager and a real SMTP server
-  # chromium                 # dashboard end-to-end tests (playwright-core, executablePath /usr/bin/chromium)
+  chromium   # dashboard end-to-end tests (playwright-core drives it headless, executablePath /usr/bin/chromium)
 )
 
 # package -> system service(s) to stop and disable after a fresh install.

@@ -16,6 +16,7 @@ import { uuidv7 } from '../core/ids.js';
 import { normalizeIp } from '../core/ip.js';
 import { roleAllows, type AdminAuth, type AdminCaller, type Role } from './auth.js';
 import { handleDetectApi } from './detect-api.js';
+import { StaticFiles, DASHBOARD_DIR } from './static-files.js';
 import { handleDeploymentsApi } from './deployments-api.js';
 import type { DeploymentRegistry } from './deployments.js';
 import type { Detector } from '../detect/runtime/detector.js';
@@ -66,7 +67,8 @@ interface Action {
 
 function actionFor(method: string, p: string): Action {
   const read = (id: string): Action => ({ id, role: 'viewer' });
-  if (p === '/') return { id: 'dashboard', role: null };
+  // The dashboard's files are public (they hold no data); everything they show comes from the API with a token.
+  if (p === '/' || p.startsWith('/assets/')) return { id: 'dashboard', role: null };
   if (p === '/readyz') return read('readyz');
   if (p === '/metrics') return read('metrics');
   if (p === '/api/v1/events/stream') return read('events.stream');
@@ -101,6 +103,7 @@ const INDEX_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>Toll
 export class AdminServer {
   private server: http.Server;
   private streams = new Set<http.ServerResponse>();
+  private readonly dashboard = new StaticFiles(DASHBOARD_DIR);
   port = 0;
 
   constructor(private readonly opts: AdminServerOptions) {
@@ -213,10 +216,15 @@ export class AdminServer {
       res.end(m.body);
       return;
     }
-    if (p === '/' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(INDEX_HTML);
-      return;
+    if ((p === '/' || p.startsWith('/assets/')) && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (await this.dashboard.serve(p, req, res)) return;
+      if (p === '/') {
+        // Not built (a checkout without `npm run build`): the API's front page instead.
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(INDEX_HTML);
+        return;
+      }
+      return apiError(res, 404, 'not_found', `no such file: ${p}`);
     }
     if (p === '/api/v1/events/stream') {
       if (req.method !== 'GET') return apiError(res, 405, 'method_not_allowed', 'use GET');
