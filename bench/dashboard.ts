@@ -234,6 +234,17 @@ async function startNode(store: string): Promise<{ proc: Managed; admin: string;
   const dead = () => (proc.exit ? `tollgate exited (${proc.exit.error ?? proc.exit.signal ?? `code ${proc.exit.code}`})\n${tail(logs)}` : null);
   try {
     await waitFor(`tollgate readiness (GET ${admin}/readyz)`, async () => (await httpGet(`${admin}/readyz`, 2000, { authorization: `Bearer ${TOKEN}` })).status === 200, 60_000, dead);
+    // The store builds its summaries of finished hours and days at start (then as they finish): time the calls once it has.
+    await waitFor(
+      'the store summaries (readyz: store.rollupsBuiltAt)',
+      async () => {
+        const r = await httpGet(`${admin}/readyz`, 2000, { authorization: `Bearer ${TOKEN}` });
+        const checks = (JSON.parse(r.body) as { checks: { name: string; detail: { rollupsBuiltAt?: string | null } | null }[] }).checks;
+        return Boolean(checks.find((c) => c.name === 'store')?.detail?.rollupsBuiltAt);
+      },
+      300_000,
+      dead,
+    );
   } catch (err) {
     await stopProcess(proc);
     throw new Error(`${(err as Error).message}${(err as Error).message.includes('---') ? '' : `\n${tail(logs)}`}`);

@@ -387,6 +387,68 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         assert.deepEqual([empty.total, empty.p50, empty.denied], [0, null, 0]);
       }));
 
+    test('summaries (when the store keeps them) answer like the events: counts and tops exactly, percentiles within 2.5 %, late events and retention included', () =>
+      withStore(async (s) => {
+        if (!s.buildRollups) return;
+        const H = 3_600_000;
+        const start = Date.UTC(2026, 0, 10, 0, 0, 0);
+        const batch: AuditEvent[] = [];
+        let seed = 11;
+        const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+        for (let i = 0; i < 3000; i++) {
+          const r = rnd();
+          batch.push(
+            testEvent(start + Math.floor(rnd() * 3 * 24 * H), {
+              kind: r < 0.05 ? 'admin' : 'http',
+              client_ip: `10.0.0.${Math.floor(rnd() * 40)}`,
+              path: `/p${Math.floor(rnd() * 30)}`,
+              status: r < 0.1 ? 500 : r < 0.2 ? 404 : r < 0.22 ? null : 200,
+              decision: r < 0.25 ? 'deny' : r < 0.27 ? 'ratelimit' : r < 0.28 ? 'block' : 'allow',
+              duration_ms: Math.round(rnd() * rnd() * 2000 * 1000) / 1000,
+            }),
+          );
+        }
+        await s.appendBatch(batch, []);
+        const q = { from: new Date(start - H / 2).toISOString(), to: new Date(start + 3 * 24 * H + H / 3).toISOString(), kind: '!admin' };
+        // The same selection in a form summaries cannot answer (source matches every event): the events' answer.
+        const raw = { ...q, source: 'tollgate' };
+        const strip = (ps: Awaited<ReturnType<Store['timeseries']>>) => ps.map(({ ts, total, by_class, denied, rate_limited, blocked }) => ({ ts, total, by_class, denied, rate_limited, blocked }));
+        const check = async (what: string) => {
+          for (const bucket_seconds of [3600, 3 * 3600, 86400]) {
+            const a = await s.timeseries({ ...q, bucket_seconds });
+            const b = await s.timeseries({ ...raw, bucket_seconds });
+            assert.deepEqual(strip(a), strip(b), `${what}: timeseries counts, ${bucket_seconds} s buckets`);
+            for (let i = 0; i < a.length; i++) {
+              for (const k of ['p50', 'p95', 'p99'] as const) {
+                const x = a[i][k];
+                const y = b[i][k];
+                assert.ok(x === y || (x !== null && y !== null && Math.abs(x - y) <= 0.05 * Math.max(x, y) + 0.02), `${what}: ${k} ${x} vs ${y}`);
+              }
+            }
+          }
+          for (const by of ['client_ip', 'path', 'status', 'decision'] as const) assert.deepEqual(await s.top({ ...q, by, limit: 50 }), await s.top({ ...raw, by, limit: 50 }), `${what}: top ${by}`);
+          const [la] = await s.latency(q);
+          const [lb] = await s.latency(raw);
+          assert.equal(la.count, lb.count, `${what}: latency count`);
+          assert.equal(la.max, lb.max, `${what}: latency max`);
+          for (const k of ['p50', 'p90', 'p95', 'p99'] as const) assert.ok(Math.abs(la[k]! - lb[k]!) <= 0.05 * lb[k]! + 1, `${what}: latency ${k} ${la[k]} vs ${lb[k]}`);
+        };
+        await check('before any summary');
+        const built = await s.buildRollups(start + 10 * 24 * H);
+        assert.ok(built.hours >= 70 && built.days === 3, `built ${JSON.stringify(built)}`);
+        await check('from summaries');
+        // A late event into a summarized hour is counted at once (its hour is scanned until rebuilt).
+        await s.appendBatch([testEvent(start + 5 * H + 123, { kind: 'http', client_ip: '10.0.0.1', path: '/late', status: 503, decision: 'allow', duration_ms: 42 })], []);
+        await check('after a late event');
+        await s.buildRollups(start + 10 * 24 * H);
+        await check('rebuilt');
+        // Retention cuts an hour and a day in two.
+        await s.deleteOlderThan(new Date(start + 30 * H + 17 * 60_000));
+        await check('after retention');
+        await s.buildRollups(start + 10 * 24 * H);
+        await check('after retention, rebuilt');
+      }));
+
     test('top values with counts and errors', () =>
       withStore(async (s) => {
         const ev = (path: string | null, status: number | null) => testEvent(BASE, { path, status });

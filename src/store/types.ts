@@ -128,6 +128,8 @@ export interface Store extends StoreReader {
   readCursors(): Promise<SpoolCursor[]>;
   /** Delete events with ts < before; returns how many were deleted. */
   deleteOlderThan(before: Date): Promise<number>;
+  /** Builds pre-computed summaries of finished hours and days, when the store keeps them (housekeeping). */
+  buildRollups?(now?: number): Promise<{ hours: number; days: number }>;
   close(): Promise<void>;
 }
 

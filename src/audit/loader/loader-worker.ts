@@ -31,6 +31,7 @@ const stats: LoaderStats = {
   lastLoadAt: null,
   lastError: null,
   caughtUp: false,
+  rollupsBuiltAt: null,
 };
 
 let store: Store;
@@ -91,6 +92,11 @@ async function loop(): Promise<void> {
       try {
         stats.segmentsRemoved += await reader.removeLoaded(heldBack(cursors));
         if (init.retentionDays > 0) stats.retentionDeleted += await store.deleteOlderThan(new Date(now - init.retentionDays * 86_400_000));
+        // Summaries of the hours and days that are over, for fast queries over long ranges.
+        if (store.buildRollups) {
+          await store.buildRollups(now);
+          stats.rollupsBuiltAt = new Date().toISOString();
+        }
       } catch (err) {
         post({ type: 'log', level: 'warn', msg: 'spool/store housekeeping failed', data: { err: (err as Error).message } });
       }

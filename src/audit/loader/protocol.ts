@@ -32,6 +32,8 @@ export interface LoaderStats {
   lastLoadAt: string | null;
   lastError: string | null;
   caughtUp: boolean;
+  /** When summaries of finished hours and days were last brought up to date (null: not yet). */
+  rollupsBuiltAt: string | null;
 }
 
 export type LoaderRequest =

@@ -181,6 +181,10 @@ export class CsvRows {
   private chunks: Buffer[] = [];
   private segmentCount = 0;
   private segments: CsvSegment[] = [];
+  /** Hours the rows fall in (epoch ms of their starts), so the store rebuilds their summaries. */
+  private hours = new Set<number>();
+  /** "YYYY-MM-DDTHH" of the last row: consecutive rows mostly share the hour, parsed once. */
+  private lastHour = '';
   count = 0;
 
   /** Throws InvalidEventError (nothing is added then). */
@@ -188,6 +192,12 @@ export class CsvRows {
     const ev = e as unknown as Record<string, unknown>;
     if (this.outside === null || this.outside(ev)) this.widen(ev);
     this.parts.push(this.write!(ev, this.count, this.cells));
+    const ts = e.ts;
+    if (typeof ts === 'string' && (this.lastHour === '' || !ts.startsWith(this.lastHour))) {
+      this.lastHour = ts.slice(0, 13);
+      const ms = Date.parse(ts);
+      if (Number.isFinite(ms)) this.hours.add(Math.floor(ms / 3_600_000) * 3_600_000);
+    }
     this.count++;
     this.segmentCount++;
     if (this.parts.length >= 4096) this.pack();
@@ -222,10 +232,12 @@ export class CsvRows {
   }
 
   /** The rows so far; the collector starts empty again (keeping its column set). */
-  take(): { count: number; segments: CsvSegment[] } {
+  take(): { count: number; segments: CsvSegment[]; hours: number[] } {
     this.closeSegment();
-    const out = { count: this.count, segments: this.segments };
+    const out = { count: this.count, segments: this.segments, hours: [...this.hours] };
     this.segments = [];
+    this.hours = new Set();
+    this.lastHour = '';
     this.count = 0;
     return out;
   }

@@ -31,6 +31,7 @@ import {
 import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type FieldType } from '../../core/event.js';
 import { uuidv7Time } from '../../core/ids.js';
 import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';
+import { ROLLUP_DDL, ROLLUP_DIMS, HOUR_MS, DAY_MS, CLASS_SQL, binSql, buildPending, forgetBefore, histogramQuantile, perInterval, markAllPending, markPending, planRange, touched, unitsSql } from './rollups.js';
 import {
   DEFAULT_LIMIT, DEFAULT_TOP_LIMIT, EVENT_QUERY_KEYS, FILTER_KEYS, LATENCY_QUERY_KEYS, MAX_LATENCY_GROUPS, MAX_LIMIT,
   MAX_TOP_LIMIT, TIMESERIES_QUERY_KEYS, TOP_QUERY_KEYS,
@@ -125,6 +126,17 @@ function whereSql(f: Filter, ps: Params): string[] {
   }
   for (const { column, value, not } of f.equals) w.push(not ? `(${ident(column)} IS NULL OR ${ident(column)} <> ${ps.p(value)})` : `${ident(column)} = ${ps.p(value)}`);
   return w;
+}
+
+/**
+ * The part of a filter the summaries can answer: only the time range and
+ * `kind` (what the dashboard's overview asks). Returns that kind-only filter
+ * (no time bounds), or null when the filter needs the events themselves.
+ */
+function rollupFilter(f: Filter): Filter | null {
+  if (f.user !== null || f.pathPrefix !== null || f.status !== null) return null;
+  if (f.equals.some((e) => e.column !== 'kind')) return null;
+  return { from: null, to: null, user: null, pathPrefix: null, status: null, equals: f.equals };
 }
 
 function whereClause(conds: string[]): string {
@@ -288,7 +300,13 @@ export class DuckDbStore implements Store {
       const byName = new Map(FIELDS.map((f) => [f.name as string, f]));
       this.encoders = [...(await this.eventColumns(c)).keys()].map((name) => encoderFor(byName.get(name)));
 
+      for (const ddl of ROLLUP_DDL) await c.run(ddl);
+      // A store made before summaries existed: every hour and day with events is to be built.
+      const rolled = (await c.runAndReadAll(`SELECT value FROM meta WHERE key = 'rollups'`)).getRows();
+      if (!rolled.length) await markAllPending(c);
+
       const upsert = `INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+      await c.run(upsert, ['rollups', '1']);
       await c.run(upsert, ['schema_version', String(DUCKDB_SCHEMA_VERSION)]);
       await c.run(upsert, ['event_schema_version', String(EVENT_SCHEMA_VERSION)]);
       await c.run('COMMIT');
@@ -340,6 +358,10 @@ export class DuckDbStore implements Store {
           appender = null;
           a.closeSync(); // flushes into the transaction
         }
+        if (events.length) {
+          const t = touched(events.map((e) => Date.parse(e.ts)));
+          await markPending(c, t.hours, t.days);
+        }
         await this.upsertCursors(c, cursors);
         await c.run('COMMIT');
       } catch (err) {
@@ -361,12 +383,16 @@ export class DuckDbStore implements Store {
    * Loads rows collected by CsvRows (bulk-csv.ts) and upserts `cursors`, in
    * one transaction: for producers that convert events as they go (ingest).
    */
-  async appendCsvRows(rows: { count: number; segments: readonly CsvSegment[] }, cursors: readonly SpoolCursor[]): Promise<void> {
+  async appendCsvRows(rows: { count: number; segments: readonly CsvSegment[]; hours: readonly number[] }, cursors: readonly SpoolCursor[]): Promise<void> {
     const { writer: c } = this.conns();
     await this.writes.run(async () => {
       await c.run('BEGIN TRANSACTION');
       try {
-        if (rows.count) await insertCsvRows(c, rows.segments);
+        if (rows.count) {
+          await insertCsvRows(c, rows.segments);
+          const t = touched(rows.hours);
+          await markPending(c, t.hours, t.days);
+        }
         await this.upsertCursors(c, cursors);
         await c.run('COMMIT');
       } catch (err) {
@@ -402,8 +428,16 @@ export class DuckDbStore implements Store {
     if (Number.isNaN(ms)) throw new TypeError('deleteOlderThan: invalid date');
     const { writer } = this.conns();
     return this.writes.run(async () => {
-      const r = await writer.run('DELETE FROM events WHERE ts < $1', [tsValue(ms)]);
-      const n = r.rowsChanged;
+      await writer.run('BEGIN TRANSACTION');
+      let n: number;
+      try {
+        n = (await writer.run('DELETE FROM events WHERE ts < $1', [tsValue(ms)])).rowsChanged;
+        if (n > 0) await forgetBefore(writer, ms);
+        await writer.run('COMMIT');
+      } catch (err) {
+        await writer.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
       if (n > 0) {
         // Emptied row groups are only reclaimed at a checkpoint, and a DELETE
         // writes too little WAL to trigger one soon. A checkpoint can fail
@@ -411,6 +445,25 @@ export class DuckDbStore implements Store {
         await writer.run('CHECKPOINT').catch(() => undefined);
       }
       return n;
+    });
+  }
+
+  /**
+   * Builds the summaries of hours and days that are over (rollups.ts); the
+   * store loader calls it as housekeeping. Returns how many were built.
+   */
+  async buildRollups(now = Date.now()): Promise<{ hours: number; days: number }> {
+    const { writer } = this.conns();
+    return this.writes.run(async () => {
+      await writer.run('BEGIN TRANSACTION');
+      try {
+        const built = await buildPending(writer, now);
+        await writer.run('COMMIT');
+        return built;
+      } catch (err) {
+        await writer.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
     });
   }
 
@@ -486,31 +539,54 @@ export class DuckDbStore implements Store {
       if (to <= from) return [];
       const bucketMs = (bucketSeconds ?? defaultBucketSeconds(to - from)) * 1000;
       const starts = bucketStarts(from, to, bucketMs);
-      const ps = new Params();
-      const conds = whereSql({ ...f, from, to }, ps);
-      const b = ps.p(bucketMs);
-      // One pass: classes, refusals and latency percentiles per bucket.
-      const sql = `SELECT CAST(floor(epoch_ms(ts) / ${b}) AS BIGINT) AS bucket, count(*) AS n,
-          count(*) FILTER (WHERE status >= 100 AND status < 200), count(*) FILTER (WHERE status >= 200 AND status < 300),
-          count(*) FILTER (WHERE status >= 300 AND status < 400), count(*) FILTER (WHERE status >= 400 AND status < 500),
-          count(*) FILTER (WHERE status >= 500 AND status < 600), count(*) FILTER (WHERE status IS NULL),
-          count(*) FILTER (WHERE decision = 'deny'), count(*) FILTER (WHERE decision = 'ratelimit'), count(*) FILTER (WHERE decision = 'block'),
-          approx_quantile(duration_ms, 0.5), approx_quantile(duration_ms, 0.95), approx_quantile(duration_ms, 0.99)
-        FROM events ${whereClause(conds)} GROUP BY 1`;
-      const rows = (await c.runAndReadAll(sql, ps.values)).getRows();
+      // Whole hours with summaries come from them (when the filter allows); the rest is scanned.
+      const plan = rollupFilter(f) && bucketMs % HOUR_MS === 0 ? await planRange(c, 'hour', from, to) : { built: [], raw: null };
+      /** One statement (its own parameters): per bucket either counts by class and decision, or duration histogram bins. */
+      const statement = (what: 'counts' | 'bins'): { sql: string; values: DuckDBValue[] } => {
+        const ps = new Params();
+        const b = ps.p(bucketMs);
+        const bucket = (col: string) => `CAST(floor(epoch_ms(${col}) / ${b}) AS BIGINT)`;
+        const select = (where: string[]) =>
+          what === 'counts'
+            ? `SELECT ${bucket('ts')} AS bucket, ${CLASS_SQL} AS cls, decision, count(*) AS n FROM events ${whereClause(where)} GROUP BY ALL`
+            : `SELECT ${bucket('ts')} AS bucket, ${binSql('duration_ms')} AS bin, count(*) AS n FROM events ${whereClause([...where, 'duration_ms IS NOT NULL'])} GROUP BY ALL`;
+        if (!plan.raw) return { sql: select(whereSql({ ...f, from, to }, ps)), values: ps.values };
+        const kind = whereSql(rollupFilter(f)!, ps);
+        const parts: string[] = [];
+        const raw = perInterval(plan.raw, ps.values, (w) => select([w, ...kind]));
+        if (raw) parts.push(raw);
+        if (plan.built.length) {
+          const rolled = whereClause([unitsSql('hour', plan.built, HOUR_MS, ps.values), ...kind]);
+          parts.push(what === 'counts' ? `SELECT ${bucket('hour')}, cls, decision, sum(n) FROM rollup_hour ${rolled} GROUP BY ALL` : `SELECT ${bucket('hour')}, bin, sum(n) FROM rollup_hour_lat ${rolled} GROUP BY ALL`);
+        }
+        return { sql: parts.join(' UNION ALL '), values: ps.values };
+      };
+      const counts = statement('counts');
+      const hist = statement('bins');
       const points: TimeseriesPoint[] = starts.map((s) => ({ ts: new Date(s).toISOString(), total: 0, by_class: emptyByClass(), denied: 0, rate_limited: 0, blocked: 0, p50: null, p95: null, p99: null }));
       const first = starts[0] / bucketMs;
-      const num = (v: unknown) => (v === null || v === undefined ? null : Math.round(Number(v) * 1000) / 1000);
-      for (const [bucket, n, c1, c2, c3, c4, c5, cnone, denied, limited, blocked, p50, p95, p99] of rows) {
-        const p = points[Number(bucket) - first];
-        p.total = Number(n);
-        p.by_class = { '1xx': Number(c1), '2xx': Number(c2), '3xx': Number(c3), '4xx': Number(c4), '5xx': Number(c5), none: Number(cnone) };
-        p.denied = Number(denied);
-        p.rate_limited = Number(limited);
-        p.blocked = Number(blocked);
-        p.p50 = num(p50);
-        p.p95 = num(p95);
-        p.p99 = num(p99);
+      for (const [bk, cls, decision, n] of (await c.runAndReadAll(counts.sql, counts.values)).getRows()) {
+        const p = points[Number(bk) - first];
+        if (!p) continue;
+        const count = Number(n);
+        p.total += count;
+        if (String(cls) in p.by_class) p.by_class[String(cls)] += count;
+        if (decision === 'deny') p.denied += count;
+        else if (decision === 'ratelimit') p.rate_limited += count;
+        else if (decision === 'block') p.blocked += count;
+      }
+      const bins = new Map<number, Map<number, number>>();
+      for (const [bk, bin, n] of (await c.runAndReadAll(hist.sql, hist.values)).getRows()) {
+        let m = bins.get(Number(bk));
+        if (!m) bins.set(Number(bk), (m = new Map()));
+        m.set(Number(bin), (m.get(Number(bin)) ?? 0) + Number(n));
+      }
+      for (const [bk, m] of bins) {
+        const p = points[bk - first];
+        if (!p) continue;
+        p.p50 = histogramQuantile(m, 0.5);
+        p.p95 = histogramQuantile(m, 0.95);
+        p.p99 = histogramQuantile(m, 0.99);
       }
       return points;
     });
@@ -520,26 +596,72 @@ export class DuckDbStore implements Store {
     checkKeys(q, TOP_QUERY_KEYS, 'top');
     const by = parseTopDimension(q.by);
     const limit = parseLimit(q.limit, DEFAULT_TOP_LIMIT, MAX_TOP_LIMIT);
-    const ps = new Params();
-    const conds = whereSql(parseFilter(q), ps);
-    const sql = `SELECT CAST(${ident(by)} AS VARCHAR) AS value, count(*) AS n,
-        count(*) FILTER (WHERE status >= 500 OR status IS NULL) AS errors
-      FROM events ${whereClause(conds)}
-      GROUP BY 1 ORDER BY n DESC, value ASC NULLS LAST LIMIT ${ps.p(limit)}`;
-    return this.read(async (c) =>
-      (await c.runAndReadAll(sql, ps.values)).getRows().map(([value, n, errors]) => ({
+    const f = parseFilter(q);
+    return this.read(async (c) => {
+      const ps = new Params();
+      const kindOnly = rollupFilter(f);
+      const plan = kindOnly && (ROLLUP_DIMS as readonly string[]).includes(by) ? await planRange(c, 'day', f.from ?? 0, f.to ?? Date.now() + DAY_MS) : null;
+      const errors = `count(*) FILTER (WHERE status >= 500 OR status IS NULL)`;
+      let sql: string;
+      if (plan && plan.built.length) {
+        // Whole days from the daily summaries, the rest of the range from the events.
+        const kind = whereSql(kindOnly!, ps);
+        const days = [`dim = ${ps.p(by)}`, unitsSql('day', plan.built, DAY_MS, ps.values), ...kind];
+        const raw = perInterval(plan.raw, ps.values, (w) => `SELECT CAST(${ident(by)} AS VARCHAR), count(*), ${errors} FROM events ${whereClause([w, ...kind])} GROUP BY 1`);
+        sql = `SELECT value, sum(n) AS n, sum(errors) AS errors FROM (
+            SELECT value, n, errors FROM rollup_day_top ${whereClause(days)}
+            ${raw ? `UNION ALL ${raw}` : ''}
+          ) GROUP BY value ORDER BY n DESC, value ASC NULLS LAST LIMIT ${ps.p(limit)}`;
+      } else {
+        sql = `SELECT CAST(${ident(by)} AS VARCHAR) AS value, count(*) AS n, ${errors} AS errors
+          FROM events ${whereClause(whereSql(f, ps))}
+          GROUP BY 1 ORDER BY n DESC, value ASC NULLS LAST LIMIT ${ps.p(limit)}`;
+      }
+      return (await c.runAndReadAll(sql, ps.values)).getRows().map(([value, n, e]) => ({
         value: value === null ? null : String(value),
         count: Number(n),
-        errors: Number(errors),
-      })),
-    );
+        errors: Number(e),
+      }));
+    });
   }
 
   async latency(q: LatencyQuery): Promise<LatencyRow[]> {
     checkKeys(q, LATENCY_QUERY_KEYS, 'latency');
     const by = parseLatencyGroup(q.by);
+    const f = parseFilter(q);
+    const kindOnly = rollupFilter(f);
+    if (!by && kindOnly) {
+      const summarized = await this.read(async (c) => {
+        const plan = await planRange(c, 'hour', f.from ?? 0, f.to ?? Date.now() + DAY_MS);
+        if (!plan.built.length) return null;
+        // Over whole hours with summaries: percentiles from the histograms (within 2.5 %), exact count and max.
+        const ps = new Params();
+        const kind = whereSql(kindOnly, ps);
+        const hours = [unitsSql('hour', plan.built, HOUR_MS, ps.values), ...kind];
+        const raw = perInterval(plan.raw, ps.values, (w) => `SELECT ${binSql('duration_ms')} AS bin, count(*) AS n, max(duration_ms) AS mx FROM events ${whereClause([w, 'duration_ms IS NOT NULL', ...kind])} GROUP BY 1`);
+        const rows = (
+          await c.runAndReadAll(
+            `SELECT bin, sum(n), max(mx) FROM (
+              SELECT bin, n, mx FROM rollup_hour_lat ${whereClause(hours)}
+              ${raw ? `UNION ALL ${raw}` : ''}
+            ) GROUP BY bin`,
+            ps.values,
+          )
+        ).getRows();
+        const bins = new Map<number, number>();
+        let count = 0;
+        let max: number | null = null;
+        for (const [bin, n, mx] of rows) {
+          bins.set(Number(bin), Number(n));
+          count += Number(n);
+          if (mx !== null && (max === null || Number(mx) > max)) max = Number(mx);
+        }
+        return [{ group: null, count, p50: histogramQuantile(bins, 0.5), p90: histogramQuantile(bins, 0.9), p95: histogramQuantile(bins, 0.95), p99: histogramQuantile(bins, 0.99), max }];
+      });
+      if (summarized) return summarized;
+    }
     const ps = new Params();
-    const conds = whereSql(parseFilter(q), ps);
+    const conds = whereSql(f, ps);
     // quantile_cont interpolates like PostgreSQL's percentile_cont, so both stores agree.
     // count is the number of events with a duration: the sample behind the percentiles.
     const aggs = `count(duration_ms) AS n, quantile_cont(duration_ms, [0.5, 0.9, 0.95, 0.99]) AS q, max(duration_ms) AS mx`;
