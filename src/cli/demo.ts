@@ -251,6 +251,14 @@ export function registerDemo(program: Command): void {
           '',
         ].join('\n') + '\n',
       );
+      // A deployment marker, so the dashboard's charts show what one looks like.
+      if (node.generatedToken) {
+        await fetch(`${admin}/api/v1/deployments`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${node.generatedToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ service: 'catalog', version: 'demo-1.0.0', environment: 'demo', actor: 'tollgate demo' }),
+        }).catch(() => undefined);
+      }
       const agent = new Agent({ connections: 8 });
       let timer: NodeJS.Timeout | null = null;
       if (opts.traffic) {
