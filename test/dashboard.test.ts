@@ -8,6 +8,7 @@
  * page are saved under test-artifacts/dashboard/.
  */
 import { test, before, after } from 'node:test';
+import { readFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { startBackend, startTollgate, merge, get, adminFetch, waitFor, TEST_ADMIN_TOKEN, type Backend, type TestNode, type ConfigObject } from './helpers.js';
 import { browserMissing, startBrowser, type TestBrowser } from './support/browser.js';
@@ -86,6 +87,13 @@ test('the dashboard, page by page, in Chromium', { skip: skip ?? false, timeout:
   await page.getByTestId('search-submit').click();
   await waitFor(async () => page.url().includes('status=5xx') && (await page.getByTestId('search-results').locator('tbody tr').count()) === 5, 'five 5xx events after filtering');
   await b.screenshot('search');
+  // Export what the filters select (fetched with the token in a header, saved as a file).
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
+  assert.equal(csv.suggestedFilename(), 'tollgate-events.csv');
+  const lines = (await readFile((await csv.path())!, 'utf8')).trim().split('\n');
+  assert.equal(lines.length, 6, 'a header and the five 5xx events');
+  assert.match(lines[0], /^id,ts,/);
+  assert.ok(lines.slice(1).every((l) => l.includes(PROBER) && l.includes(',500,')));
 
   // Event detail: every field, and links to the same client's requests.
   await page.getByTestId('search-results').locator('tbody tr').first().locator('a').click();
@@ -103,6 +111,13 @@ test('the dashboard, page by page, in Chromium', { skip: skip ?? false, timeout:
   const marker = `/live-check-${Date.now()}`;
   await get(`${tg.proxy}${marker}`, { headers: { 'x-forwarded-for': NORMAL } });
   await waitFor(async () => ((await page.getByTestId('card-live').textContent()) ?? '').includes(marker), 'the new request in the live tail', 15_000, 200);
+  // A filter narrows the stream: another client's request does not show, the prober's does.
+  await page.goto(`${tg.admin}/#/live?client_ip=${PROBER}`);
+  await waitFor(async () => ((await page.getByTestId('card-live').locator('h2').textContent()) ?? '').includes('(connected)'), 'the filtered stream');
+  await get(`${tg.proxy}/live-other`, { headers: { 'x-forwarded-for': NORMAL } });
+  await get(`${tg.proxy}/live-prober`, { headers: { 'x-forwarded-for': PROBER } });
+  await waitFor(async () => ((await page.getByTestId('card-live').textContent()) ?? '').includes('/live-prober'), 'the prober\'s request in the filtered tail', 15_000, 200);
+  assert.ok(!((await page.getByTestId('card-live').textContent()) ?? '').includes('/live-other'));
   await page.getByTestId('live-pause').click();
   await waitFor(async () => (await page.getByTestId('live-pause').textContent())?.startsWith('Resume'), 'paused');
   await b.screenshot('live');
