@@ -90,7 +90,7 @@ test('the dashboard, page by page, in Chromium', { skip: skip ?? false, timeout:
   // Export what the filters select (fetched with the token in a header, saved as a file).
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
   assert.equal(csv.suggestedFilename(), 'tollgate-events.csv');
-  const lines = (await readFile((await csv.path())!, 'utf8')).trim().split('\n');
+  const lines = (await readFile((await csv.path()), 'utf8')).trim().split('\n');
   assert.equal(lines.length, 6, 'a header and the five 5xx events');
   assert.match(lines[0], /^id,ts,/);
   assert.ok(lines.slice(1).every((l) => l.includes(PROBER) && l.includes(',500,')));

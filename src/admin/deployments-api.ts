@@ -14,30 +14,8 @@ import { validateDeployment, type Deployment, type DeploymentQuery, type Deploym
 const DEFAULT_WINDOW_MS = 3_600_000;
 const MAX_WINDOW_MS = 7 * 86_400_000;
 
-export interface WindowStats {
-  from: string;
-  to: string;
-  requests: number;
-  /** Requests per second over the window. */
-  rate: number;
-  errors_5xx: number;
-  errors_4xx: number;
-  /** 5xx share (0..1); null without requests. */
-  error_rate: number | null;
-  p50_ms: number | null;
-  p95_ms: number | null;
-  p99_ms: number | null;
-}
-
-export interface Comparison {
-  deployment: Deployment;
-  previous: Deployment | null;
-  window_seconds: number;
-  before: WindowStats;
-  after: WindowStats;
-  /** after / before for volume and latency, after − before for the error rate; null when not comparable. */
-  change: { requests: number | null; error_rate: number | null; p50: number | null; p95: number | null; p99: number | null };
-}
+export type { WindowStats, Comparison } from './deployment-types.js';
+import type { WindowStats, Comparison } from './deployment-types.js';
 
 async function windowStats(reader: StoreReader, service: string, from: number, to: number): Promise<WindowStats> {
   const q = { service, from: new Date(from).toISOString(), to: new Date(to).toISOString() };

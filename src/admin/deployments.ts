@@ -12,19 +12,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { uuidv7 } from '../core/ids.js';
 
-export interface Deployment {
-  id: string;
-  service: string;
-  version: string;
-  commit: string | null;
-  environment: string | null;
-  actor: string | null;
-  url: string | null;
-  /** When the deployment took effect (ISO). */
-  at: string;
-  /** Who recorded it: an admin token id. */
-  created_by: string;
-}
+export type { Deployment } from './deployment-types.js';
+import type { Deployment } from './deployment-types.js';
 
 export interface DeploymentInput {
   service: string;

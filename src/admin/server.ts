@@ -256,12 +256,13 @@ export class AdminServer {
       apiError(res, 400, 'bad_parameter', (err as Error).message);
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write(': tollgate live audit events\nretry: 2000\n\n');
+    // Subscribed before the answer starts: a client that has the headers misses nothing after them.
     this.streams.add(res);
     const unsubscribe = this.opts.live.subscribe((e) => {
       if (match(e)) res.write(`id: ${e.id}\nevent: audit\ndata: ${JSON.stringify(e)}\n\n`);
     });
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(': tollgate live audit events\nretry: 2000\n\n');
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     heartbeat.unref();
     const done = () => {

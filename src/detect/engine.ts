@@ -16,7 +16,9 @@ import { uuidv7 } from '../core/ids.js';
 import { compileRule, groupValues, type CompiledRule } from './rules/compile.js';
 import { fieldText } from './rules/predicate.js';
 import type { ActionConfig, RuleConfig } from './rules/schema.js';
-import type { Alert, AlertEvidence } from './types.js';
+import type { Alert, AlertEvidence, RuleState } from './types.js';
+
+export type { RuleState } from './types.js';
 import { CountWindow, DistinctWindow, LatencyWindow, HourOfWeekBaseline } from './windows/index.js';
 
 /** What the engine asks its host to do when an alert fires or resolves. */
@@ -42,30 +44,6 @@ export interface EngineOptions {
   /** Ids of rules from the built-in pack (reported by state()). */
   builtinIds?: ReadonlySet<string>;
   onTransition(t: Transition): void;
-}
-
-export interface RuleState {
-  id: string;
-  description: string;
-  severity: string;
-  enabled: boolean;
-  builtin: boolean;
-  shadow: boolean;
-  condition: string;
-  window_seconds: number;
-  /** Events that matched the rule (inside its schedule). */
-  matched: number;
-  groups: number;
-  groups_evicted: number;
-  /** Distinct values forgotten because a group reached max_values. */
-  values_evicted: number;
-  fired: number;
-  /** Times the rule would have fired while in shadow mode. */
-  shadow_hits: number;
-  /** Firings held back because the dedup key was cooling down. */
-  suppressed: number;
-  firing: number;
-  last_fired_at: string | null;
 }
 
 const SAMPLE_IDS = 5;

@@ -98,3 +98,28 @@ export interface Notifier {
   send(n: Notification, signal: AbortSignal): Promise<void>;
   close?(): Promise<void>;
 }
+
+/** One rule's state, as /api/v1/rules reports it. */
+export interface RuleState {
+  id: string;
+  description: string;
+  severity: string;
+  enabled: boolean;
+  builtin: boolean;
+  shadow: boolean;
+  condition: string;
+  window_seconds: number;
+  /** Events that matched the rule (inside its schedule). */
+  matched: number;
+  groups: number;
+  groups_evicted: number;
+  /** Distinct values forgotten because a group reached max_values. */
+  values_evicted: number;
+  fired: number;
+  /** Times the rule would have fired while in shadow mode. */
+  shadow_hits: number;
+  /** Firings held back because the dedup key was cooling down. */
+  suppressed: number;
+  firing: number;
+  last_fired_at: string | null;
+}

@@ -89,9 +89,11 @@ export async function download(path: string, filename: string): Promise<void> {
 }
 
 /** Reads a server-sent event stream; resolves when it ends or `signal` aborts. */
-export async function stream(path: string, onEvent: (type: string, data: string) => void, signal: AbortSignal): Promise<void> {
+export async function stream(path: string, onEvent: (type: string, data: string) => void, signal: AbortSignal, onOpen: () => void = () => {}): Promise<void> {
   const res = await fetch(path, { headers: headers({ accept: 'text/event-stream' }), signal });
   if (!res.ok || !res.body) throw await failure(res);
+  // The server subscribes before it answers: from here on no event is missed.
+  onOpen();
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   try {

@@ -12,18 +12,8 @@ import ipaddr from 'ipaddr.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createCidrMatcher, normalizeIp, parseRange } from '../../core/ip.js';
 
-export interface Block {
-  id: string;
-  kind: 'ip' | 'user';
-  /** An IP address or CIDR (kind ip), or a user id (kind user). */
-  value: string;
-  reason: string;
-  created_at: string;
-  /** ISO time the block lifts by itself; null = until removed. */
-  expires_at: string | null;
-  /** Who created it: an admin token id or `rule:<id>`. */
-  created_by: string;
-}
+export type { Block } from './block-types.js';
+import type { Block } from './block-types.js';
 
 export interface BlockInput {
   kind: 'ip' | 'user';

@@ -27,26 +27,8 @@ export interface BackendPoolOptions {
   onStateChange?: StateChangeListener;
 }
 
-export interface ServerSnapshot {
-  address: string;
-  weight: number;
-  state: UpstreamState;
-  healthy: boolean;
-  ejected_until: string | null;
-  consecutive_failures: number;
-  outstanding: number;
-  requests: number;
-  failures: number;
-  last_check: { ts: string; ok: boolean; status: number | null; error: string | null; duration_ms: number } | null;
-}
-
-export interface PoolSnapshot {
-  name: string;
-  algorithm: string;
-  servers: ServerSnapshot[];
-  available: number;
-  total: number;
-}
+export type { ServerSnapshot, PoolSnapshot } from './snapshot.js';
+import type { ServerSnapshot, PoolSnapshot } from './snapshot.js';
 
 export class BackendPool {
   readonly name: string;

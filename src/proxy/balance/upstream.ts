@@ -14,7 +14,8 @@
 import { Pool } from 'undici';
 import { parseAddress, type PoolConfig, type ServerConfig } from '../../config/schema.js';
 
-export type UpstreamState = 'healthy' | 'unhealthy' | 'ejected';
+export type { UpstreamState } from './snapshot.js';
+import type { UpstreamState } from './snapshot.js';
 
 /** Why an attempt failed, as reported by the forwarding stage. */
 export type FailureReason = 'connect' | 'timeout' | 'status_5xx' | 'reset';

@@ -28,7 +28,6 @@ export function LivePage({ route }: { route: Route }) {
     held.current = [];
     let retry: ReturnType<typeof setTimeout> | null = null;
     const connect = () => {
-      setConnected(true);
       setError(null);
       stream(
         `/api/v1/events/stream?${qs}`,
@@ -39,15 +38,19 @@ export function LivePage({ route }: { route: Route }) {
           else setEvents((list) => [e, ...list].slice(0, KEEP));
         },
         ac.signal,
+        () => setConnected(true),
       ).then(
         () => {
+          // A stream this page closed itself (filters changed, page left) changes nothing on screen.
+          if (ac.signal.aborted) return;
           setConnected(false);
-          if (!ac.signal.aborted) retry = setTimeout(connect, 2000);
+          retry = setTimeout(connect, 2000);
         },
         (err: Error) => {
+          if (ac.signal.aborted) return;
           setConnected(false);
           setError(`live stream interrupted: ${err.message}; reconnecting`);
-          if (!ac.signal.aborted) retry = setTimeout(connect, 2000);
+          retry = setTimeout(connect, 2000);
         },
       );
     };
