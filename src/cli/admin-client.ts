@@ -19,11 +19,17 @@ export const FILTER_OPTIONS: [flag: string, param: string, help: string][] = [
   ['--termination <t>', 'termination', 'ok, client_abort, upstream_timeout, ...'],
 ];
 
-export function addCommonOptions(cmd: Command): Command {
-  cmd
+/** Where the admin API is and where its token comes from (never from the command line). */
+export function addConnectionOptions(cmd: Command, tokenRole = 'an admin token', configHelp = 'read the admin address and token file from this configuration'): Command {
+  return cmd
     .option('--admin <url>', 'admin API base URL (default: from -c, $TOLLGATE_ADMIN, or http://127.0.0.1:9191)')
-    .option('-c, --config <file>', 'read the admin address and token file from this configuration')
-    .option('--token-file <file>', 'file holding the admin token (default: $TOLLGATE_ADMIN_TOKEN, else admin.token_file of -c, else ./data/admin.token)');
+    .option('-c, --config <file>', configHelp)
+    .option('--token-file <file>', `file holding ${tokenRole} (default: $TOLLGATE_ADMIN_TOKEN, else admin.token_file of -c, else ./data/admin.token)`);
+}
+
+/** The connection options and the event filters (query, tail). */
+export function addCommonOptions(cmd: Command): Command {
+  addConnectionOptions(cmd);
   for (const [flag, , help] of FILTER_OPTIONS) cmd.option(flag, help);
   return cmd;
 }

@@ -5,7 +5,7 @@
  * Jenkins put in the environment. `tollgate deploy list` shows the markers.
  */
 import type { Command } from 'commander';
-import { adminConnection, adminFetch, errorText } from './admin-client.js';
+import { addConnectionOptions, adminConnection, adminFetch, errorText } from './admin-client.js';
 import type { Deployment } from '../admin/deployments.js';
 
 interface Conn {
@@ -35,13 +35,6 @@ export function ciDefaults(env: NodeJS.ProcessEnv): { commit?: string; actor?: s
   };
 }
 
-function connectionOptions(cmd: Command): Command {
-  return cmd
-    .option('--admin <url>', 'admin API base URL (default: from -c, $TOLLGATE_ADMIN, or http://127.0.0.1:9191)')
-    .option('-c, --config <file>', 'read the admin address and token file from this configuration')
-    .option('--token-file <file>', 'file holding an admin token with the operator role (default: $TOLLGATE_ADMIN_TOKEN, else admin.token_file of -c, else ./data/admin.token)');
-}
-
 export function registerDeploy(program: Command): void {
   const deploy = program.command('deploy').description('Deployment markers: tie changes in behaviour to the deployment that caused them.');
   const mark = deploy
@@ -55,7 +48,7 @@ export function registerDeploy(program: Command): void {
     .option('--url <url>', 'a link to the pipeline or release (default: the GitHub Actions run, $CI_PIPELINE_URL or $BUILD_URL)')
     .option('--at <time>', 'when it took effect, if not now (ISO 8601)')
     .option('--json', 'print the recorded marker as JSON');
-  connectionOptions(mark).action(async (opts: MarkOpts) => {
+  addConnectionOptions(mark, 'an admin token with the operator role').action(async (opts: MarkOpts) => {
     const { base, headers } = adminConnection(opts);
     const d = ciDefaults(process.env);
     const body = {
@@ -74,7 +67,7 @@ export function registerDeploy(program: Command): void {
     else process.stdout.write(`recorded deployment ${m.id}: ${m.service} ${m.version}${m.commit ? ` (${m.commit.slice(0, 12)})` : ''}${m.environment ? ` in ${m.environment}` : ''} at ${m.at}\ncompare: ${base}/api/v1/deployments/${m.id}/compare\n`);
   });
   const list = deploy.command('list').description('Deployment markers, newest first.').option('--service <name>', 'only this service').option('-n, --limit <n>', 'most markers', '20').option('--json', 'JSON');
-  connectionOptions(list).action(async (opts: Conn & { service?: string; limit: string; json?: boolean }) => {
+  addConnectionOptions(list).action(async (opts: Conn & { service?: string; limit: string; json?: boolean }) => {
     const { base, headers } = adminConnection(opts);
     const p = new URLSearchParams({ limit: opts.limit });
     if (opts.service) p.set('service', opts.service);

@@ -11,7 +11,7 @@ import { loadConfigFile } from '../config/load.js';
 import { DetectSchema } from '../config/detect-schema.js';
 import { loadRulesFile, resolveRules } from '../detect/rules/load.js';
 import { backtest, type BacktestResult } from '../detect/backtest.js';
-import { addCommonOptions, adminConnection, adminFetch, errorText, timeArg } from './admin-client.js';
+import { addConnectionOptions, adminConnection, adminFetch, errorText, timeArg } from './admin-client.js';
 import { DuckDbStore } from '../store/duckdb/duckdb-store.js';
 import type { RuleState } from '../detect/engine.js';
 
@@ -89,10 +89,7 @@ export function registerRules(program: Command): void {
     .option('--only <ids>', 'only these rule ids (comma-separated)')
     .option('--store <file>', 'read events from this DuckDB file instead of the admin API (the node must not have it open)')
     .option('--json', 'print the result as JSON');
-  test
-    .option('--admin <url>', 'admin API base URL (default: from -c, $TOLLGATE_ADMIN, or http://127.0.0.1:9191)')
-    .option('-c, --config <file>', 'the configuration whose rules, notifiers and admin address to use')
-    .option('--token-file <file>', 'file holding the admin token');
+  addConnectionOptions(test, 'an admin token', 'the configuration whose rules, notifiers and admin address (and token file) to use');
   test.action(async (opts: TestOpts) => {
     const from = timeArg(opts.from);
     const to = opts.to ? timeArg(opts.to) : new Date().toISOString();
@@ -127,7 +124,7 @@ export function registerRules(program: Command): void {
   });
 
   const list = rules.command('list').description('Each rule of a running node: state, matched events, firing alerts, shadow hits.').option('--json', 'JSON');
-  addCommonOptions(list);
+  addConnectionOptions(list);
   list.action(async (opts: { json?: boolean; admin?: string; config?: string; tokenFile?: string }) => {
     const { base, headers } = adminConnection(opts);
     const res = await adminFetch(`${base}/api/v1/rules`, { headers });
