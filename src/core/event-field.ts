@@ -11,7 +11,13 @@ const JSON_MAPS = new Set(['labels', 'headers', 'extra']);
 /** A getter for `status`, `labels.team`, `headers.req.user-agent`, `extra.elb_status_code`. */
 export function fieldGetter(field: string): FieldGetter {
   const dot = field.indexOf('.');
-  if (dot === -1) return (e) => (e as unknown as Record<string, unknown>)[field];
+  if (dot === -1) {
+    // A getter with the name written out (e.status) is a monomorphic property load; e[field] with a
+    // variable key is a generic lookup, per event per rule. Only plain identifiers are compiled.
+    if (!/^[a-z_][a-z0-9_]*$/.test(field)) return (e) => (e as unknown as Record<string, unknown>)[field];
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    return new Function('e', `return e.${field};`) as FieldGetter;
+  }
   const map = field.slice(0, dot);
   const key = field.slice(dot + 1);
   if (!JSON_MAPS.has(map)) throw new Error(`"${field}": only labels, headers and extra have keys`);

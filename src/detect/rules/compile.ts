@@ -120,6 +120,32 @@ function keyBuilder(getters: readonly FieldGetter[]): (e: AuditEvent) => string 
       return v === null || v === '' ? null : v;
     };
   }
+  if (getters.length === 2) {
+    // Two fields (e.g. host and path): the joined key is interned, so an event's key is the same string
+    // object as last time — no new string to build and hash on every event. Bounded: cleared when large.
+    const [ga, gb] = getters;
+    let interned = new Map<string, Map<string, string>>();
+    let size = 0;
+    return (e) => {
+      const a = fieldText(ga(e));
+      const b = fieldText(gb(e));
+      if (a === null || a === '' || b === null || b === '') return null;
+      let inner = interned.get(a);
+      if (!inner) {
+        if (size > 100_000) {
+          interned = new Map();
+          size = 0;
+        }
+        interned.set(a, (inner = new Map()));
+      }
+      let key = inner.get(b);
+      if (key === undefined) {
+        inner.set(b, (key = a + GROUP_SEP + b));
+        size++;
+      }
+      return key;
+    };
+  }
   return (e) => {
     let key = '';
     for (let i = 0; i < getters.length; i++) {
