@@ -1,8 +1,10 @@
 /** Loopback port helpers shared by the demo and the tests. */
 import net from 'node:net';
 
-/** A port that was free on 127.0.0.1 a moment ago (the kernel picked it). */
-export function freePort(): Promise<number> {
+/** Ports handed out lately: the kernel may offer a just-closed port again, and two callers must not get the same one. */
+const recent: number[] = [];
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -11,6 +13,18 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(a.port));
     });
   });
+}
+
+/** A port that was free on 127.0.0.1 a moment ago (the kernel picked it), not one this process was given lately. */
+export async function freePort(): Promise<number> {
+  for (let i = 0; ; i++) {
+    const port = await kernelPort();
+    if (!recent.includes(port) || i >= 20) {
+      recent.push(port);
+      if (recent.length > 64) recent.shift();
+      return port;
+    }
+  }
 }
 
 /** Whether `port` can be bound on 127.0.0.1 right now. */
