@@ -181,7 +181,9 @@ test('the demo starts, serves traffic, records it, and stops cleanly on Ctrl-C',
         // No tokens in the demo config: the generated one is in the demo folder.
         const token = (await readFile(path.join(dir, 'admin.token'), 'utf8')).trim();
         const ev = await allEvents(`http://127.0.0.1:${adminPort}`, {}, { authorization: `Bearer ${token}` });
-        return ev.length >= 30 && ev.some((e) => e.auth_error !== null) ? ev : null;
+        // Traffic is random: wait until each kind the assertions below look for has come by at least once.
+        const seen = ev.some((e) => e.auth_error !== null) && ev.some((e) => e.route === 'me' && e.user_id !== null && e.auth_method === 'jwt') && ev.some((e) => e.status === 401 && e.auth_error !== null && e.decision === 'deny');
+        return ev.length >= 30 && seen ? ev : null;
       },
       'synthetic traffic to be recorded',
       30_000,

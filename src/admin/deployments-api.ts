@@ -8,7 +8,7 @@ import type { AuditEvent } from '../core/event.js';
 import type { StoreReader } from '../store/types.js';
 import { parseDuration } from '../config/primitives.js';
 import type { AdminCaller } from './auth.js';
-import { readJsonBody, sendError, sendJson } from './http.js';
+import { limitParam, readJsonBody, sendError, sendJson, timeParam } from './http.js';
 import { validateDeployment, type Deployment, type DeploymentQuery, type DeploymentRegistry } from './deployments.js';
 
 const DEFAULT_WINDOW_MS = 3_600_000;
@@ -71,15 +71,9 @@ function parseQuery(params: URLSearchParams): { q: DeploymentQuery; errors: stri
   const errors: string[] = [];
   for (const [k, v] of params) {
     if (k === 'service' || k === 'environment') q[k] = v;
-    else if (k === 'from' || k === 'to') {
-      const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-      if (!Number.isFinite(t)) errors.push(`\`${k}\` must be an ISO 8601 time or epoch milliseconds`);
-      else q[k] = new Date(t).toISOString();
-    } else if (k === 'limit') {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 1000) errors.push('`limit` must be an integer from 1 to 1000');
-      else q.limit = n;
-    } else errors.push(`unknown parameter \`${k}\` (known: service, environment, from, to, limit)`);
+    else if (k === 'from' || k === 'to') q[k] = timeParam(k, v, errors);
+    else if (k === 'limit') q.limit = limitParam(v, 1000, errors);
+    else errors.push(`unknown parameter \`${k}\` (known: service, environment, from, to, limit)`);
   }
   return { q, errors };
 }

@@ -10,7 +10,7 @@ import type { Detector } from '../detect/runtime/detector.js';
 import type { AlertQuery } from '../detect/alerts/alert-book.js';
 import { SEVERITIES } from '../detect/types.js';
 import type { AdminCaller } from './auth.js';
-import { sendError, sendJson } from './http.js';
+import { limitParam, sendError, sendJson, timeParam } from './http.js';
 
 const ALERT_PARAMS = ['status', 'rule_id', 'severity', 'shadow', 'acknowledged', 'from', 'to', 'group', 'limit', 'cursor'] as const;
 
@@ -41,18 +41,12 @@ export function parseAlertQuery(params: URLSearchParams): { query: AlertQuery; e
         q.acknowledged = parseBool(k, v, errors);
         break;
       case 'from':
-      case 'to': {
-        const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-        if (!Number.isFinite(t)) errors.push(`\`${k}\` must be an ISO 8601 time or epoch milliseconds`);
-        else q[k] = new Date(t).toISOString();
+      case 'to':
+        q[k] = timeParam(k, v, errors);
         break;
-      }
-      case 'limit': {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1 || n > 1000) errors.push('`limit` must be an integer from 1 to 1000');
-        else q.limit = n;
+      case 'limit':
+        q.limit = limitParam(v, 1000, errors);
         break;
-      }
       case 'rule_id':
       case 'group':
       case 'cursor':

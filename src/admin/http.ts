@@ -36,3 +36,19 @@ export async function readJsonBody(req: IncomingMessage, limit = 64 * 1024): Pro
     throw new Error('the body is not valid JSON');
   }
 }
+
+/** A time query parameter (ISO 8601 or epoch ms) as ISO, or undefined after recording an error. */
+export function timeParam(name: string, v: string, errors: string[]): string | undefined {
+  const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (Number.isFinite(t)) return new Date(t).toISOString();
+  errors.push(`\`${name}\` must be an ISO 8601 time or epoch milliseconds`);
+  return undefined;
+}
+
+/** A `limit` query parameter from 1 to `max`, or undefined after recording an error. */
+export function limitParam(v: string, max: number, errors: string[]): number | undefined {
+  const n = Number(v);
+  if (Number.isInteger(n) && n >= 1 && n <= max) return n;
+  errors.push(`\`limit\` must be an integer from 1 to ${max}`);
+  return undefined;
+}

@@ -12,6 +12,12 @@ export function parseDuration(v: string | number): number | null {
   return Math.round(parseFloat(m[1]) * UNIT_MS[m[2] ?? 'ms']);
 }
 
+/** The shortest unit that states `ms` exactly: 90000 → "90s", 3600000 → "1h", 1500 → "1500ms". */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
 /** A duration in config: a string with a unit or a number of ms; parsed to ms. */
 export const duration = (description: string) =>
   z

@@ -32,3 +32,57 @@ export function fieldText(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   return typeof v === 'string' ? v : String(v);
 }
+
+/** Joins group values into one key (a character no header or path value carries). */
+export const GROUP_SEP = '\u0001';
+
+/**
+ * The key of the group an event belongs to, for the given fields' values
+ * joined by GROUP_SEP, or null when one of them is absent or empty (the event
+ * cannot be attributed). Detection rules and event tags both group this way.
+ */
+export function groupKeyOf(getters: readonly FieldGetter[]): (e: AuditEvent) => string | null {
+  if (getters.length === 0) return () => '';
+  if (getters.length === 1) {
+    const get = getters[0];
+    return (e) => {
+      const v = fieldText(get(e));
+      return v === null || v === '' ? null : v;
+    };
+  }
+  if (getters.length === 2) {
+    // Two fields (e.g. host and path): the joined key is interned, so an event's key is the same string
+    // object as last time — no new string to build and hash on every event. Bounded: cleared when large.
+    const [ga, gb] = getters;
+    let interned = new Map<string, Map<string, string>>();
+    let size = 0;
+    return (e) => {
+      const a = fieldText(ga(e));
+      const b = fieldText(gb(e));
+      if (a === null || a === '' || b === null || b === '') return null;
+      let inner = interned.get(a);
+      if (!inner) {
+        if (size > 100_000) {
+          interned = new Map();
+          size = 0;
+        }
+        interned.set(a, (inner = new Map()));
+      }
+      let key = inner.get(b);
+      if (key === undefined) {
+        inner.set(b, (key = a + GROUP_SEP + b));
+        size++;
+      }
+      return key;
+    };
+  }
+  return (e) => {
+    let key = '';
+    for (let i = 0; i < getters.length; i++) {
+      const v = fieldText(getters[i](e));
+      if (v === null || v === '') return null;
+      key = i === 0 ? v : key + GROUP_SEP + v;
+    }
+    return key;
+  };
+}

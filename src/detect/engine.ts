@@ -13,6 +13,7 @@
  */
 import type { AuditEvent } from '../core/event.js';
 import { uuidv7 } from '../core/ids.js';
+import { formatDuration } from '../config/primitives.js';
 import { compileRule, groupValues, type CompiledRule } from './rules/compile.js';
 import { fieldText } from './rules/predicate.js';
 import type { ActionConfig, RuleConfig } from './rules/schema.js';
@@ -439,7 +440,7 @@ export class Engine {
     const alert: Alert = {
       id: uuidv7(),
       rule_id: r.id,
-      summary: `${r.config.description || r.id}${groupText ? ` (${groupText})` : ''}: ${evidence.condition} ${m.value} ${evidence.op} ${m.threshold} in ${formatWindow(r.windowMs)}`,
+      summary: `${r.config.description || r.id}${groupText ? ` (${groupText})` : ''}: ${evidence.condition} ${m.value} ${evidence.op} ${m.threshold} in ${formatDuration(r.windowMs)}`,
       severity: r.severity,
       status: 'firing',
       dedup_key: key,
@@ -654,14 +655,6 @@ function baselineDigest(r: RuleConfig): string {
 }
 
 export function describeAction(a: EffectAction): string {
-  if (a.type === 'block') return `block ${a.kind} ${a.value} for ${formatWindow(a.duration_ms)}`;
+  if (a.type === 'block') return `block ${a.kind} ${a.value} for ${formatDuration(a.duration_ms)}`;
   return `tag ${a.label}=${a.value} on ${a.fields.map((f, i) => `${f}=${a.values[i]}`).join(' ')} until ${new Date(a.expires_ms).toISOString()}`;
-}
-
-export function formatWindow(ms: number): string {
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
 }

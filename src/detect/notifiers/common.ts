@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { NotifyError, type Alert, type AlertEvidence, type Notification, type Notifier } from '../types.js';
+import { formatDuration } from '../../config/primitives.js';
 
 /** How the dispatcher delivers to one notifier (from its `timeout`, `retries`, `backoff`, `max_backoff`). */
 export interface DeliveryPolicy {
@@ -89,11 +90,9 @@ export function groupText(group: Record<string, string | null>): string {
 }
 
 /** 300 → "5m", 90 → "90s", 7200 → "2h". */
+/** A window given in seconds, as durations are written in the config ("5m", "1h"). */
 export function windowText(seconds: number): string {
-  if (seconds >= 86_400 && seconds % 86_400 === 0) return `${seconds / 86_400}d`;
-  if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600}h`;
-  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60}m`;
-  return `${seconds}s`;
+  return formatDuration(Math.round(seconds * 1000));
 }
 
 /** A measured value for people: integers as they are, others with at most 4 decimals. */

@@ -37,8 +37,8 @@ export interface NotifierUnderTest<R> {
 }
 
 export interface ConformanceOptions {
-  /** A reason to skip the whole suite (e.g. a real server that is not installed), or false. */
-  skip?: string | false;
+  /** A real server the suite needs: without it the suite is skipped with `reason`, except under CI=true, where it runs and fails. */
+  needs?: { available: boolean; reason: string };
 }
 
 export interface DispatchOutcome {
@@ -70,7 +70,8 @@ export async function dispatchOnce(notifier: ConfiguredNotifier, n: Notification
 const live = (): AbortSignal => new AbortController().signal;
 
 export function notifierConformance<R>(name: string, setup: () => Promise<NotifierUnderTest<R>>, opts: ConformanceOptions = {}): void {
-  describe(`notifier conformance: ${name}`, { skip: opts.skip ?? false }, () => {
+  const skip = opts.needs && !opts.needs.available && process.env.CI !== 'true' ? opts.needs.reason : false;
+  describe(`notifier conformance: ${name}`, { skip }, () => {
     let s: NotifierUnderTest<R>;
     before(async () => {
       s = await setup();

@@ -6,6 +6,7 @@
 import type { AuditEvent } from '../../core/event.js';
 import { compileTimeWindow } from '../../core/time-window.js';
 import { compilePredicate, fieldGetter, fieldText, type EventPredicate, type FieldGetter } from './predicate.js';
+import { groupKeyOf } from '../../core/event-field.js';
 import type { ActionConfig, Predicate, RuleConfig } from './schema.js';
 import type { Severity } from '../types.js';
 
@@ -37,7 +38,6 @@ export interface CompiledRule {
   dedupKey(values: readonly (string | null)[]): string;
 }
 
-const GROUP_SEP = '\u0001';
 
 export function compileRule(r: RuleConfig): CompiledRule {
   const c = r.condition;
@@ -71,7 +71,7 @@ export function compileRule(r: RuleConfig): CompiledRule {
     minCount: 'min_count' in c ? c.min_count : 0,
     actions: r.actions,
     digest: JSON.stringify(r),
-    keyOf: keyBuilder(groupGetters),
+    keyOf: groupKeyOf(groupGetters),
     dedupKey,
   };
 }
@@ -109,54 +109,4 @@ export function groupValues(rule: CompiledRule, e: AuditEvent): (string | null)[
     out[i] = v;
   }
   return out;
-}
-
-function keyBuilder(getters: readonly FieldGetter[]): (e: AuditEvent) => string | null {
-  if (getters.length === 0) return () => '';
-  if (getters.length === 1) {
-    const get = getters[0];
-    return (e) => {
-      const v = fieldText(get(e));
-      return v === null || v === '' ? null : v;
-    };
-  }
-  if (getters.length === 2) {
-    // Two fields (e.g. host and path): the joined key is interned, so an event's key is the same string
-    // object as last time — no new string to build and hash on every event. Bounded: cleared when large.
-    const [ga, gb] = getters;
-    let interned = new Map<string, Map<string, string>>();
-    let size = 0;
-    return (e) => {
-      const a = fieldText(ga(e));
-      const b = fieldText(gb(e));
-      if (a === null || a === '' || b === null || b === '') return null;
-      let inner = interned.get(a);
-      if (!inner) {
-        if (size > 100_000) {
-          interned = new Map();
-          size = 0;
-        }
-        interned.set(a, (inner = new Map()));
-      }
-      let key = inner.get(b);
-      if (key === undefined) {
-        inner.set(b, (key = a + GROUP_SEP + b));
-        size++;
-      }
-      return key;
-    };
-  }
-  return (e) => {
-    let key = '';
-    for (let i = 0; i < getters.length; i++) {
-      const v = fieldText(getters[i](e));
-      if (v === null || v === '') return null;
-      key = i === 0 ? v : key + GROUP_SEP + v;
-    }
-    return key;
-  };
-}
-
-export function groupKey(values: readonly (string | null)[]): string {
-  return values.length === 1 ? (values[0] ?? '') : values.join(GROUP_SEP);
 }

@@ -7,7 +7,7 @@
  * failed requests included. With no tags in force the cost is one size check.
  */
 import type { AuditEvent } from '../../core/event.js';
-import { fieldGetter, fieldText, type FieldGetter } from '../../core/event-field.js';
+import { GROUP_SEP as SEP, fieldGetter, groupKeyOf } from '../../core/event-field.js';
 
 export interface EventTag {
   /** The group fields and their values, e.g. ["client_ip"] / ["203.0.113.9"]. */
@@ -22,11 +22,9 @@ export interface EventTag {
 }
 
 interface Index {
-  getters: FieldGetter[];
+  keyOf: (e: AuditEvent) => string | null;
   byValues: Map<string, { label: string; value: string; expires: number }[]>;
 }
-
-const SEP = '\u0001';
 
 export class EventTags {
   private indexes: Index[] = [];
@@ -45,7 +43,7 @@ export class EventTags {
       const fk = t.fields.join(SEP);
       let idx = byFields.get(fk);
       if (!idx) {
-        idx = { getters: t.fields.map(fieldGetter), byValues: new Map() };
+        idx = { keyOf: groupKeyOf(t.fields.map(fieldGetter)), byValues: new Map() };
         byFields.set(fk, idx);
       }
       const vk = t.values.join(SEP);
@@ -61,17 +59,8 @@ export class EventTags {
   /** Adds the labels of every tag in force whose group this event belongs to. */
   apply(e: AuditEvent, now = Date.now()): void {
     for (const idx of this.indexes) {
-      let key = '';
-      let complete = true;
-      for (let i = 0; i < idx.getters.length; i++) {
-        const v = fieldText(idx.getters[i](e));
-        if (v === null) {
-          complete = false;
-          break;
-        }
-        key = i === 0 ? v : key + SEP + v;
-      }
-      if (!complete) continue;
+      const key = idx.keyOf(e);
+      if (key === null) continue;
       const tags = idx.byValues.get(key);
       if (!tags) continue;
       for (const t of tags) {

@@ -78,7 +78,7 @@ notifierConformance<StoredMessage>(
       close: () => smtp.stop(),
     };
   },
-  { skip },
+  { needs: { available: smtpServerAvailable(), reason: NEEDS_AIOSMTPD } },
 );
 
 describe('email (aiosmtpd Mailbox)', { skip }, () => {
