@@ -282,6 +282,28 @@ describe('lifecycle', () => {
     assert.equal(h.transitions.length, 1);
   });
 
+  test('recycled groups start empty: an evicted group\'s windows, samples and distinct values do not leak into the next', () => {
+    // distinct paths per IP, max 2 groups: every new IP evicts (and reuses) an old group.
+    const h = harness([rule({ group_by: ['client_ip'], window: '1m', condition: { type: 'distinct', field: 'path', threshold: 3 }, max_groups: 2 })]);
+    h.engine.process(ev(T0, { client_ip: '10.0.0.1', path: '/a' }));
+    h.engine.process(ev(T0 + 1, { client_ip: '10.0.0.1', path: '/b' }));
+    h.engine.process(ev(T0 + 2, { client_ip: '10.0.0.2', path: '/a' }));
+    h.engine.process(ev(T0 + 3, { client_ip: '10.0.0.2', path: '/b' }));
+    for (let i = 0; i < 20; i++) h.engine.process(ev(T0 + 10 + i, { client_ip: `10.0.1.${i}`, path: '/c' }));
+    assert.equal(h.engine.state()[0].groups_evicted, 20);
+    // A fresh IP with one new path: 1 distinct value, nothing fires (a leaked /a and /b would make it 3).
+    const last = ev(T0 + 100, { client_ip: '10.0.2.1', path: '/z' });
+    h.engine.process(last);
+    assert.equal(h.transitions.length, 0);
+    h.engine.process(ev(T0 + 101, { client_ip: '10.0.2.1', path: '/y' }));
+    h.engine.process(ev(T0 + 102, { client_ip: '10.0.2.1', path: '/x' }));
+    assert.equal(h.transitions.length, 1);
+    const a = h.transitions[0].alert;
+    assert.equal(a.evidence.value, 3);
+    assert.equal(a.evidence.count, 3, 'the recycled group\'s count starts at zero');
+    assert.equal(a.evidence.sample_event_ids[0], last.id, 'no sample ids from the group it replaced');
+  });
+
   test('idle groups are dropped on tick once their window has passed', () => {
     const h = harness([rule({ group_by: ['client_ip'], window: '10s', condition: { type: 'count', threshold: 100 } })]);
     for (let i = 0; i < 50; i++) h.engine.process(ev(T0 + i, { client_ip: `10.1.0.${i}` }));

@@ -48,6 +48,8 @@ export interface EngineOptions {
 }
 
 const SAMPLE_IDS = 5;
+/** Dropped groups kept per rule for reuse. */
+const SPARE_GROUPS = 256;
 /** Percentile and baseline values are recomputed at most this often per group (event time). */
 const HEAVY_EVAL_MS = 1000;
 
@@ -117,7 +119,32 @@ class RuleRuntime {
   /** Percentile and baseline values are costly to recompute: throttled per group. */
   readonly heavy: boolean;
 
+  /**
+   * Groups dropped by eviction and sweeps, kept for reuse: with more sources
+   * than max_groups, groups come and go all the time, and recycling their
+   * windows (typed arrays, maps) keeps that churn away from the garbage collector.
+   */
+  private readonly spare: Group[] = [];
+
   newGroup(key: string, values: string[], now: number): Group {
+    const g = this.spare.pop();
+    if (g) {
+      g.key = key;
+      g.values = values;
+      g.lastSeen = now;
+      g.touched = true;
+      g.counted.reset();
+      g.numerator?.reset();
+      g.distinct?.reset();
+      g.latency?.reset();
+      g.history?.reset();
+      g.samples.fill('');
+      g.samplesAt = 0;
+      g.firingKey = null;
+      g.clearSince = null;
+      g.lastHeavyEval = -Infinity;
+      return g;
+    }
     const r = this.rule;
     const c = r.config.condition;
     return {
@@ -136,6 +163,11 @@ class RuleRuntime {
       clearSince: null,
       lastHeavyEval: -Infinity,
     };
+  }
+
+  /** Keeps a dropped group for newGroup (a bounded number of them). */
+  recycle(g: Group): void {
+    if (this.spare.length < SPARE_GROUPS) this.spare.push(g);
   }
 
   baseline(key: string): HourOfWeekBaseline {
@@ -510,13 +542,15 @@ export class Engine {
    * without reordering the map on every event.
    */
   private evictOne(rt: RuleRuntime, now: number): void {
-    for (let i = 0, n = rt.groups.size * 2 + 1; i < n; i++) {
-      const first = rt.groups.entries().next();
-      if (first.done) return;
-      const [key, g] = first.value;
+    // One iterator over the map: entries given a second chance are re-added at its end, and the
+    // bound stops the walk before it could come round to them twice.
+    let left = rt.groups.size * 2 + 1;
+    for (const [key, g] of rt.groups) {
+      if (left-- <= 0) return;
       rt.groups.delete(key);
       if (g.firingKey === null && !g.touched) {
         if (g.lastSeen > now - rt.horizonMs) rt.evicted++;
+        rt.recycle(g);
         return;
       }
       g.touched = false;
@@ -532,7 +566,10 @@ export class Engine {
     for (const [key, g] of rt.groups) {
       if (budget-- <= 0) return;
       rt.groups.delete(key);
-      if (g.firingKey === null && g.lastSeen <= horizon) continue;
+      if (g.firingKey === null && g.lastSeen <= horizon) {
+        rt.recycle(g);
+        continue;
+      }
       rt.groups.set(key, g);
     }
   }

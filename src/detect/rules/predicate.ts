@@ -53,9 +53,13 @@ function compileTest(t: FieldTest): EventPredicate {
       if (v === null) wantsNull = true;
       else texts.add(String(v));
     }
+    // Numbers (status, bytes) are looked up as numbers: String(v) per event would build a string.
+    const numbers = new Set<number>();
+    for (const t of texts) if (t.trim() !== '' && String(Number(t)) === t) numbers.add(Number(t));
     return (e) => {
       const v = get(e);
       if (v === null || v === undefined) return wantsNull;
+      if (typeof v === 'number') return numbers.has(v);
       return texts.has(typeof v === 'string' ? v : String(v));
     };
   }
@@ -67,12 +71,12 @@ function compileTest(t: FieldTest): EventPredicate {
     };
   }
   if (t.glob !== undefined) {
-    const res = (Array.isArray(t.glob) ? t.glob : [t.glob]).map(globToRegExp);
+    // All patterns in one alternation: one regex run per event instead of one per pattern.
+    const globs = Array.isArray(t.glob) ? t.glob : [t.glob];
+    const re = new RegExp(`^(?:${globs.map((g) => globToRegExp(g).source.slice(1, -1)).join('|')})$`, 's');
     return (e) => {
       const v = fieldText(get(e));
-      if (v === null) return false;
-      for (const re of res) if (re.test(v)) return true;
-      return false;
+      return v !== null && re.test(v);
     };
   }
   if (t.regex !== undefined) {
@@ -129,10 +133,33 @@ function compileTest(t: FieldTest): EventPredicate {
   throw new Error(`field test on ${t.field} has no operator`);
 }
 
+/**
+ * Relative cost of evaluating a predicate, to order the parts of all/any:
+ * the parts are pure, so evaluating cheap tests first (a status check before
+ * a regex over the path) gives the same answer sooner for most events.
+ */
+function costOf(p: Predicate): number {
+  if ('all' in p) return p.all.reduce((n, q) => n + costOf(q), 0);
+  if ('any' in p) return p.any.reduce((n, q) => n + costOf(q), 0);
+  if ('not' in p) return costOf(p.not);
+  const keyed = p.field.includes('.') ? 1 : 0;
+  if (p.regex !== undefined || p.glob !== undefined) return 8 + keyed;
+  if (p.cidr !== undefined) return 4 + keyed;
+  if (p.prefix !== undefined || p.in !== undefined) return 2 + keyed;
+  return 1 + keyed;
+}
+
+function byCost(parts: readonly Predicate[]): Predicate[] {
+  return parts
+    .map((q, i) => ({ q, i, c: costOf(q) }))
+    .sort((a, b) => a.c - b.c || a.i - b.i)
+    .map((x) => x.q);
+}
+
 export function compilePredicate(p: Predicate | undefined): EventPredicate {
   if (p === undefined) return () => true;
   if ('all' in p) {
-    const parts = p.all.map(compilePredicate);
+    const parts = byCost(p.all).map(compilePredicate);
     if (parts.length === 1) return parts[0];
     if (parts.length === 2) {
       const [a, b] = parts;
@@ -144,8 +171,12 @@ export function compilePredicate(p: Predicate | undefined): EventPredicate {
     };
   }
   if ('any' in p) {
-    const parts = p.any.map(compilePredicate);
+    const parts = byCost(p.any).map(compilePredicate);
     if (parts.length === 1) return parts[0];
+    if (parts.length === 2) {
+      const [a, b] = parts;
+      return (e) => a(e) || b(e);
+    }
     return (e) => {
       for (const f of parts) if (f(e)) return true;
       return false;

@@ -54,6 +54,29 @@ describe('predicates', () => {
     assert.equal(p({ field: 'extra.elb_status_code', equals: 502 })(ev({ extra: { elb_status_code: '502' } })), true);
     assert.equal(p({ field: 'extra.missing', exists: false })(ev({})), true);
   });
+  test('in: numbers match their text and numeric strings match numbers; a glob list is one alternation', () => {
+    assert.equal(p({ field: 'status', in: ['401', 403] })(ev({ status: 401 })), true);
+    assert.equal(p({ field: 'status', in: [401] })(ev({ status: 4010 })), false);
+    assert.equal(p({ field: 'extra.code', in: [502] })(ev({ extra: { code: '502' } })), true);
+    assert.equal(p({ field: 'extra.code', in: ['0502'] })(ev({ extra: { code: '0502' } })), true);
+    assert.equal(p({ field: 'status', in: ['0502'] })(ev({ status: 502 })), false, '502 is written "502", not "0502"');
+    assert.equal(p({ field: 'user_id', in: [null, 'a'] })(ev({})), true);
+    const g = p({ field: 'path', glob: ['/login', '/api/*/login', '/a|b'] });
+    assert.equal(g(ev({ path: '/login' })), true);
+    assert.equal(g(ev({ path: '/api/v1/login' })), true);
+    assert.equal(g(ev({ path: '/a|b' })), true, 'a | in a pattern is literal, not an alternation');
+    assert.equal(g(ev({ path: '/a' })), false);
+    assert.equal(g(ev({ path: '/login/x' })), false, 'every alternative stays anchored');
+  });
+  test('all / any evaluate cheap tests first, with the same answers in any order', () => {
+    const parts = [{ field: 'path', regex: '^/x' }, { field: 'status', equals: 404 }, { field: 'client_ip', cidr: '10.0.0.0/8' }, { field: 'method', in: ['GET'] }];
+    const events = [ev({ path: '/x', status: 404, client_ip: '10.0.0.1', method: 'GET' }), ev({ path: '/y', status: 404, client_ip: '10.0.0.1', method: 'GET' }), ev({ path: '/x', status: 200, client_ip: '11.0.0.1', method: 'POST' }), ev({})];
+    for (let rot = 0; rot < parts.length; rot++) {
+      const order = [...parts.slice(rot), ...parts.slice(0, rot)];
+      assert.deepEqual(events.map(p({ all: order })), [true, false, false, false]);
+      assert.deepEqual(events.map(p({ any: order })), [true, true, true, false]);
+    }
+  });
   test('all / any / not combine', () => {
     const f = p({ all: [{ field: 'status', class: '4xx' }, { not: { field: 'path', prefix: '/public' } }, { any: [{ field: 'method', equals: 'POST' }, { field: 'user_id', exists: false }] }] });
     assert.equal(f(ev({ status: 404, path: '/x', method: 'GET' })), true);

@@ -145,3 +145,32 @@ test('property: running sums stay exact after many wraps (seeded random stream v
     }
   }
 });
+
+test('reset: the window is as new (no counts, no clock), and counts again from any time', () => {
+  const w = new CountWindow(60_000);
+  for (let i = 0; i < 100; i++) w.add(T0 + i * 700);
+  w.reset();
+  // An earlier time than before the reset is accepted: the clock was forgotten.
+  assert.equal(w.add(T0 - 3_600_000), true);
+  assert.equal(w.total(T0 - 3_600_000), 1);
+  assert.equal(w.oldest(T0 - 3_600_000), T0 - 3_600_000);
+  w.reset();
+  assert.equal(w.total(T0), 0);
+  assert.equal(w.oldest(T0), null);
+});
+
+test('adds into older buckets of the window land in the right slot (no division on the newest bucket)', () => {
+  const w = new CountWindow(10_000, 10); // 10 buckets of 1 s
+  const ref: number[] = [];
+  const rnd = prng(7);
+  let now = T0;
+  for (let i = 0; i < 5000; i++) {
+    now += Math.floor(rnd() * 400);
+    const ts = now - Math.floor(rnd() * 12_000); // some late, some too late
+    if (w.add(ts)) ref.push(ts);
+    if (i % 97 === 0) {
+      const expected = ref.filter((t) => Math.floor(t / 1000) > Math.floor(now / 1000) - 10).length;
+      assert.equal(w.total(now), expected, `at step ${i}`);
+    }
+  }
+});

@@ -64,6 +64,8 @@ export class CountWindow {
   private readonly counts: Float64Array;
   /** Absolute index (floor(ms / bucketMs)) of the newest bucket; -Infinity before any time was seen. */
   private head = Number.NEGATIVE_INFINITY;
+  /** Slot of `head` in `counts` (head mod buckets), so the common add — into the newest bucket — needs no division. */
+  private headSlot = 0;
   /** Sum of all live buckets. */
   private sum = 0;
 
@@ -83,20 +85,32 @@ export class CountWindow {
    * window's clock forward.
    */
   add(tsMs: number, n = 1): boolean {
-    if (!(n >= 0) || n === Number.POSITIVE_INFINITY) throw new RangeError(`n must be a finite non-negative number, got ${n}`);
+    if (n !== 1 && (!(n >= 0) || n === Number.POSITIVE_INFINITY)) throw new RangeError(`n must be a finite non-negative number, got ${n}`);
     const b = Math.floor(tsMs / this.bucketMs);
-    if (b > this.head) {
+    let s: number;
+    if (b === this.head) {
+      s = this.headSlot;
+    } else if (b > this.head) {
       if (b === Number.POSITIVE_INFINITY) return false;
       this.advance(b);
+      s = this.headSlot;
     } else if (!(b > this.head - this.buckets)) {
       return false; // too old, or NaN
+    } else {
+      s = this.headSlot - (this.head - b);
+      if (s < 0) s += this.buckets;
     }
-    const nb = this.buckets;
-    let s = b % nb;
-    if (s < 0) s += nb;
     this.counts[s] += n;
     this.sum += n;
     return true;
+  }
+
+  /** Empties the window and forgets its clock: as new, without allocating (a recycled group). */
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.head = Number.NEGATIVE_INFINITY;
+    this.headSlot = 0;
   }
 
   /** Events in the window ending at `nowMs` (see the class comment for the bucket error). */
@@ -111,7 +125,7 @@ export class CountWindow {
     if (this.sum === 0) return null;
     const nb = this.buckets;
     for (let i = this.head - nb + 1; i <= this.head; i++) {
-      let s = i % nb;
+      let s = this.headSlot - (this.head - i);
       if (s < 0) s += nb;
       if (this.counts[s] > 0) return i * this.bucketMs;
     }
@@ -135,13 +149,17 @@ export class CountWindow {
     if (b - this.head >= nb) {
       counts.fill(0);
       this.sum = 0;
+      let s = b % nb;
+      if (s < 0) s += nb;
+      this.headSlot = s;
     } else {
+      let s = this.headSlot;
       for (let i = this.head + 1; i <= b; i++) {
-        let s = i % nb;
-        if (s < 0) s += nb;
+        if (++s === nb) s = 0;
         this.sum -= counts[s];
         counts[s] = 0;
       }
+      this.headSlot = s;
     }
     this.head = b;
   }

@@ -147,3 +147,18 @@ test('property: count matches a brute-force reference over a seeded random strea
     if (cap < 1000) assert.ok(capped > 100, `evictions (${capped})`);
   }
 });
+
+test('reset: no values, no clock, no cap count; the window fills again up to its cap', () => {
+  const w = new DistinctWindow(60_000, 100);
+  for (let i = 0; i < 300; i++) w.add(1_000_000 + i, `/p${i}`);
+  assert.equal(w.capped, 200);
+  w.reset();
+  assert.equal(w.count(0), 0);
+  assert.equal(w.capped, 0);
+  assert.deepEqual(w.sample(5), []);
+  assert.equal(w.add(5, '/p1'), true, 'an earlier time than before the reset is accepted');
+  for (let i = 0; i < 150; i++) w.add(10 + i, `/q${i}`);
+  assert.equal(w.count(200), 100);
+  assert.equal(w.capped, 51);
+  assert.deepEqual(w.sample(2), ['/q148', '/q149']);
+});

@@ -104,6 +104,26 @@ export class DistinctWindow {
     return true;
   }
 
+  /**
+   * Empties the window and forgets its clock and cap count: as new (a
+   * recycled group). Keeps its grown arrays, capped at 64 slots so a recycled
+   * window does not hold on to a large one.
+   */
+  reset(): void {
+    this.index.clear();
+    this.vals.length = 0;
+    if (this.seen.length > 64) {
+      this.seen = new Float64Array(64);
+      this.prev = new Int32Array(64);
+      this.next = new Int32Array(64);
+    }
+    this.head = this.tail = this.free = -1;
+    this.used = 0;
+    this.size = 0;
+    this.clock = Number.NEGATIVE_INFINITY;
+    this.evicted = 0;
+  }
+
   /** Distinct values last seen in (now - windowMs, now]. */
   count(nowMs: number): number {
     if (nowMs > this.clock && nowMs !== Number.POSITIVE_INFINITY) {

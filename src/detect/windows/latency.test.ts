@@ -150,3 +150,15 @@ test('property: count and quantiles track a brute-force reference over a seeded 
   }
   assert.ok(checks > 1000);
 });
+
+test('reset: empty, and the clock forgotten', () => {
+  const w = new LatencyWindow(60_000);
+  for (let i = 0; i < 100; i++) w.add(1_000_000 + i, 500);
+  w.reset();
+  assert.equal(w.add(10, 3), true, 'an earlier time than before the reset is accepted');
+  assert.equal(w.count(10), 1);
+  assert.ok(Math.abs(w.quantile(10, 0.5)! - 3) / 3 < 0.03);
+  w.reset();
+  assert.equal(w.count(1_000_100), 0);
+  assert.equal(w.quantile(1_000_100, 0.5), null);
+});

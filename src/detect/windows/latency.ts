@@ -126,6 +126,18 @@ export class LatencyWindow {
     return true;
   }
 
+  /** Empties the window and forgets its clock: as new (a recycled group). */
+  reset(): void {
+    if (this.total !== 0) {
+      this.hist.fill(0);
+      this.perBucket.fill(0);
+      this.merged.fill(0);
+      this.blocks.fill(0);
+      this.total = 0;
+    }
+    this.head = Number.NEGATIVE_INFINITY;
+  }
+
   /** Events in the window ending at `nowMs`. */
   count(nowMs: number): number {
     this.sync(nowMs);
