@@ -13,6 +13,7 @@
  */
 import type { AuditEvent } from '../core/event.js';
 import { uuidv7 } from '../core/ids.js';
+import { IsoMillis } from '../core/iso-time.js';
 import { formatDuration } from '../config/primitives.js';
 import { compileRule, groupValues, type CompiledRule } from './rules/compile.js';
 import { fieldText } from './rules/predicate.js';
@@ -313,30 +314,8 @@ export class Engine {
     this.byId = nextById;
   }
 
-  private lastTsText = '';
-  private lastTsSecond = NaN;
-
-  /**
-   * Event time in ms. Events arrive many per second with the same
-   * "YYYY-MM-DDTHH:MM:SS" prefix: that part is parsed once per second and
-   * only the milliseconds are read per event; anything else goes to Date.parse.
-   */
-  private parseTs(t: string): number {
-    if (t.length === 24 && t.charCodeAt(19) === 46 && t.charCodeAt(23) === 90) {
-      const last = this.lastTsText;
-      let same = last.length === 24;
-      for (let i = 18; same && i >= 0; i--) if (t.charCodeAt(i) !== last.charCodeAt(i)) same = false;
-      if (!same) {
-        this.lastTsSecond = Date.parse(t.slice(0, 19) + 'Z');
-        this.lastTsText = t;
-      }
-      const a = t.charCodeAt(20) - 48;
-      const b = t.charCodeAt(21) - 48;
-      const c = t.charCodeAt(22) - 48;
-      if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9) return this.lastTsSecond + a * 100 + b * 10 + c;
-    }
-    return Date.parse(t);
-  }
+  /** Event time in ms, the second parsed once per second. */
+  private readonly isoMillis = new IsoMillis();
 
   /** The current event-time clock (ms). */
   get clock(): number {
@@ -345,7 +324,7 @@ export class Engine {
 
   process(e: AuditEvent): void {
     if (e.kind === 'admin') return;
-    const ts = this.parseTs(e.ts);
+    const ts = this.isoMillis.parse(e.ts);
     if (!Number.isFinite(ts)) return;
     this.processed++;
     if (ts > this.now) this.now = ts;

@@ -59,7 +59,7 @@ export class DuckDbSink implements EventSink {
   /** Opens the store; throws StoreBusyError when a running node holds it. */
   static async open(path: string): Promise<DuckDbSink> {
     // Two DuckDB threads: the CSV reader and the table writer run while we parse the next batch.
-    const store = new DuckDbStore({ path, threads: Math.min(2, os.availableParallelism()) });
+    const store = new DuckDbStore({ path, threads: Math.min(2, os.availableParallelism()), bulk: true });
     try {
       await store.init();
     } catch (err) {

@@ -9,19 +9,25 @@
  * Every value is validated exactly as the Appender path does (same errors,
  * with the event's index and field), so both paths accept the same events.
  */
-import { closeSync, openSync, writeFileSync, writeSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, writeSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { FIELDS, type AuditEvent } from '../../core/event.js';
 import { InvalidEventError, eventTimeMs } from '../validate.js';
+import { IsoMillis } from '../../core/iso-time.js';
 
 /** Batches at least this large take the CSV path. */
 export const BULK_MIN_EVENTS = 2_000;
 
 const NULL = '\\N';
 
+/** Text CSV reads back as itself without quotes: not empty, not the NULL marker, no quote, comma or line break. */
+const PLAIN = /^[^",\r\n]+$/;
+
+/** A CSV cell for a string: bare when that reads back the same (most values), quoted otherwise. */
 function quote(s: string): string {
+  if (s !== NULL && PLAIN.test(s)) return s;
   return s.indexOf('"') === -1 ? '"' + s + '"' : '"' + s.replace(/"/g, '""') + '"';
 }
 
@@ -66,26 +72,29 @@ export function usedColumns(events: readonly AuditEvent[]): number[] {
 
 type RowWriter = (e: Record<string, unknown>, i: number, cells: string[]) => string;
 
-/** Consecutive events mostly share their timestamp string: parse and print each distinct one once. */
+/** Event timestamps as epoch ms: the second parsed once per second. */
+const isoMillis = new IsoMillis();
+
+/** Events of one second from a log with second resolution share one ts string: converted once. */
 let lastTs: unknown = null;
 let lastCell = '';
+
 function tsCell(v: unknown, i: number): string {
   if (v === lastTs) return lastCell;
-  const cell = String(eventTimeMs(v, i));
+  let cell: string;
+  const ms = typeof v === 'string' ? isoMillis.parse(v) : Number.NaN;
+  // Other shapes (and errors) get the full check and its message.
+  if (ms === ms) cell = String(ms);
+  else cell = String(eventTimeMs(v, i));
   lastTs = v;
   lastCell = cell;
   return cell;
 }
 
-/** The shape of a UUID (8-4-4-4-12 hex), checked without a regular expression: this runs per event. */
+/** The shape of a UUID (8-4-4-4-12 hex). A regular expression is compiled to machine code: faster per event than a loop over the characters. */
+const UUID_SHAPE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 function isUuid(v: string): boolean {
-  if (v.length !== 36 || v.charCodeAt(8) !== 45 || v.charCodeAt(13) !== 45 || v.charCodeAt(18) !== 45 || v.charCodeAt(23) !== 45) return false;
-  for (let i = 0; i < 36; i++) {
-    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
-    const c = v.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
-  }
-  return true;
+  return v.length === 36 && UUID_SHAPE.test(v);
 }
 
 function cellCode(k: number): string {
@@ -130,15 +139,41 @@ function rowWriter(columns: readonly number[]): RowWriter {
   return w;
 }
 
-/** One CSV row per event with the `columns` (indexes into FIELDS); throws InvalidEventError like the Appender encoders. */
-export function csvRows(events: readonly AuditEvent[], columns: readonly number[], firstIndex = 0): string {
-  const write = rowWriter(columns);
-  const rows = new Array<string>(events.length);
-  const cells = new Array<string>(columns.length);
-  for (let i = 0; i < events.length; i++) rows[i] = write(events[i] as unknown as Record<string, unknown>, firstIndex + i, cells);
-  return rows.join('\n') + '\n';
+/**
+ * Rows are packed into a Buffer every this many characters (or 4096 rows):
+ * one joined string of a whole batch would pass V8's string length limit
+ * when events carry very long URLs or headers.
+ */
+const PACK_CHARS = 8 << 20;
+const PACK_ROWS = 4096;
+
+/** Joins rows into a Buffer, one per line. */
+function packRows(parts: string[]): Buffer {
+  return Buffer.from(parts.join('\n') + '\n');
 }
 
+/** One CSV row per event with the `columns` (indexes into FIELDS), packed into Buffers; throws InvalidEventError like the Appender encoders. */
+export function csvRows(events: readonly AuditEvent[], columns: readonly number[], firstIndex = 0): { chunks: Buffer[]; longest: number } {
+  const write = rowWriter(columns);
+  const cells = new Array<string>(columns.length);
+  const chunks: Buffer[] = [];
+  let parts: string[] = [];
+  let chars = 0;
+  let longest = 0;
+  for (let i = 0; i < events.length; i++) {
+    const row = write(events[i] as unknown as Record<string, unknown>, firstIndex + i, cells);
+    if (row.length > longest) longest = row.length;
+    parts.push(row);
+    chars += row.length;
+    if (parts.length >= PACK_ROWS || chars >= PACK_CHARS) {
+      chunks.push(packRows(parts));
+      parts = [];
+      chars = 0;
+    }
+  }
+  if (parts.length) chunks.push(packRows(parts));
+  return { chunks, longest };
+}
 
 type Outside = (e: Record<string, unknown>) => boolean;
 const outsideTests = new Map<string, Outside>();
@@ -162,6 +197,8 @@ export interface CsvSegment {
   columns: number[];
   count: number;
   chunks: Buffer[];
+  /** Length (UTF-16 code units) of the longest row. */
+  longest: number;
 }
 
 /**
@@ -178,8 +215,10 @@ export class CsvRows {
   private outside: Outside | null = null;
   private cells: string[] = [];
   private parts: string[] = [];
+  private partsChars = 0;
   private chunks: Buffer[] = [];
   private segmentCount = 0;
+  private longest = 0;
   private segments: CsvSegment[] = [];
   /** Hours the rows fall in (epoch ms of their starts), so the store rebuilds their summaries. */
   private hours = new Set<number>();
@@ -191,7 +230,10 @@ export class CsvRows {
   add(e: AuditEvent): void {
     const ev = e as unknown as Record<string, unknown>;
     if (this.outside === null || this.outside(ev)) this.widen(ev);
-    this.parts.push(this.write!(ev, this.count, this.cells));
+    const row = this.write!(ev, this.count, this.cells);
+    if (row.length > this.longest) this.longest = row.length;
+    this.parts.push(row);
+    this.partsChars += row.length;
     const ts = e.ts;
     if (typeof ts === 'string' && (this.lastHour === '' || !ts.startsWith(this.lastHour))) {
       this.lastHour = ts.slice(0, 13);
@@ -200,7 +242,7 @@ export class CsvRows {
     }
     this.count++;
     this.segmentCount++;
-    if (this.parts.length >= 4096) this.pack();
+    if (this.parts.length >= PACK_ROWS || this.partsChars >= PACK_CHARS) this.pack();
   }
 
   private widen(ev: Record<string, unknown>): void {
@@ -220,15 +262,17 @@ export class CsvRows {
 
   private pack(): void {
     if (!this.parts.length) return;
-    this.chunks.push(Buffer.from(this.parts.join('\n') + '\n'));
+    this.chunks.push(packRows(this.parts));
     this.parts = [];
+    this.partsChars = 0;
   }
 
   private closeSegment(): void {
     this.pack();
-    if (this.segmentCount && this.columns) this.segments.push({ columns: this.columns, count: this.segmentCount, chunks: this.chunks });
+    if (this.segmentCount && this.columns) this.segments.push({ columns: this.columns, count: this.segmentCount, chunks: this.chunks, longest: this.longest });
     this.chunks = [];
     this.segmentCount = 0;
+    this.longest = 0;
   }
 
   /** The rows so far; the collector starts empty again (keeping its column set). */
@@ -256,24 +300,39 @@ let seq = 0;
  */
 export async function insertViaCsv(c: DuckDBConnection, events: readonly AuditEvent[], tmpDir: string = os.tmpdir()): Promise<void> {
   const columns = usedColumns(events);
-  await loadCsv(c, csvRows(events, columns), columns, tmpDir);
+  const { chunks, longest } = csvRows(events, columns);
+  await loadCsv(c, chunks, longest, columns, tmpDir);
 }
 
 /** Inserts rows collected by CsvRows, inside the caller's open transaction. */
 export async function insertCsvRows(c: DuckDBConnection, segments: readonly CsvSegment[], tmpDir: string = os.tmpdir()): Promise<void> {
-  for (const seg of segments) await loadCsv(c, seg.chunks, seg.columns, tmpDir);
+  for (const seg of segments) await loadCsv(c, seg.chunks, seg.longest, seg.columns, tmpDir);
 }
 
-async function loadCsv(c: DuckDBConnection, data: string | readonly Buffer[], columns: readonly number[], tmpDir: string): Promise<void> {
+/** DuckDB's default max_line_size (bytes). */
+const DUCKDB_MAX_LINE = 2_097_152;
+
+/**
+ * The read_csv option for rows longer than DuckDB's default line limit (a
+ * multi-megabyte URL or header), else none: the reader's buffer is sized from
+ * it (16 lines), and one buffer is one thread's share of the file, so a large
+ * limit on ordinary rows makes the load single-threaded (half the speed).
+ */
+export function maxLineOption(longestUtf16: number): string {
+  const bytes = longestUtf16 * 3 + 1; // UTF-8 takes at most 3 bytes per UTF-16 code unit
+  return bytes <= DUCKDB_MAX_LINE ? '' : `, max_line_size = ${bytes}`;
+}
+
+async function loadCsv(c: DuckDBConnection, data: readonly Buffer[], longest: number, columns: readonly number[], tmpDir: string): Promise<void> {
   const file = path.join(tmpDir, `tollgate-bulk-${process.pid}-${Date.now()}-${seq++}.csv`);
-  if (typeof data === 'string') writeFileSync(file, data, { mode: 0o600 });
-  else {
-    const fd = openSync(file, 'w', 0o600);
-    try {
-      for (const b of data) writeSync(fd, b);
-    } finally {
-      closeSync(fd);
+  const fd = openSync(file, 'w', 0o600);
+  try {
+    for (const b of data) {
+      // writeSync may write less than asked: keep going until the chunk is out.
+      for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
     }
+  } finally {
+    closeSync(fd);
   }
   const fields = columns.map((k) => FIELDS[k]);
   const csvTypes = `{${fields.map((f) => `'${f.name}': '${f.type === 'int' || f.type === 'timestamp' ? 'BIGINT' : f.type === 'float' ? 'DOUBLE' : 'VARCHAR'}'`).join(', ')}}`;
@@ -283,7 +342,7 @@ async function loadCsv(c: DuckDBConnection, data: string | readonly Buffer[], co
     await c.run(
       `INSERT INTO events (${fields.map((f) => ident(f.name)).join(', ')})
        SELECT ${select} FROM read_csv($1, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
-         nullstr = '\\N', allow_quoted_nulls = false, columns = ${csvTypes}, max_line_size = 67108864)`,
+         nullstr = '\\N', allow_quoted_nulls = false, columns = ${csvTypes}${maxLineOption(longest)})`,
       [file],
     );
   } finally {

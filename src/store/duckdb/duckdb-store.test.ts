@@ -10,6 +10,7 @@ import { uuidv7 } from '../../core/ids.js';
 import { fullEvent, runStoreConformance, testEvent } from '../conformance.js';
 import { InvalidEventError } from '../validate.js';
 import { DuckDbStore } from './duckdb-store.js';
+import { CsvRows, maxLineOption } from './bulk-csv.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'tollgate-duckdb-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -225,5 +226,36 @@ describe('DuckDbStore', () => {
     } finally {
       await s.close();
     }
+  });
+
+  test('the bulk CSV path reads every string back as written: bare and quoted cells, the NULL marker, long rows', async () => {
+    const awkward = ['', '\\N', '\\N ', ' padded ', 'a,b', 'say "hi"', '"', 'line\nbreak', 'cr\rlf', 'ü € 😀', '=1+2', 'x'.repeat(3_000_000)];
+    const events: AuditEvent[] = [];
+    for (let i = 0; i < 2_500; i++) {
+      const v = awkward[i % awkward.length];
+      events.push(testEvent(BASE + i, { path: v, user_agent: v, referer: i % 2 ? v : null, query: `q=${i}` }));
+    }
+    for (const bulk of [false, true]) {
+      const s = await DuckDbStore.open({ path: tempPath(), bulk });
+      try {
+        if (bulk) {
+          const rows = new CsvRows();
+          for (const e of events) rows.add(e);
+          await s.appendCsvRows(rows.take(), []);
+        } else {
+          await s.appendBatch(events, []);
+        }
+        assert.equal(await s.count(), events.length);
+        for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 23, 2_499]) assert.deepStrictEqual(await s.get(events[i].id), events[i], `event ${i} (${bulk ? 'CsvRows' : 'appendBatch'})`);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  test('max_line_size is raised only for rows longer than DuckDB\'s default (a large limit makes the load single-threaded)', () => {
+    assert.equal(maxLineOption(1000), '');
+    assert.equal(maxLineOption(699_050), '');
+    assert.equal(maxLineOption(3_000_000), ', max_line_size = 9000001');
   });
 });

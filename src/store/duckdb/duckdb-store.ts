@@ -61,6 +61,15 @@ export interface DuckDbStoreOptions {
    * threads mostly compete with the proxy for cores. Default: 1.
    */
   threads?: number;
+  /**
+   * Bulk loading (tollgate ingest, which holds the store alone): checkpoints
+   * do not vacuum. A parallel insert leaves one partly filled row group per
+   * thread per batch; vacuuming merges them by decompressing and
+   * recompressing the neighbouring row groups, which cost as much as the
+   * load itself. The rows are as queryable either way; a node that opens the
+   * store afterwards vacuums as usual (retention's deletes need it).
+   */
+  bulk?: boolean;
 }
 
 const DEFAULT_CHECKPOINT_THRESHOLD = '256MB';
@@ -244,11 +253,13 @@ export class DuckDbStore implements Store {
   private closed = false;
 
   private readonly threads: number;
+  private readonly bulk: boolean;
 
   constructor(opts: DuckDbStoreOptions) {
     this.path = opts.path;
     this.checkpointThreshold = opts.checkpointThreshold ?? DEFAULT_CHECKPOINT_THRESHOLD;
     this.threads = opts.threads ?? 1;
+    this.bulk = opts.bulk ?? false;
   }
 
   /** Creates and initializes a store. */
@@ -263,7 +274,12 @@ export class DuckDbStore implements Store {
     if (this.instance) return;
     // Rows have no meaningful physical order (every query orders by ts, id); without this, a bulk
     // INSERT … SELECT runs single-threaded to keep the source's order, at half the speed.
-    const instance = await DuckDBInstance.create(this.path, { checkpoint_threshold: this.checkpointThreshold, threads: String(this.threads), preserve_insertion_order: 'false' });
+    const instance = await DuckDBInstance.create(this.path, {
+      checkpoint_threshold: this.checkpointThreshold,
+      threads: String(this.threads),
+      preserve_insertion_order: 'false',
+      ...(this.bulk ? { max_vacuum_tasks: '0' } : {}),
+    });
     this.instance = instance;
     try {
       const writer = (this.writer = await instance.connect());

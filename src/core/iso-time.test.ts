@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { IsoMillis } from './iso-time.js';
+import { prng } from './prng.js';
+
+test('IsoMillis agrees with Date.parse on event timestamps, across seconds, days and years', () => {
+  const p = new IsoMillis();
+  const rnd = prng(3);
+  let ms = Date.UTC(2026, 11, 31, 23, 59, 58, 0);
+  for (let i = 0; i < 20_000; i++) {
+    ms += Math.floor(rnd() * 40);
+    const t = new Date(ms).toISOString();
+    assert.equal(p.parse(t), ms, t);
+  }
+});
+
+test('IsoMillis: other shapes go to Date.parse; invalid ones are NaN, and never poison the cache', () => {
+  const p = new IsoMillis();
+  assert.equal(p.parse('2026-01-01T00:00:00Z'), Date.UTC(2026, 0, 1));
+  assert.equal(p.parse('2026-01-01T00:00:00.5+01:00'), Date.parse('2026-01-01T00:00:00.5+01:00'));
+  assert.ok(Number.isNaN(p.parse('2026-13-01T00:00:00.000Z')), 'month 13');
+  assert.ok(Number.isNaN(p.parse('2026-01-01T00:00:00.0x0Z')));
+  assert.ok(Number.isNaN(p.parse('not a time at all, 24 ch')));
+  assert.equal(p.parse('2026-01-01T00:00:00.123Z'), Date.UTC(2026, 0, 1) + 123);
+  assert.ok(Number.isNaN(p.parse('2026-02-30T00:00:00.123Z')) || p.parse('2026-02-30T00:00:00.123Z') === Date.parse('2026-02-30T00:00:00.123Z'), 'as Date.parse');
+  assert.equal(p.parse('2026-01-01T00:00:00.999Z'), Date.UTC(2026, 0, 1) + 999);
+});
