@@ -25,7 +25,7 @@
  * than `bucketMs` either way.
  *
  * Cost: `add`, `total` and `isEmpty` are O(1) amortized and allocate nothing
- * (one Float64Array allocated up front, a running sum, buckets cleared lazily
+ * (one array of doubles allocated up front, a running sum, buckets cleared lazily
  * as the clock moves, at most `buckets` of them per call, so a jump of a day
  * costs the same as a jump of one window). `oldest` scans the buckets: O(buckets).
  * Counts are kept in doubles: with integer increments the running sum is exact
@@ -55,13 +55,16 @@ export function bucketGeometry(windowMs: number, buckets: number): BucketGeometr
   return { bucketMs, buckets: Math.ceil(windowMs / bucketMs) };
 }
 
+import { packedDoubles } from './arrays.js';
+
 export class CountWindow {
   readonly windowMs: number;
   /** Width of one bucket; the error of the window's old edge is less than this. */
   readonly bucketMs: number;
   /** Number of buckets actually used (may be fewer than requested, see bucketGeometry). */
   readonly buckets: number;
-  private readonly counts: Float64Array;
+  /** Per bucket (a plain array: see arrays.ts). */
+  private readonly counts: number[];
   /** Absolute index (floor(ms / bucketMs)) of the newest bucket; -Infinity before any time was seen. */
   private head = Number.NEGATIVE_INFINITY;
   /** Slot of `head` in `counts` (head mod buckets), so the common add — into the newest bucket — needs no division. */
@@ -74,7 +77,7 @@ export class CountWindow {
     this.windowMs = windowMs;
     this.bucketMs = g.bucketMs;
     this.buckets = g.buckets;
-    this.counts = new Float64Array(g.buckets);
+    this.counts = packedDoubles(g.buckets);
   }
 
   /**

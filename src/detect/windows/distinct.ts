@@ -25,14 +25,17 @@
  * (A Map kept in insertion order with delete+set would be cheaper to write but
  * can only append, so a late event would be misplaced and expire late.)
  */
+import { packedDoubles, packedInts } from './arrays.js';
+
 export class DistinctWindow {
   readonly windowMs: number;
   readonly maxValues: number;
   private readonly index = new Map<string, number>();
   private vals: string[] = [];
-  private seen: Float64Array;
-  private prev: Int32Array;
-  private next: Int32Array;
+  // Plain arrays (doubles and small integers), not typed arrays: see CountWindow.counts.
+  private seen: number[];
+  private prev: number[];
+  private next: number[];
   /** Oldest and newest slot of the list; -1 when empty. */
   private head = -1;
   private tail = -1;
@@ -50,9 +53,9 @@ export class DistinctWindow {
     this.windowMs = windowMs;
     this.maxValues = maxValues;
     const cap = Math.min(maxValues, 16);
-    this.seen = new Float64Array(cap);
-    this.prev = new Int32Array(cap);
-    this.next = new Int32Array(cap);
+    this.seen = packedDoubles(cap);
+    this.prev = packedInts(cap);
+    this.next = packedInts(cap);
   }
 
   /**
@@ -113,9 +116,9 @@ export class DistinctWindow {
     this.index.clear();
     this.vals.length = 0;
     if (this.seen.length > 64) {
-      this.seen = new Float64Array(64);
-      this.prev = new Int32Array(64);
-      this.next = new Int32Array(64);
+      this.seen = packedDoubles(64);
+      this.prev = packedInts(64);
+      this.next = packedInts(64);
     }
     this.head = this.tail = this.free = -1;
     this.used = 0;
@@ -193,14 +196,11 @@ export class DistinctWindow {
 
   private grow(): void {
     const cap = Math.min(this.maxValues, this.seen.length * 2);
-    const seen = new Float64Array(cap);
-    seen.set(this.seen);
-    this.seen = seen;
-    const prev = new Int32Array(cap);
-    prev.set(this.prev);
-    this.prev = prev;
-    const next = new Int32Array(cap);
-    next.set(this.next);
-    this.next = next;
+    for (let i = this.seen.length; i < cap; i++) {
+      this.seen.push(0);
+      this.prev.push(0);
+      this.next.push(0);
+    }
   }
 }
+
