@@ -128,14 +128,17 @@ export class LatencyWindow {
 
   /** Empties the window and forgets its clock: as new (a recycled group). */
   reset(): void {
-    if (this.total !== 0) {
-      this.hist.fill(0);
-      this.perBucket.fill(0);
-      this.merged.fill(0);
-      this.blocks.fill(0);
-      this.total = 0;
-    }
+    this.clearAll();
     this.head = Number.NEGATIVE_INFINITY;
+  }
+
+  private clearAll(): void {
+    if (this.total === 0) return;
+    this.hist.fill(0);
+    this.perBucket.fill(0);
+    this.merged.fill(0);
+    this.blocks.fill(0);
+    this.total = 0;
   }
 
   /** Events in the window ending at `nowMs`. */
@@ -174,13 +177,7 @@ export class LatencyWindow {
   private advance(b: number): void {
     const nb = this.buckets;
     if (b - this.head >= nb) {
-      if (this.total !== 0) {
-        this.hist.fill(0);
-        this.perBucket.fill(0);
-        this.merged.fill(0);
-        this.blocks.fill(0);
-        this.total = 0;
-      }
+      this.clearAll();
     } else {
       for (let i = this.head + 1; i <= b; i++) {
         let s = i % nb;
