@@ -3,7 +3,7 @@
  * line and the outcomes are compared with `testdata/<case>.golden.ndjson`,
  * one JSON object per input line:
  *
- *   {"skip": true}                        the line is not an entry
+ *   {"not_an_entry": true}                the line is not an entry (blank, a comment, a header): skipped, not rejected
  *   {"error": "<reason>"}                 rejected, with its stable reason
  *   {"ts": "...", "method": "GET", ...}   the event's non-null fields (without `id`)
  *
@@ -28,7 +28,7 @@ export function sourceDirOf(importMetaUrl: string): string {
 
 /** What a golden file records of one outcome. */
 export function goldenOf(o: ParseOutcome): Record<string, unknown> {
-  if (o.ok === 'skip') return { skip: true };
+  if (o.ok === 'skip') return { not_an_entry: true };
   if (o.ok === false) return { error: o.reason };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o.event)) if (k !== 'id' && v !== null) out[k] = v;
