@@ -7,9 +7,7 @@
  * (a short list: a few markers a day per service), pushed to every proxy as
  * a service → version snapshot.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readJsonFile, writeFileAtomic } from '../core/json-file.js';
 import { uuidv7 } from '../core/ids.js';
 
 export type { Deployment } from './deployment-types.js';
@@ -91,14 +89,8 @@ export class DeploymentRegistry {
 
   /** Reads the persisted markers; a missing file is an empty list, a corrupt one an error. */
   load(): void {
-    let text: string;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
-    const data = JSON.parse(text) as { deployments?: Deployment[] };
+    const data = readJsonFile(this.file) as { deployments?: Deployment[] } | undefined;
+    if (data === undefined) return;
     this.items = (data.deployments ?? []).slice().sort(byAt);
   }
 
@@ -165,12 +157,7 @@ export class DeploymentRegistry {
 
   private async commit(): Promise<void> {
     const snapshot = JSON.stringify({ deployments: this.items }, null, 1) + '\n';
-    const write = this.writing.then(async () => {
-      await mkdir(path.dirname(this.file), { recursive: true });
-      const tmp = `${this.file}.${process.pid}.tmp`;
-      await writeFile(tmp, snapshot);
-      await rename(tmp, this.file);
-    });
+    const write = this.writing.then(() => writeFileAtomic(this.file, snapshot, 0o644));
     this.writing = write.catch(() => {});
     await write;
     const v = this.versions();

@@ -19,9 +19,9 @@
  * temp file, fsync, rename, fsync of the directory, so a crash leaves either
  * the old or the new registry, never a torn one.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { readJsonFile, writeFileAtomic } from '../core/json-file.js';
 
 /** How many leading bytes the fingerprint covers at most. */
 export const FINGERPRINT_BYTES = 1024;
@@ -120,19 +120,13 @@ export class Registry {
   /** Loads the registry at `file`, or starts an empty one if it does not exist. A corrupt file is an error, not a fresh start. */
   static async open(file: string): Promise<Registry> {
     const r = new Registry(file);
-    let text: string;
+    let data: RegistryData | undefined;
     try {
-      text = await readFile(file, 'utf8');
+      data = readJsonFile(file) as RegistryData | undefined;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return r;
-      throw err;
+      throw new Error(`ingest registry: ${(err as Error).message}; move it away to ingest everything again`);
     }
-    let data: RegistryData;
-    try {
-      data = JSON.parse(text) as RegistryData;
-    } catch (err) {
-      throw new Error(`ingest registry ${file} is not valid JSON (${(err as Error).message}); move it away to ingest everything again`);
-    }
+    if (data === undefined) return r;
     if (!data || data.version !== 1 || !Array.isArray(data.files) || !Array.isArray(data.objects)) {
       throw new Error(`ingest registry ${file}: unknown format (expected {"version":1,...})`);
     }
@@ -201,32 +195,11 @@ export class Registry {
     if (!this.dirty) return;
     this.dirty = false;
     const data: RegistryData = { version: 1, files: [...this.files.values()], objects: [...this.objects.values()] };
-    const text = JSON.stringify(data, null, 1) + '\n';
-    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(text, 'utf8');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.file);
+      await writeFileAtomic(this.file, JSON.stringify(data, null, 1) + '\n');
     } catch (err) {
       this.dirty = true;
-      await unlink(tmp).catch(() => {});
       throw err;
-    }
-    // The rename is durable only once the directory is synced.
-    try {
-      const dir = await open(path.dirname(this.file), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
-    } catch {
-      // Some filesystems refuse fsync on a directory; the rename is still atomic.
     }
   }
 }

@@ -5,9 +5,7 @@
  * process that runs the admin API — persisted to a file so a restart does not
  * lift them — and pushed to every proxy worker as a BlockList snapshot.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readJsonFile, writeFileAtomic } from '../../core/json-file.js';
 import ipaddr from 'ipaddr.js';
 import { uuidv7 } from '../../core/ids.js';
 import { createCidrMatcher, normalizeIp, parseRange } from '../../core/ip.js';
@@ -99,7 +97,7 @@ export class BlockList {
 
 /**
  * The authoritative set of blocks, in the admin process. Changes are written
- * to `file` (atomically: temp file + rename) before they are acknowledged,
+ * to `file` (atomically and durably: core/json-file) before they are acknowledged,
  * then announced through `onChange` so workers get the new snapshot.
  */
 /** A block made or lifted on this node (the admin API, a detection rule), for fleet sharing. */
@@ -116,14 +114,8 @@ export class BlockRegistry {
 
   /** Reads the persisted blocks; a missing file is an empty list, a corrupt one an error (never silently lift blocks). */
   load(): void {
-    let text: string;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
-    const data = JSON.parse(text) as { blocks?: Block[] };
+    const data = readJsonFile(this.file) as { blocks?: Block[] } | undefined;
+    if (data === undefined) return;
     const now = Date.now();
     for (const b of data.blocks ?? []) if (!b.expires_at || Date.parse(b.expires_at) > now) this.blocks.set(b.id, b);
     this.schedule();
@@ -203,12 +195,7 @@ export class BlockRegistry {
 
   private async commit(): Promise<void> {
     const snapshot = this.list();
-    const write = this.writing.then(async () => {
-      await mkdir(path.dirname(this.file), { recursive: true });
-      const tmp = `${this.file}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify({ blocks: snapshot }, null, 2) + '\n', { mode: 0o600 });
-      await rename(tmp, this.file);
-    });
+    const write = this.writing.then(() => writeFileAtomic(this.file, JSON.stringify({ blocks: snapshot }, null, 2) + '\n'));
     this.writing = write.catch(() => {});
     await write;
     this.schedule();
