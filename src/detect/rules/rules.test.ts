@@ -76,6 +76,14 @@ describe('predicates', () => {
       assert.deepEqual(events.map(p({ all: order })), [true, false, false, false]);
       assert.deepEqual(events.map(p({ any: order })), [true, true, true, false]);
     }
+    // The regex over the path is written first but runs last: a failed status check means it never runs.
+    let pathReads = 0;
+    const counting = ev({ status: 200 });
+    Object.defineProperty(counting, 'path', { get: () => (pathReads++, '/x') });
+    assert.equal(p({ all: [{ field: 'path', regex: '^/x' }, { field: 'status', equals: 404 }] })(counting), false);
+    assert.equal(pathReads, 0, 'the cheap status test decided without reading the path');
+    assert.equal(p({ any: [{ field: 'path', regex: '^/x' }, { field: 'status', equals: 200 }] })(counting), true);
+    assert.equal(pathReads, 0);
   });
   test('all / any / not combine', () => {
     const f = p({ all: [{ field: 'status', class: '4xx' }, { not: { field: 'path', prefix: '/public' } }, { any: [{ field: 'method', equals: 'POST' }, { field: 'user_id', exists: false }] }] });

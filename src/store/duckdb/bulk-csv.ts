@@ -152,29 +152,6 @@ function packRows(parts: string[]): Buffer {
   return Buffer.from(parts.join('\n') + '\n');
 }
 
-/** One CSV row per event with the `columns` (indexes into FIELDS), packed into Buffers; throws InvalidEventError like the Appender encoders. */
-export function csvRows(events: readonly AuditEvent[], columns: readonly number[], firstIndex = 0): { chunks: Buffer[]; longest: number } {
-  const write = rowWriter(columns);
-  const cells = new Array<string>(columns.length);
-  const chunks: Buffer[] = [];
-  let parts: string[] = [];
-  let chars = 0;
-  let longest = 0;
-  for (let i = 0; i < events.length; i++) {
-    const row = write(events[i] as unknown as Record<string, unknown>, firstIndex + i, cells);
-    if (row.length > longest) longest = row.length;
-    parts.push(row);
-    chars += row.length;
-    if (parts.length >= PACK_ROWS || chars >= PACK_CHARS) {
-      chunks.push(packRows(parts));
-      parts = [];
-      chars = 0;
-    }
-  }
-  if (parts.length) chunks.push(packRows(parts));
-  return { chunks, longest };
-}
-
 type Outside = (e: Record<string, unknown>) => boolean;
 const outsideTests = new Map<string, Outside>();
 
@@ -226,6 +203,11 @@ export class CsvRows {
   private lastHour = '';
   count = 0;
 
+  /** With `columns` (indexes into FIELDS, e.g. usedColumns of a batch known up front), rows start with that set. */
+  constructor(columns?: readonly number[]) {
+    if (columns) this.use([...columns]);
+  }
+
   /** Throws InvalidEventError (nothing is added then). */
   add(e: AuditEvent): void {
     const ev = e as unknown as Record<string, unknown>;
@@ -254,6 +236,10 @@ export class CsvRows {
     used[TS] = 1;
     const columns: number[] = [];
     for (let k = 0; k < used.length; k++) if (used[k]) columns.push(k);
+    this.use(columns);
+  }
+
+  private use(columns: number[]): void {
     this.columns = columns;
     this.write = rowWriter(columns);
     this.outside = outsideOf(columns);
@@ -299,9 +285,10 @@ let seq = 0;
  * transaction (so a ROLLBACK discards them with everything else).
  */
 export async function insertViaCsv(c: DuckDBConnection, events: readonly AuditEvent[], tmpDir: string = os.tmpdir()): Promise<void> {
-  const columns = usedColumns(events);
-  const { chunks, longest } = csvRows(events, columns);
-  await loadCsv(c, chunks, longest, columns, tmpDir);
+  // The batch's columns are known up front: one segment, one INSERT.
+  const rows = new CsvRows(usedColumns(events));
+  for (const e of events) rows.add(e);
+  await insertCsvRows(c, rows.take().segments, tmpDir);
 }
 
 /** Inserts rows collected by CsvRows, inside the caller's open transaction. */
