@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serializeEvent, completeEvent } from './event-json.js';
+import { serializeEvent, completeEvent, recordTs } from './event-json.js';
 import { emptyEvent, FIELDS } from './event.js';
 import { uuidv7 } from './ids.js';
 
@@ -32,4 +32,28 @@ test('completeEvent restores every field, in catalog order', () => {
   const back = completeEvent(JSON.parse(text) as object);
   assert.deepEqual(Object.keys(back), FIELDS.map((f) => f.name));
   assert.deepEqual(back, e);
+});
+
+test('recordTs reads the ts of a record in the canonical shape from its bytes, and refuses every other shape', () => {
+  const e = emptyEvent(uuidv7(), '2026-11-24T08:00:00.123Z', 'http', 'tollgate');
+  e.path = '/x';
+  const line = serializeEvent(e);
+  const at = (text: string, pad = '') => {
+    const b = Buffer.from(pad + text + '\n');
+    return recordTs(b, pad.length, b.length - 1);
+  };
+  assert.equal(at(line), '2026-11-24T08:00:00.123Z');
+  assert.equal(at(line, 'garbage before\n'), '2026-11-24T08:00:00.123Z');
+  for (const other of [
+    line.replace('.123Z', '.123+02:00'), // another offset: a plain cast would read it wrongly
+    line.replace('.123Z', 'Z'), // no milliseconds
+    line.replace('2026-11-24T', '2026-11-24 '),
+    line.replace(e.id, 'not-a-uuid'),
+    line.replace('"ts":', '"tz":'),
+    line.slice(0, 60), // cut inside the ts
+    `{"ts":"2026-11-24T08:00:00.123Z","id":"${e.id}"}`, // another order
+    '{"_":"header"}',
+  ]) {
+    assert.equal(at(other), null, other);
+  }
 });

@@ -66,3 +66,26 @@ export function completeEvent(partial: Partial<AuditEvent>): AuditEvent {
 
 /** JSON text of an event: non-null fields in catalog order. */
 export const serializeEvent: Serializer = compile();
+
+const RECORD_HEAD = Buffer.from('{"id":"');
+const TS_KEY = Buffer.from('","ts":"');
+/** `{"id":"` + 36-character UUID + `","ts":"`: where a record's ts starts. */
+const TS_AT = RECORD_HEAD.length + 36 + TS_KEY.length;
+
+/**
+ * The ts of a record as serializeEvent writes it — `{"id":"<UUID>","ts":"`
+ * followed by toISOString() form (`YYYY-MM-DDTHH:MM:SS.mmmZ`) — read from the
+ * bytes without parsing the record; null for any other shape. Lets a loader
+ * that hands records to a native JSON reader check the one field whose text
+ * form matters (a timestamp with another offset would be read wrongly) and
+ * learn the hour each record falls in.
+ */
+export function recordTs(buf: Buffer, start: number, end: number): string | null {
+  const tsEnd = start + TS_AT + 24;
+  if (end < tsEnd + 1 || buf[tsEnd] !== 0x22 /* " */ || buf[tsEnd - 1] !== 0x5a /* Z */) return null;
+  if (buf.compare(RECORD_HEAD, 0, RECORD_HEAD.length, start, start + RECORD_HEAD.length) !== 0) return null;
+  const keyAt = start + RECORD_HEAD.length + 36;
+  if (buf.compare(TS_KEY, 0, TS_KEY.length, keyAt, keyAt + TS_KEY.length) !== 0) return null;
+  const ts = buf.toString('latin1', start + TS_AT, tsEnd);
+  return ts.charCodeAt(10) === 84 /* T */ && ts.charCodeAt(19) === 46 /* . */ && ts.charCodeAt(4) === 45 /* - */ ? ts : null;
+}

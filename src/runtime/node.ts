@@ -95,7 +95,8 @@ function loaderMetrics(loader: StoreLoader): client.Registry {
     ['tollgate_store_load_errors_total', 'Failed load attempts (retried).', (s) => s.errors],
     ['tollgate_spool_lag_bytes', 'Spooled bytes not yet loaded into the store.', (s) => s.lagBytes],
     ['tollgate_spool_torn_records_total', 'Torn (unacknowledged, partial) records skipped in sealed segments.', (s) => s.torn],
-    ['tollgate_spool_bad_records_total', 'Unreadable spool records skipped.', (s) => s.badLines],
+    ['tollgate_spool_bad_records_total', 'Spool records skipped: unreadable, or an event the store refused (each is logged with its place in the spool).', (s) => s.badLines],
+    ['tollgate_store_exact_loads_total', 'Batches of spool records the store refused as a whole and loaded event by event instead (slower; see the log for why).', (s) => s.exactLoads],
     ['tollgate_store_retention_deleted_total', 'Events deleted by retention.', (s) => s.retentionDeleted],
     ['tollgate_store_up', '1 when the store loader is running.', () => (loader.running ? 1 : 0)],
   ]);

@@ -9,9 +9,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
-import type { Store, SpoolCursor, StoreReader } from '../../store/types.js';
+import type { SpoolCursor, StoreReader } from '../../store/types.js';
 import { QueryError } from '../../store/types.js';
-import { SpoolReader, holdCursors } from '../spool/reader.js';
+import { InvalidEventError } from '../../store/validate.js';
+import type { AuditEvent } from '../../core/event.js';
+import { SpoolReader, holdCursors, parseRuns, type BadLine, type RawRun } from '../spool/reader.js';
 import { completeEvent } from '../../core/event-json.js';
 import { DuckDbStore } from '../../store/duckdb/duckdb-store.js';
 import type { LoaderInit, LoaderMessage, LoaderRequest, LoaderStats } from './protocol.js';
@@ -25,6 +27,7 @@ const stats: LoaderStats = {
   errors: 0,
   torn: 0,
   badLines: 0,
+  exactLoads: 0,
   segmentsRemoved: 0,
   retentionDeleted: 0,
   lagBytes: 0,
@@ -34,7 +37,7 @@ const stats: LoaderStats = {
   rollupsBuiltAt: null,
 };
 
-let store: Store;
+let store: DuckDbStore;
 const reader = new SpoolReader(init.spoolDir);
 const cursors = new Map<string, SpoolCursor>();
 let stopping = false;
@@ -53,22 +56,66 @@ function loadOnce(): Promise<number> {
 }
 
 async function loadOnceUnlocked(): Promise<number> {
-  const r = await reader.read(cursors, init.batchSize);
+  const r = await reader.readRaw(cursors, init.batchSize);
   stats.torn += r.torn;
-  if (r.bad.length) {
-    stats.badLines += r.bad.length;
-    post({ type: 'log', level: 'error', msg: 'unreadable spool records skipped', data: { bad: r.bad.slice(0, 5), total: r.bad.length } });
-  }
+  reportBad(r.bad);
   if (!r.cursors.length) return 0;
   // Also with no events (only headers, control records or torn tails): the cursors still advance.
-  await store.appendBatch(r.events, r.cursors);
+  let events: AuditEvent[] | null = null;
+  let loaded = r.count;
+  let fast = false;
+  try {
+    fast = await store.appendRecords(
+      r.runs.map((run) => run.data),
+      r.cursors,
+    );
+  } catch (err) {
+    post({ type: 'log', level: 'warn', msg: 'the store refused a batch of spool records as a whole; loading it event by event', data: { err: (err as Error).message, events: r.count } });
+  }
+  if (!fast) {
+    stats.exactLoads++;
+    const exact = await loadExact(r.runs, r.cursors);
+    events = exact.events;
+    loaded = events.length;
+  }
   for (const c of r.cursors) cursors.set(c.writer, c);
-  stats.loaded += r.events.length;
+  stats.loaded += loaded;
   stats.batches++;
   stats.lastLoadAt = new Date().toISOString();
   // Spool records leave null fields out; the live stream shows whole events.
-  if (streamWanted && r.events.length) post({ type: 'events', events: r.events.map(completeEvent) });
-  return r.events.length;
+  if (streamWanted && loaded) post({ type: 'events', events: (events ?? parseRuns(r.runs).events).map(completeEvent) });
+  return r.count;
+}
+
+function reportBad(bad: readonly BadLine[]): void {
+  if (!bad.length) return;
+  stats.badLines += bad.length;
+  post({ type: 'log', level: 'error', msg: 'unreadable spool records skipped', data: { bad: bad.slice(0, 5), total: bad.length } });
+}
+
+/**
+ * The exact way: every record parsed and handed to the store as an event. An
+ * event the store refuses (InvalidEventError names it) is reported with its
+ * place in the spool and set aside, and the rest of the batch is loaded: one
+ * damaged record must not hold back every event after it.
+ */
+async function loadExact(runs: readonly RawRun[], cursorsAfter: readonly SpoolCursor[]): Promise<{ events: AuditEvent[] }> {
+  const parsed = parseRuns(runs, null, true);
+  const bad = parsed.bad;
+  const { events, places } = parsed;
+  for (;;) {
+    try {
+      await store.appendBatch(events, cursorsAfter);
+      break;
+    } catch (err) {
+      if (!(err instanceof InvalidEventError) || err.index < 0 || err.index >= events.length) throw err;
+      bad.push({ ...places[err.index], error: err.message });
+      events.splice(err.index, 1);
+      places.splice(err.index, 1);
+    }
+  }
+  reportBad(bad);
+  return { events };
 }
 
 async function loop(): Promise<void> {

@@ -25,7 +25,10 @@ export interface LoaderStats {
   batches: number;
   errors: number;
   torn: number;
+  /** Unreadable records skipped, and events the store refused (reported with their place in the spool). */
   badLines: number;
+  /** Batches the store refused as a whole (the native JSON reader), then loaded event by event. */
+  exactLoads: number;
   segmentsRemoved: number;
   retentionDeleted: number;
   lagBytes: number;

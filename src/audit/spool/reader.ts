@@ -26,11 +26,67 @@ export interface ReadResult {
   bad: BadLine[];
 }
 
+/**
+ * Consecutive event records of one segment exactly as they are in the file,
+ * each ending with a newline: a store that parses JSON natively loads these
+ * without JavaScript touching each event.
+ */
+export interface RawRun {
+  writer: string;
+  segment: number;
+  /** File offset of data[0]. */
+  offset: number;
+  data: Buffer;
+  /** Records in data. */
+  count: number;
+}
+
+export interface RawReadResult {
+  runs: RawRun[];
+  /** Records in all runs. */
+  count: number;
+  cursors: SpoolCursor[];
+  torn: number;
+  /** Lines that are neither an event nor a control record. */
+  bad: BadLine[];
+}
+
+/** Where an event record is: for reports about one that cannot be loaded. */
+export interface RecordPlace {
+  writer: string;
+  segment: number;
+  offset: number;
+}
+
 const READ_CHUNK = 4 * 1024 * 1024;
 const NL = 0x0a;
 
 /** Reads an event record from buf[start, end) (without the newline); null = not handled, use JSON.parse. */
 export type RecordDecoder = (buf: Buffer, start: number, end: number) => AuditEvent | null;
+
+/**
+ * Parses the records of `runs` (with `decode` first when given). A record
+ * that does not parse is reported in `bad` and left out. With `places`, the
+ * file position of each event is returned too (same order as `events`).
+ */
+export function parseRuns(runs: readonly RawRun[], decode: RecordDecoder | null = null, places = false): { events: AuditEvent[]; places: RecordPlace[]; bad: BadLine[] } {
+  const out = { events: [] as AuditEvent[], places: [] as RecordPlace[], bad: [] as BadLine[] };
+  for (const run of runs) {
+    const buf = run.data;
+    let pos = 0;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(NL, pos);
+      try {
+        out.events.push(decode?.(buf, pos, nl) ?? (JSON.parse(buf.toString('utf8', pos, nl)) as AuditEvent));
+        if (places) out.places.push({ writer: run.writer, segment: run.segment, offset: run.offset + pos });
+      } catch (err) {
+        out.bad.push({ writer: run.writer, segment: run.segment, offset: run.offset + pos, error: (err as Error).message });
+      }
+      pos = nl + 1;
+    }
+  }
+  return out;
+}
 
 export class SpoolReader {
   private start = 0;
@@ -72,20 +128,27 @@ export class SpoolReader {
 
   /** Reads up to maxEvents new events across all writers, starting at the given cursors. */
   async read(cursors: ReadonlyMap<string, SpoolCursor>, maxEvents: number): Promise<ReadResult> {
-    const result: ReadResult = { events: [], cursors: [], torn: 0, bad: [] };
+    const raw = await this.readRaw(cursors, maxEvents);
+    const parsed = parseRuns(raw.runs, this.decode);
+    return { events: parsed.events, cursors: raw.cursors, torn: raw.torn, bad: [...raw.bad, ...parsed.bad] };
+  }
+
+  /** Like read(), but the records are returned as they are in the files, unparsed. */
+  async readRaw(cursors: ReadonlyMap<string, SpoolCursor>, maxEvents: number): Promise<RawReadResult> {
+    const result: RawReadResult = { runs: [], count: 0, cursors: [], torn: 0, bad: [] };
     const writers = await this.writers();
     if (!writers.length) return result;
     // Rotate the starting writer so one busy writer cannot starve the others.
     this.start = (this.start + 1) % writers.length;
-    for (let i = 0; i < writers.length && result.events.length < maxEvents; i++) {
+    for (let i = 0; i < writers.length && result.count < maxEvents; i++) {
       const w = writers[(this.start + i) % writers.length];
-      const cur = await this.readWriter(w, cursors.get(w), maxEvents - result.events.length, result);
+      const cur = await this.readWriter(w, cursors.get(w), maxEvents - result.count, result);
       if (cur) result.cursors.push(cur);
     }
     return result;
   }
 
-  private async readWriter(writer: string, from: SpoolCursor | undefined, budget: number, out: ReadResult): Promise<SpoolCursor | null> {
+  private async readWriter(writer: string, from: SpoolCursor | undefined, budget: number, out: RawReadResult): Promise<SpoolCursor | null> {
     const segs = await this.segments(writer);
     if (!segs.length) return null;
     let seg: number;
@@ -125,28 +188,34 @@ export class SpoolReader {
             if (bytesRead === len && len === READ_CHUNK) throw new Error(`line longer than ${READ_CHUNK} bytes in ${file} at ${offset}`);
             break; // partial line: wait for the writer (or it is a torn tail)
           }
+          // Consecutive event records are kept as one run (a slice of the buffer, no copy).
+          let runStart = -1;
+          let runCount = 0;
+          const endRun = (end: number): void => {
+            if (runCount) out.runs.push({ writer, segment: seg, offset: offset + runStart, data: buf.subarray(runStart, end), count: runCount });
+            out.count += runCount;
+            runStart = -1;
+            runCount = 0;
+          };
           let pos = 0;
           while (pos <= last && taken < budget) {
             const nl = buf.indexOf(NL, pos);
             const lineStart = offset + pos;
-            if (lineStart === 0) {
-              // header line of the segment
-            } else if (nl > pos) {
-              const first = buf[pos + 2];
-              // `{"id":` is an event; `{"_":` a control record (skipped); anything else is bad.
-              if (buf[pos] === 0x7b && first === 0x69) {
-                try {
-                  out.events.push(this.decode?.(buf, pos, nl) ?? (JSON.parse(buf.toString('utf8', pos, nl)) as AuditEvent));
-                  taken++;
-                } catch (err) {
-                  out.bad.push({ writer, segment: seg, offset: lineStart, error: (err as Error).message });
-                }
-              } else if (!(buf[pos] === 0x7b && first === 0x5f)) {
+            // `{"id":` is an event; `{"_":` a control record (skipped); anything else is bad.
+            // The first line of a segment is its header; empty lines are skipped.
+            if (lineStart !== 0 && nl > pos && buf[pos] === 0x7b && buf[pos + 2] === 0x69) {
+              if (runStart === -1) runStart = pos;
+              runCount++;
+              taken++;
+            } else {
+              endRun(pos);
+              if (lineStart !== 0 && nl > pos && !(buf[pos] === 0x7b && buf[pos + 2] === 0x5f)) {
                 out.bad.push({ writer, segment: seg, offset: lineStart, error: 'not an event or control record' });
               }
             }
             pos = nl + 1;
           }
+          endRun(pos);
           offset += pos;
         }
       } finally {

@@ -11,6 +11,8 @@ import { fullEvent, runStoreConformance, testEvent } from '../conformance.js';
 import { InvalidEventError } from '../validate.js';
 import { DuckDbStore } from './duckdb-store.js';
 import { CsvRows, maxLineOption } from './bulk-csv.js';
+import { recordHours } from './bulk-ndjson.js';
+import { serializeEvent } from '../../core/event-json.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'tollgate-duckdb-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -247,6 +249,59 @@ describe('DuckDbStore', () => {
         }
         assert.equal(await s.count(), events.length);
         for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 23, 2_499]) assert.deepStrictEqual(await s.get(events[i].id), events[i], `event ${i} (${bulk ? 'CsvRows' : 'appendBatch'})`);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  test('spool records load as they are and read back exactly as the events that were serialized', async () => {
+    const awkward = ['', '\\N', ' padded ', 'a,b', 'say "hi"', 'back\\slash', 'line\nbreak', 'cr\rlf', 'tab\t', 'ctrl \u0001\u001f', 'nul \u0000 byte', 'ü € 😀', '\u2028\u2029', '=1+2', '{"not":"an object"}'];
+    const events: AuditEvent[] = [fullEvent(BASE - 3_600_000), testEvent(BASE - 1, { path: '/' + 'x'.repeat(3_000_000) })];
+    for (let i = 0; i < 2_500; i++) {
+      const v = awkward[i % awkward.length];
+      events.push(testEvent(BASE + i * 1000, { path: v, user_agent: v, referer: i % 2 ? v : null, status: i % 5 ? 200 : null, duration_ms: i / 3, bytes_out: 2 ** 40 + i, headers: i % 3 ? { 'req.x': v } : null }));
+    }
+    // Records as the spool has them, in several chunks (the reader hands over slices of its read buffers).
+    const lines = events.map((e) => Buffer.from(serializeEvent(e) + '\n'));
+    const chunks = [Buffer.concat(lines.slice(0, 7)), Buffer.concat(lines.slice(7, 1000)), Buffer.concat(lines.slice(1000))];
+    assert.deepEqual(recordHours(chunks)?.sort(), [BASE - 3_600_000, BASE]);
+    const s = await DuckDbStore.open({ path: tempPath() });
+    try {
+      assert.equal(await s.appendRecords(chunks, [{ writer: 'w0', segment: 3, offset: 1234 }]), true);
+      assert.equal(await s.count(), events.length);
+      assert.deepEqual(await s.readCursors(), [{ writer: 'w0', segment: 3, offset: 1234 }]);
+      for (let i = 0; i < events.length; i += i < 40 ? 1 : 97) assert.deepStrictEqual(await s.get(events[i].id), events[i], `event ${i}`);
+      // The hours touched are marked for their summaries, as appendBatch does.
+      assert.deepEqual(await s.buildRollups(BASE + 10 * 86_400_000), { hours: 2, days: 1 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('spool records the native reader must not take are refused as a batch, with nothing written', async () => {
+    const good = testEvent(BASE, { status: 200 });
+    const line = (text: string) => Buffer.from(serializeEvent(good) + '\n' + text + '\n');
+    // Not canonical: checked before anything is written (a ts with another offset would be read wrongly).
+    const other = serializeEvent(testEvent(BASE + 1, {}));
+    for (const text of [other.replace(/Z"/, '+02:00"'), other.replace(/\.\d{3}Z"/, 'Z"'), other.replace(/^\{"id":"[^"]+"/, '{"id":"not-a-uuid"'), '{"id":"' + good.id + '"}']) {
+      const s = await DuckDbStore.open({ path: ':memory:' });
+      try {
+        assert.equal(recordHours([line(text)]), null, text);
+        assert.equal(await s.appendRecords([line(text)], [{ writer: 'w0', segment: 1, offset: 10 }]), false, text);
+        assert.equal(await s.count(), 0);
+        assert.deepEqual(await s.readCursors(), []);
+      } finally {
+        await s.close();
+      }
+    }
+    // Canonical but refused by DuckDB (a status that is not a number, broken JSON): the transaction is rolled back.
+    for (const text of [other.replace(/}$/, ',"status":"teapot"}'), other.slice(0, -1)]) {
+      const s = await DuckDbStore.open({ path: ':memory:' });
+      try {
+        await assert.rejects(s.appendRecords([line(text)], [{ writer: 'w0', segment: 1, offset: 10 }]));
+        assert.equal(await s.count(), 0);
+        assert.deepEqual(await s.readCursors(), []);
       } finally {
         await s.close();
       }

@@ -31,6 +31,7 @@ import {
 import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type FieldType } from '../../core/event.js';
 import { uuidv7Time } from '../../core/ids.js';
 import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';
+import { insertNdjson, recordHours } from './bulk-ndjson.js';
 import { ROLLUP_DDL, ROLLUP_DIMS, HOUR_MS, DAY_MS, CLASS_SQL, binSql, buildPending, forgetBefore, histogramQuantile, perInterval, markAllPending, markPending, planRange, touched, unitsSql } from './rollups.js';
 import {
   DEFAULT_LIMIT, DEFAULT_TOP_LIMIT, EVENT_QUERY_KEYS, FILTER_KEYS, LATENCY_QUERY_KEYS, MAX_LATENCY_GROUPS, MAX_LIMIT,
@@ -416,6 +417,35 @@ export class DuckDbStore implements Store {
         throw err;
       }
     });
+  }
+
+  /**
+   * Loads spool records as they are (NDJSON lines written by serializeEvent)
+   * and upserts `cursors`, in one transaction. Returns false, having written
+   * nothing, when a record is not in the serializer's canonical shape; throws
+   * when DuckDB refuses a record (nothing written either). Both mean: load
+   * these events parsed, through appendBatch, which checks each one.
+   */
+  async appendRecords(data: readonly Buffer[], cursors: readonly SpoolCursor[]): Promise<boolean> {
+    const hours = recordHours(data);
+    if (hours === null) return false;
+    const { writer: c } = this.conns();
+    await this.writes.run(async () => {
+      await c.run('BEGIN TRANSACTION');
+      try {
+        if (hours.length) {
+          await insertNdjson(c, data);
+          const t = touched(hours);
+          await markPending(c, t.hours, t.days);
+        }
+        await this.upsertCursors(c, cursors);
+        await c.run('COMMIT');
+      } catch (err) {
+        await c.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+    return true;
   }
 
   private async upsertCursors(c: DuckDBConnection, cursors: readonly SpoolCursor[]): Promise<void> {
