@@ -2,8 +2,7 @@
 import type { Command } from 'commander';
 import type { AuditEvent } from '../core/event.js';
 import { readFileSync } from 'node:fs';
-import { loadConfigFile } from '../config/load.js';
-import { parseDuration } from '../config/schema.js';
+import { parseDuration } from '../config/durations.js';
 
 export const FILTER_OPTIONS: [flag: string, param: string, help: string][] = [
   ['--client-ip <ip>', 'client_ip', 'client IP'],
@@ -44,10 +43,12 @@ export interface AdminConnection {
  * Where the admin API is and which token to send. The token never comes from
  * a command-line argument (it would show in `ps` and shell history).
  */
-export function adminConnection(opts: { admin?: string; config?: string; tokenFile?: string }): AdminConnection {
+export async function adminConnection(opts: { admin?: string; config?: string; tokenFile?: string }): Promise<AdminConnection> {
   let base = (process.env.TOLLGATE_ADMIN ?? 'http://127.0.0.1:9191').replace(/\/$/, '');
   let tokenFile = opts.tokenFile ?? './data/admin.token';
   if (opts.config) {
+    // Loaded only here: the schema is most of what a client command would otherwise load at start.
+    const { loadConfigFile } = await import('../config/load.js');
     const r = loadConfigFile(opts.config);
     if (!r.ok) throw new Error(`${opts.config} is invalid; run tollgate check -c ${opts.config}`);
     base = `http://${r.config.admin.address}`;

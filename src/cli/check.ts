@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/load.js';
 import { formatConfigErrors } from './config-errors.js';
-import { workerCount } from '../runtime/node.js';
 
 export function registerCheck(program: Command): void {
   program
@@ -9,7 +7,8 @@ export function registerCheck(program: Command): void {
     .description('Validate a configuration file: lists every error with its path and line; exit 1 if invalid.')
     .requiredOption('-c, --config <file>', 'configuration file (YAML)')
     .option('--json', 'print the result as JSON')
-    .action((opts: { config: string; json?: boolean }) => {
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const [{ loadConfigFile }, { workerCount }] = await Promise.all([import('../config/load.js'), import('../runtime/node.js')]);
       const r = loadConfigFile(opts.config);
       if (opts.json) {
         process.stdout.write(JSON.stringify(r.ok ? { ok: true } : { ok: false, errors: r.errors }, null, 2) + '\n');

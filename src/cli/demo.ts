@@ -10,13 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { Agent, request } from 'undici';
-import { SignJWT } from 'jose';
-import { loadConfigText } from '../config/load.js';
 import { formatConfigErrors } from './config-errors.js';
 import { fatal } from './fatal.js';
-import { createLogger } from '../runtime/log.js';
-import { startNode } from '../runtime/node.js';
 import { freePort, portFree } from '../runtime/ports.js';
 
 interface DemoOpts {
@@ -198,6 +193,14 @@ export function registerDemo(program: Command): void {
     .option('--rps <n>', 'synthetic requests per second', '8')
     .option('--no-traffic', 'do not generate synthetic traffic')
     .action(async (opts: DemoOpts) => {
+      // Loaded here, not at every CLI start: the node, and the demo traffic's HTTP client and token signer.
+      const [{ loadConfigText }, { createLogger }, { startNode }, { Agent, request }, { SignJWT }] = await Promise.all([
+        import('../config/load.js'),
+        import('../runtime/log.js'),
+        import('../runtime/node.js'),
+        import('undici'),
+        import('jose'),
+      ]);
       const dir = path.resolve(opts.dir);
       mkdirSync(dir, { recursive: true });
       const backends = [demoBackend('catalog-a', 0.01), demoBackend('catalog-b', 0.03), demoBackend('accounts', 0.01)];

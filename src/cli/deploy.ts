@@ -49,7 +49,7 @@ export function registerDeploy(program: Command): void {
     .option('--at <time>', 'when it took effect, if not now (ISO 8601)')
     .option('--json', 'print the recorded marker as JSON');
   addConnectionOptions(mark, 'an admin token with the operator role').action(async (opts: MarkOpts) => {
-    const { base, headers } = adminConnection(opts);
+    const { base, headers } = await adminConnection(opts);
     const d = ciDefaults(process.env);
     const body = {
       service: opts.service,
@@ -68,7 +68,7 @@ export function registerDeploy(program: Command): void {
   });
   const list = deploy.command('list').description('Deployment markers, newest first.').option('--service <name>', 'only this service').option('-n, --limit <n>', 'most markers', '20').option('--json', 'JSON');
   addConnectionOptions(list).action(async (opts: Conn & { service?: string; limit: string; json?: boolean }) => {
-    const { base, headers } = adminConnection(opts);
+    const { base, headers } = await adminConnection(opts);
     const p = new URLSearchParams({ limit: opts.limit });
     if (opts.service) p.set('service', opts.service);
     const res = await adminFetch(`${base}/api/v1/deployments?${p.toString()}`, { headers });

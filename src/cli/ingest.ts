@@ -5,12 +5,11 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/load.js';
-import { ConfigSchema, type Config } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { ALL_FACTORIES } from '../ingest/parsers/index.js';
 import { openRegistry } from '../ingest/registry.js';
 import { runIngest, IngestError, type InputSpec, type IngestSummary } from '../ingest/run.js';
-import { DuckDbSink, SpoolSink, StdoutSink, StoreBusyError, type EventSink } from '../ingest/sinks.js';
+import type { EventSink } from '../ingest/sinks.js';
 import { formatConfigErrors } from './config-errors.js';
 import { createRedactor } from '../audit/redact.js';
 import { ProgressBar, formatDuration } from './progress.js';
@@ -76,6 +75,8 @@ function printSummary(s: IngestSummary, out: NodeJS.WritableStream): void {
 }
 
 async function openSink(o: IngestOpts, config: Readonly<Config>): Promise<EventSink> {
+  // The store's modules (DuckDB) load only for an ingest that needs them.
+  const { DuckDbSink, SpoolSink, StdoutSink, StoreBusyError } = await import('../ingest/sinks.js');
   if (o.stdout) return new StdoutSink();
   try {
     return await DuckDbSink.open(config.store.path);
@@ -107,6 +108,7 @@ export function registerIngest(program: Command): void {
     .option('--json', 'print the summary as JSON (on stderr with --stdout)')
     .addHelpText('after', `\nFormats:\n${formatsHelp()}\n\nExamples:\n  tollgate ingest -c tollgate.yaml /var/log/nginx/access.log*\n  tollgate ingest --format alb s3://my-logs/AWSLogs/123456789012/elasticloadbalancing/\n  tollgate ingest --format nginx --log-format '$remote_addr [$time_local] "$request" $status' --follow /var/log/nginx/custom.log\n  tollgate ingest --syslog-udp 127.0.0.1:5514 --format haproxy-http\n  zcat old.log.gz | tollgate ingest --stdout - | jq .status`)
     .action(async (inputs: string[], o: IngestOpts) => {
+      const [{ loadConfigFile }, { ConfigSchema }] = await Promise.all([import('../config/load.js'), import('../config/schema.js')]);
       let config: Readonly<Config>;
       if (o.config) {
         const r = loadConfigFile(o.config);

@@ -29,7 +29,7 @@ export function registerQuery(program: Command): void {
     .option('--csv', 'CSV with a header row (all matching events, up to --limit)');
   addCommonOptions(cmd);
   cmd.action(async (opts: QueryOpts) => {
-    const { base, headers } = adminConnection(opts);
+    const { base, headers } = await adminConnection(opts);
     const p = filterParams(opts);
     if (opts.from) p.set('from', timeArg(opts.from));
     if (opts.to) p.set('to', timeArg(opts.to));

@@ -7,12 +7,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import type { AuditEvent } from '../core/event.js';
-import { loadConfigFile } from '../config/load.js';
-import { DetectSchema } from '../config/detect-schema.js';
-import { loadRulesFile, resolveRules } from '../detect/rules/load.js';
-import { backtest, type BacktestResult } from '../detect/backtest.js';
+import type { BacktestResult } from '../detect/backtest.js';
 import { addConnectionOptions, adminConnection, adminFetch, errorText, timeArg } from './admin-client.js';
-import { DuckDbStore } from '../store/duckdb/duckdb-store.js';
 import type { RuleState } from '../detect/engine.js';
 
 interface TestOpts {
@@ -30,7 +26,7 @@ interface TestOpts {
 const PAGE = 10_000;
 
 async function* viaAdmin(opts: TestOpts, from: string, to: string): AsyncGenerator<AuditEvent[]> {
-  const { base, headers } = adminConnection(opts);
+  const { base, headers } = await adminConnection(opts);
   let cursor: string | null = null;
   do {
     const p = new URLSearchParams({ from, to, order: 'asc', limit: String(PAGE) });
@@ -45,6 +41,7 @@ async function* viaAdmin(opts: TestOpts, from: string, to: string): AsyncGenerat
 
 async function* viaStore(file: string, from: string, to: string): AsyncGenerator<AuditEvent[]> {
   if (!existsSync(file)) throw new Error(`no store at ${file}`);
+  const { DuckDbStore } = await import('../store/duckdb/duckdb-store.js');
   const store = new DuckDbStore({ path: file });
   await store.init();
   try {
@@ -91,6 +88,12 @@ export function registerRules(program: Command): void {
     .option('--json', 'print the result as JSON');
   addConnectionOptions(test, 'an admin token', 'the configuration whose rules, notifiers and admin address (and token file) to use');
   test.action(async (opts: TestOpts) => {
+    const [{ loadConfigFile }, { DetectSchema }, { loadRulesFile, resolveRules }, { backtest }] = await Promise.all([
+      import('../config/load.js'),
+      import('../config/detect-schema.js'),
+      import('../detect/rules/load.js'),
+      import('../detect/backtest.js'),
+    ]);
     const from = timeArg(opts.from);
     const to = opts.to ? timeArg(opts.to) : new Date().toISOString();
     let detect = DetectSchema.parse({});
@@ -126,7 +129,7 @@ export function registerRules(program: Command): void {
   const list = rules.command('list').description('Each rule of a running node: state, matched events, firing alerts, shadow hits.').option('--json', 'JSON');
   addConnectionOptions(list);
   list.action(async (opts: { json?: boolean; admin?: string; config?: string; tokenFile?: string }) => {
-    const { base, headers } = adminConnection(opts);
+    const { base, headers } = await adminConnection(opts);
     const res = await adminFetch(`${base}/api/v1/rules`, { headers });
     if (!res.ok) throw new Error(`listing rules failed (${res.status}): ${await errorText(res)}`);
     const body = (await res.json()) as { rules: RuleState[] };

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import { loadConfigFile } from '../config/load.js';
 import { formatConfigErrors } from './config-errors.js';
 import { fatal } from './fatal.js';
-import { createLogger } from '../runtime/log.js';
-import { startNode, type RunningNode } from '../runtime/node.js';
+import type { RunningNode } from '../runtime/node.js';
 
 /** SIGHUP reloads; SIGINT/SIGTERM stop gracefully (a second one forces). */
 export function handleSignals(node: RunningNode, log: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
@@ -37,6 +35,8 @@ export function registerStart(program: Command): void {
     .description('Run the load balancer, the admin API and the store loader.')
     .requiredOption('-c, --config <file>', 'configuration file (YAML)')
     .action(async (opts: { config: string }) => {
+      // The server's modules load when it starts, not for every other command (or --help).
+      const [{ loadConfigFile }, { createLogger }, { startNode }] = await Promise.all([import('../config/load.js'), import('../runtime/log.js'), import('../runtime/node.js')]);
       const r = loadConfigFile(opts.config);
       if (!r.ok) {
         fatal(formatConfigErrors(opts.config, r.errors));

@@ -27,7 +27,7 @@ export function registerTail(program: Command): void {
   const cmd = program.command('tail').description('Follow audit events live (server-sent events from the admin API).').option('--json', 'one JSON event per line');
   addCommonOptions(cmd);
   cmd.action(async (opts: { admin?: string; config?: string; tokenFile?: string; json?: boolean; [k: string]: unknown }) => {
-    const { base, headers } = adminConnection(opts);
+    const { base, headers } = await adminConnection(opts);
     const res = await adminFetch(`${base}/api/v1/events/stream?${filterParams(opts).toString()}`, { headers: { ...headers, accept: 'text/event-stream' } });
     if (!res.ok || !res.body) throw new Error(`tail failed (${res.status}): ${await errorText(res)}`);
     if (!opts.json) process.stdout.write(tableHeader() + '\n');

@@ -1,22 +1,8 @@
 /** Value types shared by every configuration section: durations and addresses. */
 import { z } from 'zod';
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Parses "250ms", "5s", "1m", "2h", "7d" or a number of milliseconds. */
-export function parseDuration(v: string | number): number | null {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : null;
-  const m = DURATION_RE.exec(v.trim());
-  if (!m) return null;
-  return Math.round(parseFloat(m[1]) * UNIT_MS[m[2] ?? 'ms']);
-}
-
-/** The shortest unit that states `ms` exactly: 90000 → "90s", 3600000 → "1h", 1500 → "1500ms". */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
-}
+export { parseDuration, formatDuration } from './durations.js';
+import { parseDuration } from './durations.js';
 
 /** A duration in config: a string with a unit or a number of ms; parsed to ms. */
 export const duration = (description: string) =>
