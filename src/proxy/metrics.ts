@@ -1,24 +1,17 @@
 /**
  * Data-plane metrics (Prometheus). They live in prom-client's global registry
  * so that in cluster mode the primary can aggregate every worker's values.
- * Label children are cached: prom-client hashes label values on each call.
+ * The per-request ones keep their series by label set (metric-series.ts).
  */
 import client from 'prom-client';
 import { statusClass } from '../core/event.js';
+import { SeriesCounter, SeriesHistogram } from './metric-series.js';
 
-const requests = new client.Counter({ name: 'tollgate_requests_total', help: 'Requests answered, by route and status class.', labelNames: ['route', 'status_class'] as const });
-const duration = new client.Histogram({
-  name: 'tollgate_request_duration_seconds',
-  help: 'Time from request start to the last response byte, by route.',
-  labelNames: ['route'] as const,
-  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-});
-const upstreamMs = new client.Histogram({
-  name: 'tollgate_upstream_response_seconds',
-  help: 'Time until a backend sent its response headers, by pool.',
-  labelNames: ['pool'] as const,
-  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-});
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+// Updated on every request: series kept by label set (metric-series.ts), not prom-client's own classes.
+const requests = new SeriesCounter('tollgate_requests_total', 'Requests answered, by route and status class.', ['route', 'status_class'], client.register);
+const duration = new SeriesHistogram('tollgate_request_duration_seconds', 'Time from request start to the last response byte, by route.', ['route'], LATENCY_BUCKETS, client.register);
+const upstreamMs = new SeriesHistogram('tollgate_upstream_response_seconds', 'Time until a backend sent its response headers, by pool.', ['pool'], LATENCY_BUCKETS, client.register);
 let inflightCount = 0;
 new client.Gauge({
   name: 'tollgate_requests_in_flight',
@@ -73,11 +66,6 @@ export function setSpoolMetricsSource(s: SpoolMetricsSource | null): void {
   spoolSource = s;
 }
 
-type Child = { inc(): void };
-const requestChildren = new Map<string, Child>();
-const durationChildren = new Map<string, { observe(v: number): void }>();
-const upstreamChildren = new Map<string, { observe(v: number): void }>();
-
 export const metrics = {
   requestStarted(): void {
     inflightCount++;
@@ -85,28 +73,11 @@ export const metrics = {
   requestFinished(route: string | null, status: number | null, durationMs: number): void {
     inflightCount--;
     const r = route ?? '(none)';
-    const cls = statusClass(status);
-    const key = r + '|' + cls;
-    let c = requestChildren.get(key);
-    if (!c) {
-      c = requests.labels(r, cls);
-      requestChildren.set(key, c);
-    }
-    c.inc();
-    let d = durationChildren.get(r);
-    if (!d) {
-      d = duration.labels(r);
-      durationChildren.set(r, d);
-    }
-    d.observe(durationMs / 1000);
+    requests.labels(r, statusClass(status)).inc();
+    duration.labels(r).observe(durationMs / 1000);
   },
   upstreamResponded(pool: string, ms: number): void {
-    let h = upstreamChildren.get(pool);
-    if (!h) {
-      h = upstreamMs.labels(pool);
-      upstreamChildren.set(pool, h);
-    }
-    h.observe(ms / 1000);
+    upstreamMs.labels(pool).observe(ms / 1000);
   },
   retried(pool: string): void {
     retries.labels(pool).inc();
