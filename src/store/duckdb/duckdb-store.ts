@@ -401,22 +401,7 @@ export class DuckDbStore implements Store {
    * one transaction: for producers that convert events as they go (ingest).
    */
   async appendCsvRows(rows: { count: number; segments: readonly CsvSegment[]; hours: readonly number[] }, cursors: readonly SpoolCursor[]): Promise<void> {
-    const { writer: c } = this.conns();
-    await this.writes.run(async () => {
-      await c.run('BEGIN TRANSACTION');
-      try {
-        if (rows.count) {
-          await insertCsvRows(c, rows.segments);
-          const t = touched(rows.hours);
-          await markPending(c, t.hours, t.days);
-        }
-        await this.upsertCursors(c, cursors);
-        await c.run('COMMIT');
-      } catch (err) {
-        await c.run('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    });
+    await this.load(rows.count ? (c) => insertCsvRows(c, rows.segments) : null, rows.hours, cursors);
   }
 
   /**
@@ -429,12 +414,21 @@ export class DuckDbStore implements Store {
   async appendRecords(data: readonly Buffer[], cursors: readonly SpoolCursor[]): Promise<boolean> {
     const hours = recordHours(data);
     if (hours === null) return false;
+    await this.load(hours.length ? (c) => insertNdjson(c, data) : null, hours, cursors);
+    return true;
+  }
+
+  /**
+   * One transaction: `insert` (null: no rows), the hours the rows fall in
+   * marked for their summaries, and the cursors that account for them.
+   */
+  private async load(insert: ((c: DuckDBConnection) => Promise<void>) | null, hours: readonly number[], cursors: readonly SpoolCursor[]): Promise<void> {
     const { writer: c } = this.conns();
     await this.writes.run(async () => {
       await c.run('BEGIN TRANSACTION');
       try {
-        if (hours.length) {
-          await insertNdjson(c, data);
+        if (insert) {
+          await insert(c);
           const t = touched(hours);
           await markPending(c, t.hours, t.days);
         }
@@ -445,7 +439,6 @@ export class DuckDbStore implements Store {
         throw err;
       }
     });
-    return true;
   }
 
   private async upsertCursors(c: DuckDBConnection, cursors: readonly SpoolCursor[]): Promise<void> {
