@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IsoMillis } from './iso-time.js';
+import { IsoMillis, isoFromMs } from './iso-time.js';
 import { prng } from './prng.js';
 
 test('IsoMillis agrees with Date.parse on event timestamps, across seconds, days and years', () => {
@@ -24,4 +24,11 @@ test('IsoMillis: other shapes go to Date.parse; invalid ones are NaN, and never 
   assert.equal(p.parse('2026-01-01T00:00:00.123Z'), Date.UTC(2026, 0, 1) + 123);
   assert.ok(Number.isNaN(p.parse('2026-02-30T00:00:00.123Z')) || p.parse('2026-02-30T00:00:00.123Z') === Date.parse('2026-02-30T00:00:00.123Z'), 'as Date.parse');
   assert.equal(p.parse('2026-01-01T00:00:00.999Z'), Date.UTC(2026, 0, 1) + 999);
+});
+
+test('isoFromMs writes what toISOString writes, in and out of time order, across second, day and year boundaries', () => {
+  const times = [0, 1, 999, 1000, -1, -1000, -1001, 1710238532123, 1710238532999, 1710238533000, 1710238532000, Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), 253402300799999];
+  const rnd = prng(7);
+  for (let i = 0; i < 2000; i++) times.push(Math.floor(1.7e12 + rnd() * 1e10));
+  for (const ms of times) assert.equal(isoFromMs(ms), new Date(ms).toISOString(), String(ms));
 });

@@ -1,4 +1,29 @@
 /**
+ * Event timestamps ("YYYY-MM-DDTHH:MM:SS.mmmZ", what every event's `ts`
+ * looks like), many times per second, in both directions.
+ */
+
+const MS_SUFFIX: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0') + 'Z');
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/**
+ * Milliseconds since the epoch (an integer within Date's range) to ISO 8601
+ * UTC, like `new Date(ms).toISOString()` but without a Date per call: the
+ * proxy stamps events and log lines come in time order, so the
+ * "YYYY-MM-DDTHH:mm:ss." part is reused for every one of the same second.
+ */
+export function isoFromMs(ms: number): string {
+  const sec = Math.floor(ms / 1000);
+  if (sec !== isoSecond) {
+    const iso = new Date(sec * 1000).toISOString();
+    isoPrefix = iso.slice(0, -4);
+    isoSecond = sec;
+  }
+  return isoPrefix + MS_SUFFIX[ms - sec * 1000];
+}
+
+/**
  * Reading event timestamps ("YYYY-MM-DDTHH:MM:SS.mmmZ", what every event's
  * `ts` looks like) to epoch milliseconds, many times per second. Consecutive
  * events mostly share their second: that part is parsed once (Date.parse,

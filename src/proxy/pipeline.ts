@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import { emptyEvent, type AuditEvent } from '../core/event.js';
 import { uuidv7 } from '../core/ids.js';
+import { isoFromMs } from '../core/iso-time.js';
 import { ERRORS, errorBody, type ErrorSpec } from '../core/errors.js';
 import { createClientIpResolver } from './identify/client-ip.js';
 import { normalizeIp } from '../core/ip.js';
@@ -136,7 +137,7 @@ export class Pipeline {
   /** Starts an event with what the connection tells. */
   private newEvent(socket: Socket, scheme: 'http' | 'https'): AuditEvent {
     metrics.requestStarted();
-    const e = emptyEvent(uuidv7(), new Date().toISOString(), 'http', 'tollgate');
+    const e = emptyEvent(uuidv7(), isoFromMs(Date.now()), 'http', 'tollgate');
     const t = this.deps.tags;
     e.node = t.node;
     e.environment = t.environment;

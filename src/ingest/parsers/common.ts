@@ -121,25 +121,7 @@ export function parseClfTime(s: string): string | null {
   return Number.isNaN(t) ? null : new Date(t).toISOString();
 }
 
-const MS_SUFFIX: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0') + 'Z');
-let isoSecond = NaN;
-let isoPrefix = '';
-
-/**
- * Milliseconds since the epoch (an integer within Date's range) to ISO 8601
- * UTC, like `new Date(ms).toISOString()` but without a Date per call: log
- * lines come in time order, so the "YYYY-MM-DDTHH:mm:ss." part is reused
- * for every line of the same second.
- */
-export function isoFromMs(ms: number): string {
-  const sec = Math.floor(ms / 1000);
-  if (sec !== isoSecond) {
-    const iso = new Date(sec * 1000).toISOString();
-    isoPrefix = iso.slice(0, -4);
-    isoSecond = sec;
-  }
-  return isoPrefix + MS_SUFFIX[ms - sec * 1000];
-}
+export { isoFromMs } from '../../core/iso-time.js';
 
 /** An ISO 8601 time with an offset or Z (as in ALB logs or JSON logs) to ISO UTC, or null. */
 export function parseIsoTime(s: string): string | null {
