@@ -86,6 +86,14 @@ export function recordTs(buf: Buffer, start: number, end: number): string | null
   if (buf.compare(RECORD_HEAD, 0, RECORD_HEAD.length, start, start + RECORD_HEAD.length) !== 0) return null;
   const keyAt = start + RECORD_HEAD.length + 36;
   if (buf.compare(TS_KEY, 0, TS_KEY.length, keyAt, keyAt + TS_KEY.length) !== 0) return null;
+  // The id must be a UUID as written (8-4-4-4-12 hex): DuckDB's UUID reader would accept other dash placements and store a different id.
+  const idAt = start + RECORD_HEAD.length;
+  for (let i = 0; i < 36; i++) {
+    const ch = buf[idAt + i];
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (ch !== 0x2d /* - */) return null;
+    } else if (!((ch >= 0x30 && ch <= 0x39) || (ch >= 0x61 && ch <= 0x66) || (ch >= 0x41 && ch <= 0x46))) return null;
+  }
   const ts = buf.toString('latin1', start + TS_AT, tsEnd);
   return ts.charCodeAt(10) === 84 /* T */ && ts.charCodeAt(19) === 46 /* . */ && ts.charCodeAt(4) === 45 /* - */ ? ts : null;
 }

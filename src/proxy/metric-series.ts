@@ -60,15 +60,18 @@ abstract class Family<S> {
 
   protected abstract create(labels: Labels): S;
   abstract get(): Promise<Exported>;
-  /** Zeroes every series (handles callers hold stay valid). */
-  abstract reset(): void;
+  /** Forgets every series, as prom-client's reset does (a series held from labels() stops being exported). */
+  reset(): void {
+    this.series.clear();
+  }
 }
 
 export class CounterSeries {
   value = 0;
   constructor(readonly labels: Labels) {}
   inc(n = 1): void {
-    this.value += n;
+    // A counter only goes up; a non-finite step would poison it for good.
+    if (n > 0 && n !== Infinity) this.value += n;
   }
 }
 
@@ -82,10 +85,6 @@ export class SeriesCounter extends Family<CounterSeries> {
   get(): Promise<Exported> {
     const values = [...this.series.values()].map((s) => ({ labels: { ...s.labels }, value: s.value }));
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
-  }
-
-  reset(): void {
-    for (const s of this.series.values()) s.value = 0;
   }
 }
 
@@ -103,7 +102,7 @@ export class HistogramSeries {
   }
 
   observe(v: number): void {
-    if (v !== v) return; // NaN: nothing to count
+    if (!Number.isFinite(v)) return; // NaN or ±Infinity would poison the sum for good
     const b = this.bounds;
     let i = 0;
     while (i < b.length && v > b[i]) i++;
@@ -132,20 +131,12 @@ export class SeriesHistogram extends Family<HistogramSeries> {
       let acc = 0;
       this.bounds.forEach((le, i) => {
         acc += s.counts[i];
-        values.push({ labels: { ...s.labels, le }, value: acc, metricName: bucket });
+        values.push({ labels: { le, ...s.labels }, value: acc, metricName: bucket });
       });
-      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: bucket });
+      values.push({ labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: bucket });
       values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
       values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
     }
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
-  }
-
-  reset(): void {
-    for (const s of this.series.values()) {
-      s.counts.fill(0);
-      s.sum = 0;
-      s.count = 0;
-    }
   }
 }

@@ -70,7 +70,13 @@ async function loadOnceUnlocked(): Promise<number> {
       r.cursors,
     );
   } catch (err) {
-    post({ type: 'log', level: 'warn', msg: 'the store refused a batch of spool records as a whole; loading it event by event', data: { err: (err as Error).message, events: r.count } });
+    const first = r.runs[0];
+    post({
+      type: 'log',
+      level: 'warn',
+      msg: 'the store refused a batch of spool records as a whole; loading it event by event',
+      data: { err: (err as Error).message, events: r.count, from: first ? { writer: first.writer, segment: first.segment, offset: first.offset } : null },
+    });
   }
   if (!fast) {
     stats.exactLoads++;

@@ -75,7 +75,8 @@ export function parseRuns(runs: readonly RawRun[], decode: RecordDecoder | null 
     const buf = run.data;
     let pos = 0;
     while (pos < buf.length) {
-      const nl = buf.indexOf(NL, pos);
+      let nl = buf.indexOf(NL, pos);
+      if (nl === -1) nl = buf.length; // a run from readRaw ends with a newline; be safe with any other
       try {
         out.events.push(decode?.(buf, pos, nl) ?? (JSON.parse(buf.toString('utf8', pos, nl)) as AuditEvent));
         if (places) out.places.push({ writer: run.writer, segment: run.segment, offset: run.offset + pos });

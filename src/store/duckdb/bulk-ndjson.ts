@@ -10,6 +10,15 @@
  * per record without parsing it: see recordTs). Anything DuckDB refuses makes
  * the whole statement fail inside the caller's transaction, and the caller
  * loads the batch the exact way (parsed and validated event by event).
+ *
+ * Trust boundary: this path is for records serializeEvent wrote from events
+ * the proxy built, whose field types the event model fixes. DuckDB's reader
+ * converts where the exact path refuses (a string "404" in an integer field,
+ * 200.5 in one, a number in a string field); the serializer never writes
+ * those, so they can only come from a record altered on disk, which the
+ * spool's integrity chain (planned: spool/format.ts) is to detect. Checking
+ * every value's JSON type in the statement would cost two thirds more per
+ * event.
  */
 import { closeSync, openSync, writeSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
@@ -22,13 +31,14 @@ import { HOUR_MS } from './rollups.js';
 const NL = 0x0a;
 
 /**
- * The hours (epoch ms of their starts) the records in `data` fall in, or
- * null when one of them is not in canonical form (then the batch must be
- * loaded the exact way).
+ * The records in `data`: how many, and the hours (epoch ms of their starts)
+ * they fall in; null when one of them is not in canonical form (then the
+ * batch must be loaded the exact way).
  */
-export function recordHours(data: readonly Buffer[]): number[] | null {
+export function recordFacts(data: readonly Buffer[]): { count: number; hours: number[] } | null {
   const hours = new Set<number>();
   let lastHour = '';
+  let count = 0;
   for (const buf of data) {
     let pos = 0;
     while (pos < buf.length) {
@@ -43,10 +53,11 @@ export function recordHours(data: readonly Buffer[]): number[] | null {
         if (!Number.isFinite(ms)) return null;
         hours.add(Math.floor(ms / HOUR_MS) * HOUR_MS);
       }
+      count++;
       pos = nl + 1;
     }
   }
-  return [...hours];
+  return { count, hours: [...hours] };
 }
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
@@ -68,10 +79,25 @@ const DUCKDB_MAX_OBJECT = 16 * 1024 * 1024;
 let seq = 0;
 
 /**
- * Inserts the NDJSON records in `data` (each line one event, as the spool
- * writes them) inside the caller's open transaction.
+ * DuckDB refused the records. The message keeps DuckDB's reason but not the
+ * record it quotes: it goes to the log, which must not become a second copy
+ * of the audit trail (the exact load that follows reports which records, by
+ * their place in the spool).
  */
-export async function insertNdjson(c: DuckDBConnection, data: readonly Buffer[], tmpDir: string = os.tmpdir()): Promise<void> {
+export class RecordsRefusedError extends Error {
+  constructor(cause: Error) {
+    const first = cause.message.split('\n')[0];
+    const cut = first.search(/\s(?:Object|in line|at line)\b|[{"]/);
+    super(`DuckDB refused the records: ${(cut === -1 ? first : first.slice(0, cut)).trim().slice(0, 200)}`);
+    this.name = 'RecordsRefusedError';
+  }
+}
+
+/**
+ * Inserts the `count` NDJSON records in `data` (each line one event, as the
+ * spool writes them) inside the caller's open transaction.
+ */
+export async function insertNdjson(c: DuckDBConnection, data: readonly Buffer[], count: number, tmpDir: string = os.tmpdir()): Promise<void> {
   const file = path.join(tmpDir, `tollgate-bulk-${process.pid}-${Date.now()}-${seq++}.ndjson`);
   let largest = 0;
   const fd = openSync(file, 'w', 0o600);
@@ -87,11 +113,13 @@ export async function insertNdjson(c: DuckDBConnection, data: readonly Buffer[],
   // A record is never larger than the chunk it came in; raise the reader's limit only when needed.
   const size = largest + 1 > DUCKDB_MAX_OBJECT ? `, maximum_object_size = ${largest + 1}` : '';
   try {
-    await c.run(
-      `INSERT INTO events (${TARGETS})
-       SELECT ${SELECT} FROM read_json($1, format = 'newline_delimited', records = true, auto_detect = false, columns = ${COLUMNS}${size})`,
-      [file],
-    );
+    const sql = `INSERT INTO events (${TARGETS})
+       SELECT ${SELECT} FROM read_json($1, format = 'newline_delimited', records = true, auto_detect = false, columns = ${COLUMNS}${size})`;
+    const r = await c.run(sql, [file]).catch((err: Error) => {
+      throw new RecordsRefusedError(err);
+    });
+    // One row per record, or the statement read the lines differently than they were counted.
+    if (r.rowsChanged !== count) throw new Error(`the JSON reader inserted ${r.rowsChanged} rows for ${count} records`);
   } finally {
     try {
       unlinkSync(file);

@@ -31,7 +31,7 @@ import {
 import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type FieldType } from '../../core/event.js';
 import { uuidv7Time } from '../../core/ids.js';
 import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';
-import { insertNdjson, recordHours } from './bulk-ndjson.js';
+import { insertNdjson, recordFacts } from './bulk-ndjson.js';
 import { ROLLUP_DDL, ROLLUP_DIMS, HOUR_MS, DAY_MS, CLASS_SQL, binSql, buildPending, forgetBefore, histogramQuantile, perInterval, markAllPending, markPending, planRange, touched, unitsSql } from './rollups.js';
 import {
   DEFAULT_LIMIT, DEFAULT_TOP_LIMIT, EVENT_QUERY_KEYS, FILTER_KEYS, LATENCY_QUERY_KEYS, MAX_LATENCY_GROUPS, MAX_LIMIT,
@@ -412,9 +412,9 @@ export class DuckDbStore implements Store {
    * these events parsed, through appendBatch, which checks each one.
    */
   async appendRecords(data: readonly Buffer[], cursors: readonly SpoolCursor[]): Promise<boolean> {
-    const hours = recordHours(data);
-    if (hours === null) return false;
-    await this.load(hours.length ? (c) => insertNdjson(c, data) : null, hours, cursors);
+    const facts = recordFacts(data);
+    if (facts === null) return false;
+    await this.load(facts.count ? (c) => insertNdjson(c, data, facts.count) : null, facts.hours, cursors);
     return true;
   }
 
