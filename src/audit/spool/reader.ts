@@ -5,6 +5,7 @@
  * that are sealed and fully loaded.
  */
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditEvent } from '../../core/event.js';
 import type { SpoolCursor } from '../../store/types.js';
@@ -59,6 +60,8 @@ export interface RecordPlace {
 }
 
 const READ_CHUNK = 4 * 1024 * 1024;
+/** A record longer than this is not an event the pipeline wrote (they are bounded by header and URL limits). */
+const MAX_RECORD = 64 * 1024 * 1024;
 const NL = 0x0a;
 
 /** Reads an event record from buf[start, end) (without the newline); null = not handled, use JSON.parse. */
@@ -89,8 +92,23 @@ export function parseRuns(runs: readonly RawRun[], decode: RecordDecoder | null 
   return out;
 }
 
+/** Position of the first newline at or after `from` in the file, or -1 before `size`. */
+async function findNewline(fh: FileHandle, from: number, size: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = from; pos < size; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    if (bytesRead === 0) break;
+    const i = buf.indexOf(NL);
+    if (i !== -1 && i < bytesRead) return pos + i;
+    pos += bytesRead;
+  }
+  return -1;
+}
+
 export class SpoolReader {
   private start = 0;
+  /** Longest record read; a longer line is reported as bad and skipped. */
+  maxRecord = MAX_RECORD;
   /** A faster reader of records (e.g. only the fields detection needs); JSON.parse when absent or when it declines. */
   decode: RecordDecoder | null = null;
 
@@ -180,15 +198,28 @@ export class SpoolReader {
       let size: number;
       try {
         size = (await fh.stat()).size;
+        let chunk = READ_CHUNK;
         while (offset < size && taken < budget) {
-          const len = Math.min(READ_CHUNK, size - offset);
+          const len = Math.min(chunk, size - offset);
           const buf = Buffer.allocUnsafe(len);
           const { bytesRead } = await fh.read(buf, 0, len, offset);
           const last = buf.lastIndexOf(NL, bytesRead - 1);
           if (last === -1) {
-            if (bytesRead === len && len === READ_CHUNK) throw new Error(`line longer than ${READ_CHUNK} bytes in ${file} at ${offset}`);
-            break; // partial line: wait for the writer (or it is a torn tail)
+            if (bytesRead < len || len < chunk) break; // partial line: wait for the writer (or it is a torn tail)
+            if (chunk < this.maxRecord) {
+              // One record longer than the buffer: read it whole.
+              chunk = Math.min(chunk * 4, this.maxRecord);
+              continue;
+            }
+            // Longer than any record may be: reported and skipped, so it cannot hold back every event after it.
+            const nl = await findNewline(fh, offset + len, size);
+            if (nl === -1) break; // its end is not written yet (or it is a torn tail)
+            out.bad.push({ writer, segment: seg, offset, error: `record longer than ${this.maxRecord} bytes, skipped` });
+            offset = nl + 1;
+            chunk = READ_CHUNK;
+            continue;
           }
+          chunk = READ_CHUNK;
           // Consecutive event records are kept as one run (a slice of the buffer, no copy).
           let runStart = -1;
           let runCount = 0;

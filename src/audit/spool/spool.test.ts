@@ -227,3 +227,34 @@ test('segments another reader (detection) has not read are kept; a stale or unre
   assert.deepEqual(holdCursors(own, { ...fresh, saved_at: new Date(now - HOLD_MAX_AGE_MS - 1).toISOString() }, now), own, 'stale: ignored');
   for (const bad of [null, 'x', {}, { saved_at: 'never', cursors: [] }, { saved_at: fresh.saved_at, cursors: 'no' }]) assert.deepEqual(holdCursors(own, bad, now), own);
 });
+
+test('a record longer than the read buffer is read whole; one longer than any record may be is reported and skipped, and reading goes on', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tg-spool-'));
+  try {
+    const w = new SpoolWriter(opts(dir, { segment_size: 64 << 20 }));
+    await w.open();
+    const big = emptyEvent(uuidv7(), new Date().toISOString(), 'http', 'tollgate');
+    big.path = '/' + 'x'.repeat(5 << 20); // longer than the 4 MiB read buffer
+    w.append(line(0));
+    w.append(JSON.stringify(big));
+    w.append(line(1));
+    await w.flush();
+    const reader = new SpoolReader(dir);
+    const r = await reader.read(new Map(), 100);
+    assert.deepEqual(r.events.map((e) => e.path!.length), [7, big.path.length, 7]);
+    assert.deepEqual(r.bad, []);
+    // With a lower limit the long record is skipped, reported at its place, and the one after it is still read.
+    const strict = new SpoolReader(dir);
+    strict.maxRecord = 4 << 20;
+    const s = await strict.read(new Map(), 100);
+    assert.deepEqual(s.events.map((e) => e.path), ['/item/0', '/item/1']);
+    assert.equal(s.bad.length, 1);
+    assert.match(s.bad[0].error, /record longer than 4194304 bytes, skipped/);
+    const seg = (await readdir(path.join(dir, 'w0'))).find((n) => n.endsWith('.ndjson'))!;
+    const text = await readFile(path.join(dir, 'w0', seg), 'utf8');
+    assert.equal(s.bad[0].offset, Buffer.byteLength(text.slice(0, text.indexOf(`{"id":"${big.id}"`))));
+    await w.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
