@@ -70,6 +70,8 @@ test('/metrics exposes requests, latency, backend health, spool and store figure
     'tollgate_audit_events_spooled_total',
     'tollgate_spool_lag_bytes',
     'tollgate_store_events_loaded_total',
+    'tollgate_store_exact_loads_total',
+    'tollgate_upstream_response_seconds_count{pool="app"}',
   ]) {
     assert.ok(r.body.includes(name), `metrics include ${name}`);
   }
@@ -78,6 +80,9 @@ test('/metrics exposes requests, latency, backend health, spool and store figure
   assert.ok(value('tollgate_requests_total{route="app",status_class="2xx"}') >= 1);
   assert.ok(value('tollgate_audit_events_spooled_total') >= 1);
   assert.ok(value('tollgate_store_events_loaded_total') >= 1);
+  // The node's own events take the native load path: no batch fell back to the exact one.
+  assert.equal(value('tollgate_store_exact_loads_total'), 0);
+  assert.ok(value('tollgate_upstream_response_seconds_count{pool="app"}') >= 1);
   assert.equal(value('tollgate_audit_queue_depth'), 0, 'nothing waiting once flushed');
   assert.equal(value('tollgate_spool_lag_bytes'), 0, 'nothing unloaded once flushed');
 });

@@ -137,7 +137,9 @@ export class Pipeline {
   /** Starts an event with what the connection tells. */
   private newEvent(socket: Socket, scheme: 'http' | 'https'): AuditEvent {
     metrics.requestStarted();
-    const e = emptyEvent(uuidv7(), isoFromMs(Date.now()), 'http', 'tollgate');
+    // One clock reading for both: the id's time and ts agree.
+    const now = Date.now();
+    const e = emptyEvent(uuidv7(now), isoFromMs(now), 'http', 'tollgate');
     const t = this.deps.tags;
     e.node = t.node;
     e.environment = t.environment;

@@ -61,14 +61,9 @@ async function loadOnceUnlocked(): Promise<number> {
   reportBad(r.bad);
   if (!r.cursors.length) return 0;
   // Also with no events (only headers, control records or torn tails): the cursors still advance.
-  let events: AuditEvent[] | null = null;
-  let loaded = r.count;
   let fast = false;
   try {
-    fast = await store.appendRecords(
-      r.runs.map((run) => run.data),
-      r.cursors,
-    );
+    fast = await store.appendRecords(r.runs.map((run) => run.data), r.cursors);
   } catch (err) {
     const first = r.runs[0];
     post({
@@ -78,12 +73,10 @@ async function loadOnceUnlocked(): Promise<number> {
       data: { err: (err as Error).message, events: r.count, from: first ? { writer: first.writer, segment: first.segment, offset: first.offset } : null },
     });
   }
-  if (!fast) {
-    stats.exactLoads++;
-    const exact = await loadExact(r.runs, r.cursors);
-    events = exact.events;
-    loaded = events.length;
-  }
+  if (!fast) stats.exactLoads++;
+  // The exact load returns the events it stored (the ones set aside are reported there).
+  const events = fast ? null : await loadExact(r.runs, r.cursors);
+  const loaded = events ? events.length : r.count;
   for (const c of r.cursors) cursors.set(c.writer, c);
   stats.loaded += loaded;
   stats.batches++;
@@ -105,7 +98,7 @@ function reportBad(bad: readonly BadLine[]): void {
  * place in the spool and set aside, and the rest of the batch is loaded: one
  * damaged record must not hold back every event after it.
  */
-async function loadExact(runs: readonly RawRun[], cursorsAfter: readonly SpoolCursor[]): Promise<{ events: AuditEvent[] }> {
+async function loadExact(runs: readonly RawRun[], cursorsAfter: readonly SpoolCursor[]): Promise<AuditEvent[]> {
   const parsed = parseRuns(runs, null, true);
   const bad = parsed.bad;
   const { events, places } = parsed;
@@ -121,7 +114,7 @@ async function loadExact(runs: readonly RawRun[], cursorsAfter: readonly SpoolCu
     }
   }
   reportBad(bad);
-  return { events };
+  return events;
 }
 
 async function loop(): Promise<void> {

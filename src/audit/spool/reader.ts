@@ -38,8 +38,6 @@ export interface RawRun {
   /** File offset of data[0]. */
   offset: number;
   data: Buffer;
-  /** Records in data. */
-  count: number;
 }
 
 export interface RawReadResult {
@@ -224,7 +222,7 @@ export class SpoolReader {
           let runStart = -1;
           let runCount = 0;
           const endRun = (end: number): void => {
-            if (runCount) out.runs.push({ writer, segment: seg, offset: offset + runStart, data: buf.subarray(runStart, end), count: runCount });
+            if (runCount) out.runs.push({ writer, segment: seg, offset: offset + runStart, data: buf.subarray(runStart, end) });
             out.count += runCount;
             runStart = -1;
             runCount = 0;

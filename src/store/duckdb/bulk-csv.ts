@@ -9,13 +9,12 @@
  * Every value is validated exactly as the Appender path does (same errors,
  * with the event's index and field), so both paths accept the same events.
  */
-import { closeSync, openSync, writeSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { FIELDS, type AuditEvent } from '../../core/event.js';
 import { InvalidEventError, eventTimeMs } from '../validate.js';
 import { IsoMillis } from '../../core/iso-time.js';
+import { ident, withBulkFile } from './bulk-file.js';
 
 /** Batches at least this large take the CSV path. */
 export const BULK_MIN_EVENTS = 2_000;
@@ -276,10 +275,6 @@ export class CsvRows {
 const ID = NAMES.indexOf('id');
 const TS = NAMES.indexOf('ts');
 
-const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
-
-let seq = 0;
-
 /**
  * Inserts `events` through a temporary CSV file, inside the caller's open
  * transaction (so a ROLLBACK discards them with everything else).
@@ -311,32 +306,16 @@ export function maxLineOption(longestUtf16: number): string {
 }
 
 async function loadCsv(c: DuckDBConnection, data: readonly Buffer[], longest: number, columns: readonly number[], tmpDir: string): Promise<void> {
-  const file = path.join(tmpDir, `tollgate-bulk-${process.pid}-${Date.now()}-${seq++}.csv`);
-  const fd = openSync(file, 'w', 0o600);
-  try {
-    for (const b of data) {
-      // writeSync may write less than asked: keep going until the chunk is out.
-      for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
-    }
-  } finally {
-    closeSync(fd);
-  }
   const fields = columns.map((k) => FIELDS[k]);
   const csvTypes = `{${fields.map((f) => `'${f.name}': '${f.type === 'int' || f.type === 'timestamp' ? 'BIGINT' : f.type === 'float' ? 'DOUBLE' : 'VARCHAR'}'`).join(', ')}}`;
   const select = fields.map((f) => (f.type === 'timestamp' ? `epoch_ms(${ident(f.name)})` : f.type === 'uuid' ? `CAST(${ident(f.name)} AS UUID)` : ident(f.name))).join(', ');
-  try {
+  await withBulkFile(data, 'csv', tmpDir, (file) =>
     // Quoted fields are never NULL (allow_quoted_nulls = false): a string "\N" stays a string.
-    await c.run(
+    c.run(
       `INSERT INTO events (${fields.map((f) => ident(f.name)).join(', ')})
        SELECT ${select} FROM read_csv($1, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
          nullstr = '\\N', allow_quoted_nulls = false, columns = ${csvTypes}${maxLineOption(longest)})`,
       [file],
-    );
-  } finally {
-    try {
-      unlinkSync(file);
-    } catch {
-      // already gone
-    }
-  }
+    ),
+  );
 }

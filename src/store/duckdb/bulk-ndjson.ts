@@ -20,13 +20,12 @@
  * every value's JSON type in the statement would cost two thirds more per
  * event.
  */
-import { closeSync, openSync, writeSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { FIELDS } from '../../core/event.js';
 import { recordTs } from '../../core/event-json.js';
 import { HOUR_MS } from './rollups.js';
+import { ident, withBulkFile } from './bulk-file.js';
 
 const NL = 0x0a;
 
@@ -60,8 +59,6 @@ export function recordFacts(data: readonly Buffer[]): { count: number; hours: nu
   return { count, hours: [...hours] };
 }
 
-const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
-
 /** read_json's column types: the reader converts the JSON values; ts and the objects are converted in the SELECT. */
 const READ_TYPE = { uuid: 'UUID', timestamp: 'VARCHAR', int: 'BIGINT', float: 'DOUBLE', json: 'JSON', string: 'VARCHAR' } as const;
 
@@ -75,8 +72,6 @@ const SELECT = FIELDS.map((f) =>
 
 /** DuckDB's default maximum_object_size (bytes). */
 const DUCKDB_MAX_OBJECT = 16 * 1024 * 1024;
-
-let seq = 0;
 
 /**
  * DuckDB refused the records. The message keeps DuckDB's reason but not the
@@ -98,33 +93,16 @@ export class RecordsRefusedError extends Error {
  * spool writes them) inside the caller's open transaction.
  */
 export async function insertNdjson(c: DuckDBConnection, data: readonly Buffer[], count: number, tmpDir: string = os.tmpdir()): Promise<void> {
-  const file = path.join(tmpDir, `tollgate-bulk-${process.pid}-${Date.now()}-${seq++}.ndjson`);
-  let largest = 0;
-  const fd = openSync(file, 'w', 0o600);
-  try {
-    for (const b of data) {
-      if (b.length > largest) largest = b.length;
-      // writeSync may write less than asked: keep going until the chunk is out.
-      for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
-    }
-  } finally {
-    closeSync(fd);
-  }
   // A record is never larger than the chunk it came in; raise the reader's limit only when needed.
+  const largest = data.reduce((m, b) => Math.max(m, b.length), 0);
   const size = largest + 1 > DUCKDB_MAX_OBJECT ? `, maximum_object_size = ${largest + 1}` : '';
-  try {
-    const sql = `INSERT INTO events (${TARGETS})
+  const sql = `INSERT INTO events (${TARGETS})
        SELECT ${SELECT} FROM read_json($1, format = 'newline_delimited', records = true, auto_detect = false, columns = ${COLUMNS}${size})`;
-    const r = await c.run(sql, [file]).catch((err: Error) => {
+  const r = await withBulkFile(data, 'ndjson', tmpDir, (file) =>
+    c.run(sql, [file]).catch((err: Error) => {
       throw new RecordsRefusedError(err);
-    });
-    // One row per record, or the statement read the lines differently than they were counted.
-    if (r.rowsChanged !== count) throw new Error(`the JSON reader inserted ${r.rowsChanged} rows for ${count} records`);
-  } finally {
-    try {
-      unlinkSync(file);
-    } catch {
-      // already gone
-    }
-  }
+    }),
+  );
+  // One row per record, or the statement read the lines differently than they were counted.
+  if (r.rowsChanged !== count) throw new Error(`the JSON reader inserted ${r.rowsChanged} rows for ${count} records`);
 }

@@ -32,6 +32,7 @@ import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type Fie
 import { uuidv7Time } from '../../core/ids.js';
 import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';
 import { insertNdjson, recordFacts } from './bulk-ndjson.js';
+import { ident } from './bulk-file.js';
 import { ROLLUP_DDL, ROLLUP_DIMS, HOUR_MS, DAY_MS, CLASS_SQL, binSql, buildPending, forgetBefore, histogramQuantile, perInterval, markAllPending, markPending, planRange, touched, unitsSql } from './rollups.js';
 import {
   DEFAULT_LIMIT, DEFAULT_TOP_LIMIT, EVENT_QUERY_KEYS, FILTER_KEYS, LATENCY_QUERY_KEYS, MAX_LATENCY_GROUPS, MAX_LIMIT,
@@ -90,10 +91,6 @@ const SQL_TYPE: Record<FieldType, string> = {
 
 /** A get() first looks this far around the time in the UUIDv7 id (long requests get ids late). */
 const GET_WINDOW_MS = 24 * 3600 * 1000;
-
-function ident(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 function tsValue(ms: number): DuckDBTimestampValue {
   return new DuckDBTimestampValue(BigInt(ms) * 1000n);
@@ -355,45 +352,31 @@ export class DuckDbStore implements Store {
   }
 
   async appendBatch(events: readonly AuditEvent[], cursors: readonly SpoolCursor[]): Promise<void> {
-    const { writer: c } = this.conns();
-    await this.writes.run(async () => {
-      const encoders = this.encoders; // set by migrate(), which runs under the same lock
-      await c.run('BEGIN TRANSACTION');
-      let appender: DuckDBAppender | null = null;
-      try {
-        if (events.length >= BULK_MIN_EVENTS) {
-          await insertViaCsv(c, events);
-        } else if (events.length > 0) {
-          // The Appender takes part in the open transaction: ROLLBACK discards its rows.
-          appender = await c.createAppender('events');
-          for (let i = 0; i < events.length; i++) {
-            const ev = events[i];
-            for (let k = 0; k < encoders.length; k++) encoders[k](appender, ev, i);
-            appender.endRow();
-          }
-          const a = appender;
-          appender = null;
-          a.closeSync(); // flushes into the transaction
-        }
-        if (events.length) {
-          const t = touched(events.map((e) => Date.parse(e.ts)));
-          await markPending(c, t.hours, t.days);
-        }
-        await this.upsertCursors(c, cursors);
-        await c.run('COMMIT');
-      } catch (err) {
-        if (appender) {
-          try {
-            appender.clear(); // drop the half-written row and buffered rows
-            appender.closeSync();
-          } catch {
-            // the rollback below discards whatever it flushed
-          }
-        }
-        await c.run('ROLLBACK').catch(() => undefined);
-        throw err;
+    if (!events.length) return this.load(null, [], cursors);
+    const insert = events.length >= BULK_MIN_EVENTS ? (c: DuckDBConnection) => insertViaCsv(c, events) : (c: DuckDBConnection) => this.appendRows(c, events);
+    await this.load(insert, events.map((e) => Date.parse(e.ts)), cursors);
+  }
+
+  /** Small batches: the Appender, which takes part in the open transaction (ROLLBACK discards its rows). */
+  private async appendRows(c: DuckDBConnection, events: readonly AuditEvent[]): Promise<void> {
+    const encoders = this.encoders; // set by migrate(), which runs under the same lock
+    const appender = await c.createAppender('events');
+    try {
+      for (let i = 0; i < events.length; i++) {
+        const ev = events[i];
+        for (let k = 0; k < encoders.length; k++) encoders[k](appender, ev, i);
+        appender.endRow();
       }
-    });
+    } catch (err) {
+      try {
+        appender.clear(); // drop the half-written row and buffered rows
+        appender.closeSync();
+      } catch {
+        // the caller's rollback discards whatever it flushed
+      }
+      throw err;
+    }
+    appender.closeSync(); // flushes into the transaction
   }
 
   /**
@@ -420,7 +403,8 @@ export class DuckDbStore implements Store {
 
   /**
    * One transaction: `insert` (null: no rows), the hours the rows fall in
-   * marked for their summaries, and the cursors that account for them.
+   * (any epoch ms inside them) marked for their summaries, and the cursors
+   * that account for them.
    */
   private async load(insert: ((c: DuckDBConnection) => Promise<void>) | null, hours: readonly number[], cursors: readonly SpoolCursor[]): Promise<void> {
     const { writer: c } = this.conns();
