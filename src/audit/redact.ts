@@ -40,7 +40,7 @@ export interface Redactor {
    */
   headers(reqHeaders: HeaderBag | null | undefined, resHeaders: HeaderBag | null | undefined): Record<string, string> | null;
   /** The raw query (without `?`) with secret parameter values replaced; null when empty or absent. */
-  query(rawQuery: string | null | undefined): string | null;
+  query: QueryFilter;
 }
 
 export type RedactConfig = AuditConfig['redact'] & { record_headers: AuditConfig['record_headers'] };
@@ -161,6 +161,18 @@ function decodeName(raw: string): string {
   }
 }
 
+/** A compiled query filter: the query with secret values replaced, null for an empty one. */
+export interface QueryFilter {
+  (rawQuery: string | null | undefined): string | null;
+  /**
+   * The filter's pre-check, with no false negatives: a query it does not
+   * match is returned unchanged. Null when no names are configured. Bulk
+   * loaders that parse inside the store (store/duckdb/bulk-log.ts) use it to
+   * hand every query that might hold a secret to this filter.
+   */
+  readonly suspect: RegExp | null;
+}
+
 /**
  * Compiles a query filter for these parameter names (case-insensitive).
  *
@@ -171,9 +183,9 @@ function decodeName(raw: string): string {
  * the side of hiding more. Everything that is not a secret value is kept byte
  * for byte, in order.
  */
-export function createQueryFilter(names: readonly string[]): (rawQuery: string | null | undefined) => string | null {
+export function createQueryFilter(names: readonly string[]): QueryFilter {
   const set = new Set(names.map((n) => n.toLowerCase()).filter((n) => n !== ''));
-  if (set.size === 0) return (q) => (q ? q : null);
+  if (set.size === 0) return Object.assign((q: string | null | undefined) => (q ? q : null), { suspect: null });
   // Longest possible spelling of a configured name: every UTF-8 byte as "%XX".
   let maxRawLen = 0;
   for (const n of set) maxRawLen = Math.max(maxRawLen, Buffer.byteLength(n) * 3);
@@ -186,7 +198,7 @@ export function createQueryFilter(names: readonly string[]): (rawQuery: string |
 
   const matches = (raw: string): boolean => raw.length > 0 && raw.length <= maxRawLen && set.has(decodeName(raw).toLowerCase());
 
-  return (q) => {
+  const filter = (q: string | null | undefined): string | null => {
     if (!q) return null;
     if (!maybe.test(q)) return q;
     const n = q.length;
@@ -223,6 +235,7 @@ export function createQueryFilter(names: readonly string[]): (rawQuery: string |
     }
     return changed ? out + q.slice(copied) : q;
   };
+  return Object.assign(filter, { suspect: maybe });
 }
 
 // ---------------------------------------------------------------------------

@@ -61,7 +61,7 @@ function printSummary(s: IngestSummary, out: NodeJS.WritableStream): void {
     `format      ${s.format === 'auto' ? 'not determined (nothing new to read)' : `${s.format}${s.formatDetected ? ' (detected)' : ''}`}`,
     `into        ${s.sink}`,
     `inputs      ${s.inputs}${s.alreadyRead ? ` (+${s.alreadyRead} already read, skipped)` : ''}`,
-    `lines read  ${s.linesRead}`,
+    `lines read  ${s.linesRead}${s.parsedInStore ? ` (${s.parsedInStore} parsed by the store itself)` : ''}`,
     `events      ${s.events}`,
     `skipped     ${s.skipped} (blank or not entries)`,
     `rejected    ${s.rejected}${s.rejected ? ` (${Object.entries(s.rejectedByReason).map(([r, n]) => `${r}: ${n}`).join(', ')})` : ''}`,

@@ -14,12 +14,17 @@
  * also written in the same transaction as the events, so a crash can never
  * store a batch twice.
  */
+import type { AuditEvent } from '../core/event.js';
 import type { LineBatch, LogParser, ParserFactory, ParserOptions } from './types.js';
+import { open } from 'node:fs/promises';
 import { expandPaths, readFileLines, readStdinLines } from './inputs/files.js';
+import { LineSplitter } from './inputs/lines.js';
+import { readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { followFile } from './inputs/follow.js';
 import { syslogBatches } from './inputs/syslog.js';
 import { identifyFile, type FileIdentity, type Registry } from './registry.js';
 import type { EventSink, SinkCursor } from './sinks.js';
+import type { QueryFilter } from '../audit/redact.js';
 
 /**
  * Events per commit. DuckDB inserts a batch with two threads, each writing
@@ -32,6 +37,17 @@ import type { EventSink, SinkCursor } from './sinks.js';
  */
 const BATCH_EVENTS = 500_000;
 const SAMPLE_LIMIT = 10;
+/**
+ * Files at least this large (what is left of them) are parsed inside the
+ * store when the format allows (store/duckdb/bulk-log.ts), in chunks of
+ * IN_STORE_CHUNK_BYTES: a chunk holds a few DuckDB row groups (~350k access
+ * log lines), so each insert fills whole row groups on both threads.
+ */
+const IN_STORE_MIN_BYTES = 4 << 20;
+const IN_STORE_CHUNK_BYTES = 64 << 20;
+/** With --format auto, the first bytes of a file parsed in the store are the sample. */
+const SAMPLE_BYTES = 256 << 10;
+const LF = 0x0a;
 /** Continuous inputs: events wait at most this long before they are stored. */
 const EAGER_FLUSH_MS = 250;
 
@@ -48,6 +64,8 @@ export interface IngestSummary {
   sink: string;
   inputs: number;
   linesRead: number;
+  /** Lines parsed by the store itself (large files of a text format it can read); the rest were parsed in JavaScript. */
+  parsedInStore: number;
   events: number;
   skipped: number;
   rejected: number;
@@ -88,8 +106,10 @@ export interface IngestOptions {
   signal: AbortSignal;
   /** Events per commit (default BATCH_EVENTS); smaller in tests to see several commits. */
   batchEvents?: number;
+  /** Parsing inside the store: files from `minBytes` (default 4 MiB; Infinity: never), read in chunks of `chunkBytes` (default 64 MiB). Tests make both small. */
+  inStore?: { minBytes?: number; chunkBytes?: number };
   /** Redacts secret query parameters (audit.redact.query_params), as for live traffic. */
-  redactQuery?(query: string): string | null;
+  redactQuery?: QueryFilter;
   onProgress?(p: IngestProgress): void;
   /** Said once the format is known (detected or given). */
   onFormat?(format: string, detected: boolean, scores: { format: string; score: number }[]): void;
@@ -131,6 +151,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     sink: o.sink.description,
     inputs: 0,
     linesRead: 0,
+    parsedInStore: 0,
     events: 0,
     skipped: 0,
     rejected: 0,
@@ -229,11 +250,12 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
 
   const redact = o.redactQuery;
   const batchEvents = o.batchEvents ?? BATCH_EVENTS;
-  const reject = (reason: string, detail: string, batch: LineBatch, i: number): void => {
+  const noteRejected = (origin: string, line: number, reason: string, detail: string): void => {
     s.rejected++;
     s.rejectedByReason[reason] = (s.rejectedByReason[reason] ?? 0) + 1;
-    if (s.samples.length < SAMPLE_LIMIT) s.samples.push({ origin: batch.origin, line: batch.firstLine + i, reason, detail });
+    if (s.samples.length < SAMPLE_LIMIT) s.samples.push({ origin, line, reason, detail });
   };
+  const reject = (reason: string, detail: string, batch: LineBatch, i: number): void => noteRejected(batch.origin, batch.firstLine + i, reason, detail);
   /**
    * With --format auto, batches wait here until there is enough to judge: 20
    * non-blank lines (3 for a continuous input, which may be slow), or the end
@@ -312,9 +334,9 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     }, EAGER_FLUSH_MS);
   };
 
-  const drain = async (stream: Stream, label: string): Promise<void> => {
+  const drain = async (stream: Stream, label: string, newInput = true): Promise<void> => {
     current = label;
-    s.inputs++;
+    if (newInput) s.inputs++;
     for await (const batch of stream.batches) {
       if (stream.size !== undefined) bytesDone = baseBytes + batch.endOffset - (stream.startOffset ?? 0);
       await consume(stream.skipBefore ? withoutLinesBefore(batch, stream.skipBefore) : batch, stream);
@@ -340,6 +362,141 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     return { from: r.offset, firstLine: r.nextLine };
   };
 
+  /**
+   * The store's form of the format for a file about to be read, or null when
+   * it has none (or the sink cannot parse): the file is read in JavaScript.
+   * With --format auto the format is detected from the file's first bytes.
+   */
+  const inStoreFormat = async (path: string, from: number): Promise<SqlLineFormat | null> => {
+    if (!o.sink.commitLogChunk) return null;
+    if (!parser) {
+      if (o.format !== 'auto') parser = chooseParser([]);
+      else {
+        const fh = await open(path, 'r');
+        let sample: string[];
+        try {
+          const buf = Buffer.alloc(SAMPLE_BYTES);
+          const { bytesRead } = await fh.read(buf, 0, SAMPLE_BYTES, from);
+          sample = buf.toString('utf8', 0, buf.lastIndexOf(LF, bytesRead - 1) + 1).split('\n');
+        } finally {
+          await fh.close();
+        }
+        // As the line path does: a format is chosen from 20 entries at least.
+        if (sample.filter((l) => l.trim() !== '').length < 20) return null;
+        parser = chooseParser(sample);
+      }
+    }
+    return parser.sql ?? null;
+  };
+
+  /**
+   * Reads a file in chunks of whole lines that the store parses (see
+   * DuckDbStore.appendLogChunk); the lines the store does not take are parsed
+   * here, in the same transaction. A chunk the store cannot read as lines
+   * (not UTF-8, CR line ends...) goes through the line path, as does the end
+   * of the file after the last newline.
+   */
+  const drainInStore = async (f: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number }, sql: SqlLineFormat): Promise<void> => {
+    current = f.path;
+    s.inputs++;
+    const sink = o.sink;
+    const p = parser!;
+    const stream: Stream = { batches: (async function* () {})(), identity: f.identity, path: f.path };
+    const suspect = o.redactQuery?.suspect ?? null;
+    let pos = f.from;
+    let line = f.firstLine ?? 1;
+    const fh = await open(f.path, 'r');
+    try {
+      if (!(await fh.stat()).isFile()) return await drain({ batches: readFileLines(f.path), identity: f.identity, path: f.path }, f.path, false);
+      const buf = Buffer.allocUnsafe(o.inStore?.chunkBytes ?? IN_STORE_CHUNK_BYTES);
+      while (!signal.aborted) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+        const end = bytesRead === 0 ? 0 : buf.lastIndexOf(LF, bytesRead - 1) + 1;
+        // The end of the file, a last line without its newline, or a line longer than a chunk: the line path reads it.
+        if (end === 0) break;
+        const data = buf.subarray(0, end);
+        let lines = 0;
+        for (let at = data.indexOf(LF); at !== -1; at = data.indexOf(LF, at + 1)) lines++;
+        // Everything parsed so far is stored first: the chunk's transaction records the file's position past it.
+        await flush();
+        await inFlight;
+        const done = readableAsLines(data) && (await chunkInStore(sink, p, sql, suspect, f, data, pos, line, lines));
+        if (!done) {
+          const splitter = new LineSplitter(f.path, { firstLine: line, startOffset: pos });
+          const batches: LineBatch[] = [];
+          splitter.push(data, batches);
+          splitter.flush(batches);
+          for (const b of batches) await consume(b, stream);
+        }
+        pos += end;
+        line += lines;
+        bytesDone = baseBytes + pos - f.from;
+        progress();
+      }
+    } finally {
+      await fh.close();
+    }
+    if (signal.aborted) return;
+    await drain({ batches: readFileLines(f.path, { fromOffset: pos, firstLine: line }), identity: f.identity, path: f.path, size: f.size - f.from, startOffset: f.from }, f.path, false);
+  };
+
+  /** One chunk parsed by the store; false when the store refused it (nothing stored, nothing counted). */
+  const chunkInStore = async (
+    sink: EventSink,
+    p: LogParser,
+    sql: SqlLineFormat,
+    suspect: RegExp | null,
+    f: { path: string; identity: FileIdentity },
+    data: Buffer,
+    pos: number,
+    line: number,
+    lines: number,
+  ): Promise<boolean> => {
+    // What the lines the store did not take add up to; counted once the chunk is stored.
+    let skipped = 0;
+    let parsedHere = 0;
+    let rejected: { line: number; reason: string; detail: string }[] = [];
+    const parseRest = (notTaken: readonly number[], add: (e: AuditEvent) => void): void => {
+      parsedHere = notTaken.length;
+      skipped = 0;
+      rejected = [];
+      let at = 0;
+      let index = 0;
+      for (const want of notTaken) {
+        for (; index < want; index++) at = data.indexOf(LF, at) + 1;
+        const text = data.toString('utf8', at, data.indexOf(LF, at));
+        const r = p.parse(text);
+        if (r.ok === true) {
+          const q = r.event.query;
+          if (q !== null && o.redactQuery) r.event.query = o.redactQuery(q);
+          try {
+            add(r.event);
+          } catch (err) {
+            rejected.push({ line: line + want, reason: 'invalid_event', detail: (err as Error).message });
+          }
+        } else if (r.ok === 'skip') skipped++;
+        else rejected.push({ line: line + want, reason: r.reason, detail: r.detail });
+      }
+    };
+    const end = pos + data.length;
+    let stored: number;
+    try {
+      stored = await sink.commitLogChunk!(data, sql, suspect, parseRest, [{ key: identityKey(f.identity), offset: end, nextLine: line + lines }]);
+    } catch {
+      // DuckDB's reader refused the chunk (the transaction was rolled back): the line path reads it.
+      // A failure that is not about the text (a full disk) fails there again, and is reported.
+      return false;
+    }
+    s.linesRead += lines;
+    s.parsedInStore += lines - parsedHere;
+    s.events += stored;
+    s.skipped += skipped;
+    for (const r of rejected) noteRejected(f.path, r.line, r.reason, r.detail);
+    o.registry?.commit(f.path, f.identity, end, line + lines);
+    scheduleRegistrySave();
+    return true;
+  };
+
   try {
     const input = o.input;
     if (input.kind === 'paths') {
@@ -362,6 +519,12 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       }
       totalBytes = plan.reduce((n, f) => n + (f.size - f.from), 0);
       for (const f of plan) {
+        const sql = f.gzip || f.size - f.from < (o.inStore?.minBytes ?? IN_STORE_MIN_BYTES) ? null : await inStoreFormat(f.path, f.from);
+        if (sql) {
+          await drainInStore(f, sql);
+          if (signal.aborted) break;
+          continue;
+        }
         await drain(
           {
             // A gzip file cannot be entered in the middle: it is read from its start and the lines already stored are skipped.

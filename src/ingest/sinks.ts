@@ -10,8 +10,10 @@ import type { AuditEvent } from '../core/event.js';
 import { serializeEvent } from '../core/event-json.js';
 import { DuckDbStore } from '../store/duckdb/duckdb-store.js';
 import { CsvRows } from '../store/duckdb/bulk-csv.js';
+import type { SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { SpoolWriter } from '../audit/spool/writer.js';
 import type { SpoolConfig } from '../config/schema.js';
+import type { SpoolCursor } from '../store/types.js';
 
 /** How far a batch goes in its origin, recorded with the events when the sink can (exactly once). */
 export interface SinkCursor {
@@ -41,12 +43,32 @@ export interface EventSink {
    * caller awaits one commit before starting the next.
    */
   commit(cursors: readonly SinkCursor[]): Promise<void>;
+  /**
+   * Only sinks that can parse text themselves (the store): stores the lines
+   * of `data` that `format` takes, and the events `parseRest` adds for the
+   * others (it gets their indexes in `data`; `add` throws InvalidEventError
+   * for an event the sink cannot store), with `cursors`, in one commit.
+   * Returns how many events were stored. Throws, having stored nothing, when
+   * the text cannot be read this way.
+   */
+  commitLogChunk?(
+    data: Buffer,
+    format: SqlLineFormat,
+    suspect: RegExp | null,
+    parseRest: (notTaken: readonly number[], add: (e: AuditEvent) => void) => void,
+    cursors: readonly SinkCursor[],
+  ): Promise<number>;
   /** Positions the sink itself recorded (DuckDB: same transaction as the events), by key. */
   cursors(): Promise<Map<string, { offset: number; nextLine: number }>>;
   close(): Promise<void>;
 }
 
 const CURSOR_PREFIX = 'ingest:';
+
+/** Ingest positions as store cursors: for an ingest cursor, `segment` holds the line number at `offset` (a spool cursor's segment has no meaning here). */
+function storeCursors(cursors: readonly SinkCursor[]): SpoolCursor[] {
+  return cursors.map((c) => ({ writer: CURSOR_PREFIX + c.key, segment: c.nextLine, offset: c.offset }));
+}
 
 export class DuckDbSink implements EventSink {
   readonly kind = 'duckdb';
@@ -80,8 +102,31 @@ export class DuckDbSink implements EventSink {
 
   async commit(cursors: readonly SinkCursor[]): Promise<void> {
     const rows = this.rows.take();
-    // For ingest cursors, `segment` holds the line number at `offset` (a spool cursor's segment has no meaning here).
-    await this.store.appendCsvRows(rows, cursors.map((c) => ({ writer: CURSOR_PREFIX + c.key, segment: c.nextLine, offset: c.offset })));
+    await this.store.appendCsvRows(rows, storeCursors(cursors));
+  }
+
+  async commitLogChunk(
+    data: Buffer,
+    format: SqlLineFormat,
+    suspect: RegExp | null,
+    parseRest: (notTaken: readonly number[], add: (e: AuditEvent) => void) => void,
+    cursors: readonly SinkCursor[],
+  ): Promise<number> {
+    let rest = 0;
+    const native = await this.store.appendLogChunk(
+      data,
+      format,
+      suspect,
+      (notTaken) => {
+        const rows = new CsvRows();
+        parseRest(notTaken, (e) => rows.add(e));
+        const taken = rows.take();
+        rest = taken.count;
+        return taken;
+      },
+      storeCursors(cursors),
+    );
+    return native + rest;
   }
 
   async cursors(): Promise<Map<string, { offset: number; nextLine: number }>> {

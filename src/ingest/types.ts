@@ -6,6 +6,7 @@
  * line number and the registry can remember how far each file was read.
  */
 import type { AuditEvent } from '../core/event.js';
+import type { SqlLineFormat } from '../store/duckdb/bulk-log.js';
 
 export type ParseOutcome =
   | { ok: true; event: AuditEvent }
@@ -26,7 +27,21 @@ export interface LogParser {
   readonly source: string;
   /** Pure and synchronous; called once per line (without its line terminator). Must never throw. */
   parse(line: string): ParseOutcome;
+  /**
+   * The same format as a regular expression and SQL, so the store can parse
+   * whole chunks of a file itself (store/duckdb/bulk-log.ts); absent or null
+   * when the format has a field that cannot be expressed exactly.
+   */
+  readonly sql?: SqlLineFormat | null;
 }
+
+/**
+ * A text format compiled for DuckDB. It only takes lines whose every value
+ * it reads exactly as `parse` does; the store reports the others, and
+ * `parse` reads them. So both paths give the same events, which the
+ * differential tests check (nginx/line-sql.test.ts).
+ */
+export type { SqlLineFormat } from '../store/duckdb/bulk-log.js';
 
 export interface ParserOptions {
   /** A custom format string: NGINX `log_format`, HAProxy `log-format`, Apache `LogFormat`. */

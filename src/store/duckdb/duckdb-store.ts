@@ -21,6 +21,7 @@
  * parallelizes each query). Reads never see a half-written batch (MVCC).
  * Nothing is process-global (no instance cache), so it runs in a worker.
  */
+import os from 'node:os';
 import {
   DuckDBInstance,
   DuckDBTimestampValue,
@@ -32,6 +33,7 @@ import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type Fie
 import { uuidv7Time } from '../../core/ids.js';
 import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';
 import { insertNdjson, recordFacts } from './bulk-ndjson.js';
+import { dropStaged, insertStaged, stageLogChunk, type SqlLineFormat } from './bulk-log.js';
 import { ident } from './bulk-file.js';
 import { ROLLUP_DDL, ROLLUP_DIMS, HOUR_MS, DAY_MS, CLASS_SQL, binSql, buildPending, forgetBefore, histogramQuantile, perInterval, markAllPending, markPending, planRange, touched, unitsSql } from './rollups.js';
 import {
@@ -352,9 +354,13 @@ export class DuckDbStore implements Store {
   }
 
   async appendBatch(events: readonly AuditEvent[], cursors: readonly SpoolCursor[]): Promise<void> {
-    if (!events.length) return this.load(null, [], cursors);
+    if (!events.length) return this.load(null, cursors);
+    const hours = events.map((e) => Date.parse(e.ts));
     const insert = events.length >= BULK_MIN_EVENTS ? (c: DuckDBConnection) => insertViaCsv(c, events) : (c: DuckDBConnection) => this.appendRows(c, events);
-    await this.load(insert, events.map((e) => Date.parse(e.ts)), cursors);
+    await this.load(async (c) => {
+      await insert(c);
+      return hours;
+    }, cursors);
   }
 
   /** Small batches: the Appender, which takes part in the open transaction (ROLLBACK discards its rows). */
@@ -384,7 +390,48 @@ export class DuckDbStore implements Store {
    * one transaction: for producers that convert events as they go (ingest).
    */
   async appendCsvRows(rows: { count: number; segments: readonly CsvSegment[]; hours: readonly number[] }, cursors: readonly SpoolCursor[]): Promise<void> {
-    await this.load(rows.count ? (c) => insertCsvRows(c, rows.segments) : null, rows.hours, cursors);
+    await this.load(rows.count ? async (c) => (await insertCsvRows(c, rows.segments), rows.hours) : null, cursors);
+  }
+
+  /**
+   * Parses `data` (whole lines of a log file, each ending in LF; see
+   * readableAsLines) with `format` inside DuckDB, and stores the lines it
+   * takes. The indexes of the other lines go to `rest`, which parses them
+   * and returns their rows (or null); those are stored in the same
+   * transaction, with `cursors`. Returns how many lines were stored the
+   * DuckDB way. A chunk DuckDB's reader refuses throws before anything is
+   * stored: parse it the other way.
+   */
+  async appendLogChunk(
+    data: Buffer,
+    format: SqlLineFormat,
+    suspect: RegExp | null,
+    rest: (notTaken: readonly number[]) => { count: number; segments: readonly CsvSegment[]; hours: readonly number[] } | null,
+    cursors: readonly SpoolCursor[],
+  ): Promise<number> {
+    let stored = 0;
+    let rows: ReturnType<typeof rest> = null;
+    try {
+      await this.load(
+        async (c) => {
+          const native = await insertStaged(c, format);
+          stored = native.count;
+          if (!rows?.count) return native.hours;
+          await insertCsvRows(c, rows.segments);
+          return [...native.hours, ...rows.hours];
+        },
+        cursors,
+        // Parsed into a temporary table before the transaction: DuckDB reads a table
+        // written inside a transaction on one thread only, and this one is throwaway.
+        async (c) => {
+          const { notTaken } = await stageLogChunk(c, data, format, suspect, os.tmpdir());
+          rows = notTaken.length ? rest(notTaken) : null;
+        },
+      );
+    } finally {
+      await this.writes.run(() => dropStaged(this.conns().writer));
+    }
+    return stored;
   }
 
   /**
@@ -397,23 +444,23 @@ export class DuckDbStore implements Store {
   async appendRecords(data: readonly Buffer[], cursors: readonly SpoolCursor[]): Promise<boolean> {
     const facts = recordFacts(data);
     if (facts === null) return false;
-    await this.load(facts.count ? (c) => insertNdjson(c, data, facts.count) : null, facts.hours, cursors);
+    await this.load(facts.count ? async (c) => (await insertNdjson(c, data, facts.count), facts.hours) : null, cursors);
     return true;
   }
 
   /**
-   * One transaction: `insert` (null: no rows), the hours the rows fall in
-   * (any epoch ms inside them) marked for their summaries, and the cursors
-   * that account for them.
+   * One transaction: `insert` (null: no rows), which returns the hours its
+   * rows fall in (any epoch ms inside them) to mark for their summaries, and
+   * the cursors that account for the rows.
    */
-  private async load(insert: ((c: DuckDBConnection) => Promise<void>) | null, hours: readonly number[], cursors: readonly SpoolCursor[]): Promise<void> {
+  private async load(insert: ((c: DuckDBConnection) => Promise<readonly number[]>) | null, cursors: readonly SpoolCursor[], before?: (c: DuckDBConnection) => Promise<void>): Promise<void> {
     const { writer: c } = this.conns();
     await this.writes.run(async () => {
+      if (before) await before(c);
       await c.run('BEGIN TRANSACTION');
       try {
         if (insert) {
-          await insert(c);
-          const t = touched(hours);
+          const t = touched(await insert(c));
           await markPending(c, t.hours, t.days);
         }
         await this.upsertCursors(c, cursors);

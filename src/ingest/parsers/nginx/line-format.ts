@@ -15,7 +15,8 @@
  * what the other left empty, whatever their order in the format.
  */
 import type { AuditEvent } from '../../../core/event.js';
-import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
+import type { LogParser, ParseOutcome, ParserOptions, SqlLineFormat } from '../../types.js';
+import { compileLineSql } from './line-sql.js';
 import {
   SKIP,
   hostWithoutPort,
@@ -729,6 +730,7 @@ export function isBlank(line: string): boolean {
 export class LineParser implements LogParser {
   private readonly st = newState();
   private readonly fin: Finisher;
+  readonly sql: SqlLineFormat | null;
 
   constructor(
     readonly format: string,
@@ -737,6 +739,7 @@ export class LineParser implements LogParser {
     opts: ParserOptions,
   ) {
     this.fin = { node: opts.node ?? null, environment: opts.environment ?? null };
+    this.sql = compileLineSql(lf, source, this.fin);
   }
 
   parse(line: string): ParseOutcome {

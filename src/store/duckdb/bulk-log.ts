@@ -1,0 +1,106 @@
+/**
+ * Parsing access-log text inside DuckDB. A chunk of whole lines is written
+ * to a temporary file; DuckDB's reader splits it into lines on all its
+ * threads, a regular expression compiled from the log format
+ * (ingest/parsers/nginx/line-sql.ts) takes each line apart, and SQL
+ * converts the values. JavaScript never makes a string per line: ingesting
+ * a large file costs about half the CPU of parsing it in JavaScript and
+ * loading the events as CSV (bench/ingest.ts).
+ *
+ * The lines the format does not take (anything it cannot read exactly as
+ * the JavaScript parser would) are reported by their index in the chunk,
+ * and the caller parses those itself; their events go into the same
+ * transaction. So the result is the same as parsing every line in
+ * JavaScript, line for line.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { ident, withBulkFile } from './bulk-file.js';
+import { HOUR_MS } from './rollups.js';
+
+/** A text log format compiled for DuckDB. */
+export interface SqlLineFormat {
+  /** An anchored RE2 pattern; capture group i is named groups[i] in the STRUCT `m`. */
+  pattern: string;
+  groups: string[];
+  /** Event column → SQL expression over `m`; values of lines not taken are never stored. */
+  columns: [column: string, expr: string][];
+  /** SQL boolean over `m`: the line matched the pattern. */
+  matched: string;
+  /** SQL boolean over the columns of a matched line: every conversion succeeded, the line is taken. */
+  taken: string;
+}
+
+/** Session-local staging table of one chunk; dropped in the same transaction. */
+const STAGE = 'tollgate_log_chunk';
+const DELIMITER = '\u0001';
+/**
+ * The reader refuses a chunk with a longer line (the line path reads it).
+ * Below the line path's own limit (inputs/lines.ts truncates past 1 MiB), so
+ * no line is read whole here and truncated there; and a larger limit makes
+ * DuckDB's reader use larger buffers, which costs it its parallelism.
+ */
+const MAX_LINE_BYTES = 1_000_000;
+
+/**
+ * What the reader can take as it is: valid UTF-8 (DuckDB refuses anything
+ * else), and no byte that its line splitting would read differently from
+ * ours: CR (a line break to it), NUL, and the column delimiter.
+ */
+export function readableAsLines(data: Buffer): boolean {
+  return data.indexOf(0x0d) === -1 && data.indexOf(0x01) === -1 && data.indexOf(0x00) === -1 && isUtf8(data);
+}
+
+function sqlText(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+export interface StagedChunk {
+  /** Indexes (0-based) of the chunk's lines the format did not take, ascending. */
+  notTaken: number[];
+}
+
+/**
+ * Parses `data` (whole lines, each ending in LF) into the staging table and
+ * returns the lines not taken. `suspect`: queries it matches are not taken
+ * (they may hold a secret parameter; the caller's redaction reads them).
+ */
+export async function stageLogChunk(c: DuckDBConnection, data: Buffer, format: SqlLineFormat, suspect: RegExp | null, tmpDir: string): Promise<StagedChunk> {
+  const exprs = format.columns.map(([col, expr]) => `${expr} AS ${ident(col)}`).join(', ');
+  const names = format.columns.map(([col]) => ident(col)).join(', ');
+  let taken = `_matched AND (${format.taken})`;
+  if (suspect && format.columns.some(([col]) => col === 'query')) {
+    taken += ` AND NOT coalesce(regexp_matches("query", ${sqlText((suspect.flags.includes('i') ? '(?i)' : '') + suspect.source)}), false)`;
+  }
+  const groups = format.groups.map(sqlText).join(', ');
+  await withBulkFile([data], 'log', tmpDir, async (file) => {
+    const source =
+      `read_csv(${sqlText(file)}, columns = {'line': 'VARCHAR'}, delim = ${sqlText(DELIMITER)}, quote = '', escape = '', ` +
+      `new_line = '\\n', header = false, auto_detect = false, strict_mode = false, max_line_size = ${MAX_LINE_BYTES})`;
+    // Row ids in the staging table are line indexes only if rows keep the file's order.
+    await c.run('SET preserve_insertion_order = true');
+    try {
+      await c.run(
+        `CREATE TEMP TABLE ${STAGE} AS SELECT ${names}, coalesce(${taken}, false) AS _taken FROM (` +
+          `SELECT ${exprs}, coalesce(${format.matched}, false) AS _matched FROM (` +
+          `SELECT regexp_extract(line, ${sqlText(format.pattern)}, [${groups}]) AS m FROM ${source}))`,
+      );
+    } finally {
+      await c.run('SET preserve_insertion_order = false');
+    }
+  });
+  const rows = (await c.runAndReadAll(`SELECT rowid FROM ${STAGE} WHERE NOT _taken ORDER BY rowid`)).getRows();
+  return { notTaken: rows.map((r) => Number(r[0])) };
+}
+
+/** Inserts the staged lines that were taken; returns how many and the hours (epoch ms of their starts) they fall in. */
+export async function insertStaged(c: DuckDBConnection, format: SqlLineFormat): Promise<{ count: number; hours: number[] }> {
+  const names = format.columns.map(([col]) => ident(col)).join(', ');
+  const r = await c.run(`INSERT INTO events (id, ${names}) SELECT uuidv7(), ${names} FROM ${STAGE} WHERE _taken`);
+  const hours = (await c.runAndReadAll(`SELECT DISTINCT epoch_ms(date_trunc('hour', ts)) FROM ${STAGE} WHERE _taken`)).getRows().map((h) => Math.floor(Number(h[0]) / HOUR_MS) * HOUR_MS);
+  return { count: Number(r.rowsChanged), hours };
+}
+
+export async function dropStaged(c: DuckDBConnection): Promise<void> {
+  await c.run(`DROP TABLE IF EXISTS ${STAGE}`);
+}
