@@ -19,7 +19,7 @@ import type { LineBatch, LogParser, ParserFactory, ParserOptions } from './types
 import { open } from 'node:fs/promises';
 import { expandPaths, readFileLines, readStdinLines } from './inputs/files.js';
 import { LineSplitter } from './inputs/lines.js';
-import { readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
+import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { followFile } from './inputs/follow.js';
 import { syslogBatches } from './inputs/syslog.js';
 import { identifyFile, type FileIdentity, type Registry } from './registry.js';
@@ -377,7 +377,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         try {
           const buf = Buffer.alloc(SAMPLE_BYTES);
           const { bytesRead } = await fh.read(buf, 0, SAMPLE_BYTES, from);
-          sample = buf.toString('utf8', 0, buf.lastIndexOf(LF, bytesRead - 1) + 1).split('\n');
+          // Lines as the line path splits them: without a CR before the LF.
+          sample = buf.toString('utf8', 0, buf.lastIndexOf(LF, bytesRead - 1) + 1).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
         } finally {
           await fh.close();
         }
@@ -480,12 +481,14 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     };
     const end = pos + data.length;
     let stored: number;
+    // As the line path does: the store records the position when a registry is kept.
+    const cursors = o.registry ? [{ key: identityKey(f.identity), offset: end, nextLine: line + lines }] : [];
     try {
-      stored = await sink.commitLogChunk!(data, sql, suspect, parseRest, [{ key: identityKey(f.identity), offset: end, nextLine: line + lines }]);
-    } catch {
-      // DuckDB's reader refused the chunk (the transaction was rolled back): the line path reads it.
-      // A failure that is not about the text (a full disk) fails there again, and is reported.
-      return false;
+      stored = await sink.commitLogChunk!(data, sql, suspect, parseRest, cursors);
+    } catch (err) {
+      // DuckDB's reader refused the chunk, having stored nothing: the line path reads it.
+      if (err instanceof LogChunkRefusedError) return false;
+      throw err;
     }
     s.linesRead += lines;
     s.parsedInStore += lines - parsedHere;

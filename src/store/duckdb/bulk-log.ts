@@ -44,11 +44,13 @@ const MAX_LINE_BYTES = 1_000_000;
 
 /**
  * What the reader can take as it is: valid UTF-8 (DuckDB refuses anything
- * else), and no byte that its line splitting would read differently from
- * ours: CR (a line break to it), NUL, and the column delimiter.
+ * else), and nothing its line splitting would read differently from ours:
+ * CR (a line break to it), NUL, the column delimiter, and a byte order mark
+ * at the start (it drops the mark; the line path keeps it in the line).
  */
 export function readableAsLines(data: Buffer): boolean {
-  return data.indexOf(0x0d) === -1 && data.indexOf(0x01) === -1 && data.indexOf(0x00) === -1 && isUtf8(data);
+  const bom = data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf;
+  return !bom && data.indexOf(0x0d) === -1 && data.indexOf(0x01) === -1 && data.indexOf(0x00) === -1 && isUtf8(data);
 }
 
 function sqlText(s: string): string {
@@ -81,7 +83,7 @@ export async function stageLogChunk(c: DuckDBConnection, data: Buffer, format: S
     await c.run('SET preserve_insertion_order = true');
     try {
       await c.run(
-        `CREATE TEMP TABLE ${STAGE} AS SELECT ${names}, coalesce(${taken}, false) AS _taken FROM (` +
+        `CREATE OR REPLACE TEMP TABLE ${STAGE} AS SELECT ${names}, coalesce(${taken}, false) AS _taken FROM (` +
           `SELECT ${exprs}, coalesce(${format.matched}, false) AS _matched FROM (` +
           `SELECT regexp_extract(line, ${sqlText(format.pattern)}, [${groups}]) AS m FROM ${source}))`,
       );
@@ -101,6 +103,14 @@ export async function insertStaged(c: DuckDBConnection, format: SqlLineFormat): 
   return { count: Number(r.rowsChanged), hours };
 }
 
+/** Frees the staging table's memory; a failure only leaves it to the next chunk, which replaces it. */
 export async function dropStaged(c: DuckDBConnection): Promise<void> {
-  await c.run(`DROP TABLE IF EXISTS ${STAGE}`);
+  await c.run(`DROP TABLE IF EXISTS ${STAGE}`).catch(() => undefined);
+}
+
+/** DuckDB could not read a chunk as lines (nothing was stored): parse it another way. */
+export class LogChunkRefusedError extends Error {
+  constructor(cause: unknown) {
+    super(`the store could not read the chunk as log lines: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
 }

@@ -33,7 +33,7 @@ import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type Fie
 import { uuidv7Time } from '../../core/ids.js';
 import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';
 import { insertNdjson, recordFacts } from './bulk-ndjson.js';
-import { dropStaged, insertStaged, stageLogChunk, type SqlLineFormat } from './bulk-log.js';
+import { LogChunkRefusedError, dropStaged, insertStaged, stageLogChunk, type SqlLineFormat } from './bulk-log.js';
 import { ident } from './bulk-file.js';
 import { ROLLUP_DDL, ROLLUP_DIMS, HOUR_MS, DAY_MS, CLASS_SQL, binSql, buildPending, forgetBefore, histogramQuantile, perInterval, markAllPending, markPending, planRange, touched, unitsSql } from './rollups.js';
 import {
@@ -399,8 +399,9 @@ export class DuckDbStore implements Store {
    * takes. The indexes of the other lines go to `rest`, which parses them
    * and returns their rows (or null); those are stored in the same
    * transaction, with `cursors`. Returns how many lines were stored the
-   * DuckDB way. A chunk DuckDB's reader refuses throws before anything is
-   * stored: parse it the other way.
+   * DuckDB way. A chunk DuckDB's reader refuses throws LogChunkRefusedError,
+   * having stored nothing: parse it the other way. Any other error is a
+   * failed load, as for the other append methods.
    */
   async appendLogChunk(
     data: Buffer,
@@ -424,7 +425,13 @@ export class DuckDbStore implements Store {
         // Parsed into a temporary table before the transaction: DuckDB reads a table
         // written inside a transaction on one thread only, and this one is throwaway.
         async (c) => {
-          const { notTaken } = await stageLogChunk(c, data, format, suspect, os.tmpdir());
+          let notTaken: number[];
+          try {
+            ({ notTaken } = await stageLogChunk(c, data, format, suspect, os.tmpdir()));
+          } catch (err) {
+            await dropStaged(c);
+            throw new LogChunkRefusedError(err);
+          }
           rows = notTaken.length ? rest(notTaken) : null;
         },
       );

@@ -85,7 +85,7 @@ function directive(letter: string, arg: string | null, mod: string): FieldSpec {
       return S(Sink.Protocol, { weak: true });
     case 'i': {
       const name = needArg('header name').toLowerCase();
-      return REQUEST_HEADERS[name] ?? headerSpec('req', name);
+      return (Object.hasOwn(REQUEST_HEADERS, name) ? REQUEST_HEADERS[name] : undefined) ?? headerSpec('req', name);
     }
     case 'k':
       return extra('keepalive_requests');

@@ -122,7 +122,8 @@ export function compileLineSql(lf: LineFormat, source: string, fin: Finisher): S
         break;
       }
       case Sink.Extra: {
-        if (extraKeys.has(f.key)) return null;
+        // An integer-like key ($1 of an NGINX regex) comes first in JSON.stringify's order, not in the format's.
+        if (extraKeys.has(f.key) || /^\d+$/.test(f.key)) return null;
         extraKeys.add(f.key);
         // Kept as JSON text: no control characters, which JSON.stringify would escape.
         const cls = f.quoted ? `[^"\\\\${stop}\\x{0}-\\x{1f}]*` : `[^\\s"\\\\${stop}\\x{0}-\\x{1f}]+`;

@@ -73,7 +73,8 @@ const VARIABLES: Record<string, FieldSpec> = {
 
 /** What `$name` (lower-case, without `$`) means. Never fails: unknown variables go to `extra`. */
 export function nginxVariable(name: string): FieldSpec {
-  const known = VARIABLES[name];
+  // Own keys only: "$constructor" or "$__proto__" must not find Object.prototype's members.
+  const known = Object.hasOwn(VARIABLES, name) ? VARIABLES[name] : undefined;
   if (known) return known;
   // Request and response headers by name ($http_x_api_version → headers["req.x-api-version"]).
   if (name.startsWith('http_') && name.length > 5) return headerSpec('req', name.slice(5).replaceAll('_', '-'));

@@ -164,3 +164,10 @@ test('common helpers: \\xHH runs decode as UTF-8, JSON and Apache escapes, CLF t
   assert.equal(parseClfTime('10/Oct/2000:13:55:36.250 +0000'), '2000-10-10T13:55:36.250Z');
   assert.equal(parseClfTime('10/Oct/2000:13-55-36 -0700'), null);
 });
+
+test('variables named like Object.prototype members are unknown variables, kept in extra', () => {
+  const p = factory('nginx').create({ logFormat: '$remote_addr [$time_local] "$request" $status $constructor $tostring $hasownproperty' });
+  const o = p.parse('203.0.113.7 [12/Mar/2024:10:15:32 +0000] "GET / HTTP/1.1" 200 a b c');
+  assert.equal(o.ok, true);
+  if (o.ok === true) assert.equal(JSON.stringify(o.event.extra), '{"constructor":"a","tostring":"b","hasownproperty":"c"}');
+});
