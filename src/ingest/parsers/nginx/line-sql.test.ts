@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ALL_FACTORIES } from '../index.js';
-import { runIngest, type IngestSummary } from '../../run.js';
+import { runIngest, type IngestOptions, type IngestSummary } from '../../run.js';
 import { DuckDbSink } from '../../sinks.js';
 import { createQueryFilter } from '../../../audit/redact.js';
 import { sourceDirOf } from '../golden.js';
@@ -33,25 +33,29 @@ const WAYS: Record<Way, { minBytes: number; chunkBytes?: number }> = {
   'store-small-chunks': { minBytes: 0, chunkBytes: 700 },
 };
 
-async function ingest(dir: string, file: string, format: string, logFormat: string | undefined, way: Way): Promise<{ summary: IngestSummary; rows: string[] }> {
-  const db = path.join(dir, `${path.basename(file)}-${format}-${way}.duckdb`);
+/** Ingests `file` into a new store at `db`. */
+async function ingestInto(db: string, file: string, format: string, inStore: IngestOptions['inStore'], more: Partial<IngestOptions> = {}): Promise<IngestSummary> {
   const sink = await DuckDbSink.open(db);
-  let summary: IngestSummary;
   try {
-    summary = await runIngest({
+    return await runIngest({
       format,
-      parserOptions: { logFormat, node: 'lb-test', environment: 'staging' },
+      parserOptions: {},
       factories: ALL_FACTORIES,
       input: { kind: 'paths', args: [file] },
       sink,
       registry: null,
       signal: new AbortController().signal,
-      redactQuery,
-      inStore: WAYS[way],
+      inStore,
+      ...more,
     });
   } finally {
     await sink.close();
   }
+}
+
+async function ingest(dir: string, file: string, format: string, logFormat: string | undefined, way: Way): Promise<{ summary: IngestSummary; rows: string[] }> {
+  const db = path.join(dir, `${path.basename(file)}-${format}-${way}.duckdb`);
+  const summary = await ingestInto(db, file, format, WAYS[way], { parserOptions: { logFormat, node: 'lb-test', environment: 'staging' }, redactQuery });
   const instance = await DuckDBInstance.create(db);
   const c = await instance.connect();
   // As DuckDB's own JSON text: the client's string conversion would hide some differences (it drops a leading U+FEFF).
@@ -197,34 +201,14 @@ test('--format auto picks the format from the first lines of a file parsed in th
   try {
     const lines = Array.from({ length: 40 }, (_, i) => combined({ req: `GET /auto/${i} HTTP/1.1`, bytes: String(i) }));
     const file = writeLines(dir, 'auto.log', lines);
-    const sink = await DuckDbSink.open(path.join(dir, 'auto.duckdb'));
-    const s = await runIngest({
-      format: 'auto',
-      parserOptions: {},
-      factories: ALL_FACTORIES,
-      input: { kind: 'paths', args: [file] },
-      sink,
-      registry: null,
-      signal: new AbortController().signal,
-      inStore: { minBytes: 0 },
-    }).finally(() => sink.close());
+    const s = await ingestInto(path.join(dir, 'auto.duckdb'), file, 'auto', { minBytes: 0 });
     assert.equal(s.format, 'nginx-combined');
     assert.equal(s.formatDetected, true);
     assert.equal(s.parsedInStore, 40);
     assert.equal(s.events, 40);
     // CRLF: detected from lines without their CR, as the line path splits them (the chunks then go the line path).
     const crlf = writeLines(dir, 'auto-crlf.log', lines, '\r\n');
-    const sink2 = await DuckDbSink.open(path.join(dir, 'auto-crlf.duckdb'));
-    const s2 = await runIngest({
-      format: 'auto',
-      parserOptions: {},
-      factories: ALL_FACTORIES,
-      input: { kind: 'paths', args: [crlf] },
-      sink: sink2,
-      registry: null,
-      signal: new AbortController().signal,
-      inStore: { minBytes: 0 },
-    }).finally(() => sink2.close());
+    const s2 = await ingestInto(path.join(dir, 'auto-crlf.duckdb'), crlf, 'auto', { minBytes: 0 });
     assert.equal(s2.format, 'nginx-combined');
     assert.equal(s2.events, 40);
     assert.equal(s2.parsedInStore, 0);
@@ -321,17 +305,7 @@ test('lines the store does not take are found by their place in a large chunk re
     }
     const file = writeLines(dir, 'big.log', lines);
     const db = path.join(dir, 'big.duckdb');
-    const sink = await DuckDbSink.open(db);
-    const summary = await runIngest({
-      format: 'nginx-combined',
-      parserOptions: {},
-      factories: ALL_FACTORIES,
-      input: { kind: 'paths', args: [file] },
-      sink,
-      registry: null,
-      signal: new AbortController().signal,
-      inStore: { minBytes: 0 },
-    }).finally(() => sink.close());
+    const summary = await ingestInto(db, file, 'nginx-combined', { minBytes: 0 });
     assert.equal(summary.linesRead, N);
     assert.equal(summary.parsedInStore, N - bad.size - escaped.size);
     assert.equal(summary.events, N - bad.size);
