@@ -29,9 +29,11 @@ const procs: ChildProcess[] = [];
 function startProc(cmd: string, args: string[], logFile?: string): ChildProcess {
   const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  // One write at a time: unordered writeFile calls could finish older-last and leave the file short for good.
+  let writing: Promise<void> = Promise.resolve();
   p.stdout.on('data', (d: Buffer) => {
     out += d.toString('latin1');
-    if (logFile) void writeFile(logFile, out);
+    if (logFile) writing = writing.then(() => writeFile(logFile, out)).catch(() => undefined);
   });
   p.stderr.on('data', () => {});
   procs.push(p);
