@@ -221,3 +221,51 @@ test('a failing store stops a continuous ingest at once with the error', { timeo
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('an event the store refuses rejects its line (invalid_event, with file and line), on both parsing paths', { timeout: 30_000 }, async () => {
+  const dir = await tempDir('tg-invalid-event-');
+  try {
+    // NGINX combined, except that a line for /bad gets a status the catalog refuses (not an integer).
+    const combined = ALL_FACTORIES.find((f) => f.format === 'nginx-combined')!;
+    const factory = {
+      ...combined,
+      format: 'combined-with-bad-status',
+      create: (opts: Parameters<typeof combined.create>[0]) => {
+        const p = combined.create(opts);
+        return {
+          format: 'combined-with-bad-status',
+          source: p.source,
+          sql: p.sql,
+          parse: (text: string) => {
+            const r = p.parse(text);
+            if (r.ok === true && r.event.path === '/bad') (r.event as unknown as Record<string, unknown>).status = 'oops';
+            return r;
+          },
+        };
+      },
+    };
+    const log = path.join(dir, 'access.log');
+    // "\x22" in the user agent: the store does not take these lines, the JavaScript parser reads them.
+    await writeFile(log, [1, 2, 3, 4].map((n) => line(n).replace(`/n/${n}`, n === 3 ? '/bad' : `/n/${n}`).replace('follow-test', n === 3 ? 'a\\x22b' : 'ok')).join(''));
+    for (const minBytes of [Infinity, 0]) {
+      const sink = await DuckDbSink.open(path.join(dir, `s-${minBytes}.duckdb`));
+      const s = await runIngest({
+        format: 'combined-with-bad-status',
+        parserOptions: {},
+        factories: [factory],
+        input: { kind: 'paths', args: [log] },
+        sink,
+        registry: null,
+        signal: new AbortController().signal,
+        inStore: { minBytes },
+      }).finally(() => sink.close());
+      assert.equal(s.parsedInStore, minBytes === 0 ? 3 : 0);
+      assert.equal(s.events, 3);
+      assert.deepEqual(s.rejectedByReason, { invalid_event: 1 });
+      assert.deepEqual(s.samples.map((x) => [x.origin, x.line, x.reason]), [[log, 3, 'invalid_event']]);
+      assert.match(s.samples[0].detail, /status/);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -143,6 +143,9 @@ interface Stream {
   ack?(key: string): void;
 }
 
+/** What the batch loop needs to know of a stream besides its batches. */
+type StreamInfo = Omit<Stream, 'batches'>;
+
 export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   const started = performance.now();
   const s: IngestSummary = {
@@ -257,12 +260,32 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   };
   const reject = (reason: string, detail: string, batch: LineBatch, i: number): void => noteRejected(batch.origin, batch.firstLine + i, reason, detail);
   /**
+   * One line through the parser into `add`, with the configured query
+   * redaction: null when it became an event, 'skip' when it is not an entry,
+   * else why it was rejected.
+   */
+  const parseLine = (p: LogParser, text: string, add: (e: AuditEvent) => void): null | 'skip' | { reason: string; detail: string } => {
+    const r = p.parse(text);
+    if (r.ok === 'skip') return 'skip';
+    if (r.ok === false) return r;
+    const q = r.event.query;
+    if (q !== null && redact) r.event.query = redact(q);
+    try {
+      add(r.event);
+      return null;
+    } catch (err) {
+      // A parser produced a value the catalog does not allow: that line is rejected, not the run.
+      return { reason: 'invalid_event', detail: (err as Error).message };
+    }
+  };
+  const addToSink = (e: AuditEvent): void => o.sink.add(e);
+  /**
    * With --format auto, batches wait here until there is enough to judge: 20
    * non-blank lines (3 for a continuous input, which may be slow), or the end
    * of the input. A first batch of blank lines or a stray banner line must not
    * decide the format.
    */
-  let detectQueue: { batch: LineBatch; stream: Stream }[] = [];
+  let detectQueue: { batch: LineBatch; stream: StreamInfo }[] = [];
   let detectLines = 0;
   const detectNow = async (): Promise<void> => {
     if (parser || !detectQueue.length) return;
@@ -279,7 +302,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     parser = chooseParser(queued.flatMap((q) => q.batch.lines));
     for (const q of queued) await consume(q.batch, q.stream);
   };
-  const consume = async (batch: LineBatch, stream: Stream): Promise<void> => {
+  const consume = async (batch: LineBatch, stream: StreamInfo): Promise<void> => {
     if (!parser) {
       if (o.format !== 'auto') parser = chooseParser([]);
       else {
@@ -292,18 +315,9 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     }
     const p = parser;
     for (let i = 0; i < batch.lines.length; i++) {
-      const r = p.parse(batch.lines[i]);
-      if (r.ok === true) {
-        const q = r.event.query;
-        if (q !== null && redact) r.event.query = redact(q);
-        try {
-          o.sink.add(r.event);
-        } catch (err) {
-          // A parser produced a value the catalog does not allow: that line is rejected, not the run.
-          reject('invalid_event', (err as Error).message, batch, i);
-        }
-      } else if (r.ok === 'skip') s.skipped++;
-      else reject(r.reason, r.detail, batch, i);
+      const r = parseLine(p, batch.lines[i], addToSink);
+      if (r === 'skip') s.skipped++;
+      else if (r) reject(r.reason, r.detail, batch, i);
     }
     s.linesRead += batch.lines.length;
     const identity = (batch as LineBatch & { identity?: FileIdentity }).identity ?? stream.identity;
@@ -400,15 +414,53 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   const drainInStore = async (f: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number }, sql: SqlLineFormat): Promise<void> => {
     current = f.path;
     s.inputs++;
-    const sink = o.sink;
+    const commitLogChunk = o.sink.commitLogChunk!.bind(o.sink);
     const p = parser!;
-    const stream: Stream = { batches: (async function* () {})(), identity: f.identity, path: f.path };
-    const suspect = o.redactQuery?.suspect ?? null;
+    const stream: StreamInfo = { identity: f.identity, path: f.path };
+    const suspect = redact?.suspect ?? null;
+
+    /** One chunk parsed by the store; false when the store refused it (nothing stored, nothing counted). */
+    const chunkInStore = async (data: Buffer, pos: number, line: number, lines: number): Promise<boolean> => {
+      // The lines the store did not take, parsed here; counted once the chunk is stored.
+      let notTakenCount = 0;
+      let skipped = 0;
+      const rejected: { line: number; reason: string; detail: string }[] = [];
+      const parseRest = (notTaken: readonly number[], add: (e: AuditEvent) => void): void => {
+        notTakenCount = notTaken.length;
+        let at = 0;
+        let index = 0;
+        for (const want of notTaken) {
+          for (; index < want; index++) at = data.indexOf(LF, at) + 1;
+          const r = parseLine(p, data.toString('utf8', at, data.indexOf(LF, at)), add);
+          if (r === 'skip') skipped++;
+          else if (r) rejected.push({ line: line + want, reason: r.reason, detail: r.detail });
+        }
+      };
+      const end = pos + data.length;
+      // As the line path does: the store records the position when a registry is kept.
+      const cursors = o.registry ? [{ key: identityKey(f.identity), offset: end, nextLine: line + lines }] : [];
+      let stored: number;
+      try {
+        stored = await commitLogChunk(data, sql, suspect, parseRest, cursors);
+      } catch (err) {
+        // DuckDB's reader refused the chunk, having stored nothing: the line path reads it.
+        if (err instanceof LogChunkRefusedError) return false;
+        throw err;
+      }
+      s.linesRead += lines;
+      s.parsedInStore += lines - notTakenCount;
+      s.events += stored;
+      s.skipped += skipped;
+      for (const r of rejected) noteRejected(f.path, r.line, r.reason, r.detail);
+      o.registry?.commit(f.path, f.identity, end, line + lines);
+      scheduleRegistrySave();
+      return true;
+    };
+
     let pos = f.from;
     let line = f.firstLine ?? 1;
     const fh = await open(f.path, 'r');
     try {
-      if (!(await fh.stat()).isFile()) return await drain({ batches: readFileLines(f.path), identity: f.identity, path: f.path }, f.path, false);
       const buf = Buffer.allocUnsafe(o.inStore?.chunkBytes ?? IN_STORE_CHUNK_BYTES);
       while (!signal.aborted) {
         const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
@@ -421,7 +473,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         // Everything parsed so far is stored first: the chunk's transaction records the file's position past it.
         await flush();
         await inFlight;
-        const done = readableAsLines(data) && (await chunkInStore(sink, p, sql, suspect, f, data, pos, line, lines));
+        const done = readableAsLines(data) && (await chunkInStore(data, pos, line, lines));
         if (!done) {
           const splitter = new LineSplitter(f.path, { firstLine: line, startOffset: pos });
           const batches: LineBatch[] = [];
@@ -438,66 +490,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       await fh.close();
     }
     if (signal.aborted) return;
-    await drain({ batches: readFileLines(f.path, { fromOffset: pos, firstLine: line }), identity: f.identity, path: f.path, size: f.size - f.from, startOffset: f.from }, f.path, false);
-  };
-
-  /** One chunk parsed by the store; false when the store refused it (nothing stored, nothing counted). */
-  const chunkInStore = async (
-    sink: EventSink,
-    p: LogParser,
-    sql: SqlLineFormat,
-    suspect: RegExp | null,
-    f: { path: string; identity: FileIdentity },
-    data: Buffer,
-    pos: number,
-    line: number,
-    lines: number,
-  ): Promise<boolean> => {
-    // What the lines the store did not take add up to; counted once the chunk is stored.
-    let skipped = 0;
-    let parsedHere = 0;
-    let rejected: { line: number; reason: string; detail: string }[] = [];
-    const parseRest = (notTaken: readonly number[], add: (e: AuditEvent) => void): void => {
-      parsedHere = notTaken.length;
-      skipped = 0;
-      rejected = [];
-      let at = 0;
-      let index = 0;
-      for (const want of notTaken) {
-        for (; index < want; index++) at = data.indexOf(LF, at) + 1;
-        const text = data.toString('utf8', at, data.indexOf(LF, at));
-        const r = p.parse(text);
-        if (r.ok === true) {
-          const q = r.event.query;
-          if (q !== null && o.redactQuery) r.event.query = o.redactQuery(q);
-          try {
-            add(r.event);
-          } catch (err) {
-            rejected.push({ line: line + want, reason: 'invalid_event', detail: (err as Error).message });
-          }
-        } else if (r.ok === 'skip') skipped++;
-        else rejected.push({ line: line + want, reason: r.reason, detail: r.detail });
-      }
-    };
-    const end = pos + data.length;
-    let stored: number;
-    // As the line path does: the store records the position when a registry is kept.
-    const cursors = o.registry ? [{ key: identityKey(f.identity), offset: end, nextLine: line + lines }] : [];
-    try {
-      stored = await sink.commitLogChunk!(data, sql, suspect, parseRest, cursors);
-    } catch (err) {
-      // DuckDB's reader refused the chunk, having stored nothing: the line path reads it.
-      if (err instanceof LogChunkRefusedError) return false;
-      throw err;
-    }
-    s.linesRead += lines;
-    s.parsedInStore += lines - parsedHere;
-    s.events += stored;
-    s.skipped += skipped;
-    for (const r of rejected) noteRejected(f.path, r.line, r.reason, r.detail);
-    o.registry?.commit(f.path, f.identity, end, line + lines);
-    scheduleRegistrySave();
-    return true;
+    await drain({ batches: readFileLines(f.path, { fromOffset: pos, firstLine: line }), ...stream, size: f.size - f.from, startOffset: f.from }, f.path, false);
   };
 
   try {
@@ -522,7 +515,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       }
       totalBytes = plan.reduce((n, f) => n + (f.size - f.from), 0);
       for (const f of plan) {
-        const sql = f.gzip || f.size - f.from < (o.inStore?.minBytes ?? IN_STORE_MIN_BYTES) ? null : await inStoreFormat(f.path, f.from);
+        // Regular files only (a FIFO or a device has size 0).
+        const sql = f.gzip || f.size - f.from < Math.max(1, o.inStore?.minBytes ?? IN_STORE_MIN_BYTES) ? null : await inStoreFormat(f.path, f.from);
         if (sql) {
           await drainInStore(f, sql);
           if (signal.aborted) break;

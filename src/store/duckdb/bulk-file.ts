@@ -1,7 +1,7 @@
 /**
- * What the bulk loaders (bulk-csv.ts, bulk-ndjson.ts) share: identifiers
- * quoted for SQL, and their data handed to DuckDB as a temporary file that is
- * removed whatever the statement does.
+ * What the bulk loaders (bulk-csv.ts, bulk-ndjson.ts, bulk-log.ts) share:
+ * identifiers and strings quoted for SQL, and their data handed to DuckDB as
+ * a temporary file that is removed whatever the statement does.
  */
 import { closeSync, openSync, writeSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,11 @@ import path from 'node:path';
 /** A quoted SQL identifier. */
 export function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A SQL string literal (for what statements cannot take as parameters: patterns, file names, constants in generated SQL). */
+export function sqlString(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
 }
 
 let seq = 0;

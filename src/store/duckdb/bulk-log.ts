@@ -15,8 +15,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { ident, withBulkFile } from './bulk-file.js';
-import { HOUR_MS } from './rollups.js';
+import { ident, sqlString, withBulkFile } from './bulk-file.js';
 
 /** A text log format compiled for DuckDB. */
 export interface SqlLineFormat {
@@ -31,7 +30,7 @@ export interface SqlLineFormat {
   taken: string;
 }
 
-/** Session-local staging table of one chunk; dropped in the same transaction. */
+/** Session-local staging table of one chunk, written before the load transaction and dropped after it. */
 const STAGE = 'tollgate_log_chunk';
 const DELIMITER = '\u0001';
 /**
@@ -53,31 +52,23 @@ export function readableAsLines(data: Buffer): boolean {
   return !bom && data.indexOf(0x0d) === -1 && data.indexOf(0x01) === -1 && data.indexOf(0x00) === -1 && isUtf8(data);
 }
 
-function sqlText(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}
-
-export interface StagedChunk {
-  /** Indexes (0-based) of the chunk's lines the format did not take, ascending. */
-  notTaken: number[];
-}
-
 /**
  * Parses `data` (whole lines, each ending in LF) into the staging table and
- * returns the lines not taken. `suspect`: queries it matches are not taken
- * (they may hold a secret parameter; the caller's redaction reads them).
+ * returns the indexes (0-based, ascending) of the lines not taken.
+ * `suspect`: queries it matches are not taken (they may hold a secret
+ * parameter; the caller's redaction reads them).
  */
-export async function stageLogChunk(c: DuckDBConnection, data: Buffer, format: SqlLineFormat, suspect: RegExp | null, tmpDir: string): Promise<StagedChunk> {
+export async function stageLogChunk(c: DuckDBConnection, data: Buffer, format: SqlLineFormat, suspect: RegExp | null, tmpDir: string): Promise<number[]> {
   const exprs = format.columns.map(([col, expr]) => `${expr} AS ${ident(col)}`).join(', ');
   const names = format.columns.map(([col]) => ident(col)).join(', ');
   let taken = `_matched AND (${format.taken})`;
   if (suspect && format.columns.some(([col]) => col === 'query')) {
-    taken += ` AND NOT coalesce(regexp_matches("query", ${sqlText((suspect.flags.includes('i') ? '(?i)' : '') + suspect.source)}), false)`;
+    taken += ` AND NOT coalesce(regexp_matches("query", ${sqlString((suspect.flags.includes('i') ? '(?i)' : '') + suspect.source)}), false)`;
   }
-  const groups = format.groups.map(sqlText).join(', ');
+  const groups = format.groups.map(sqlString).join(', ');
   await withBulkFile([data], 'log', tmpDir, async (file) => {
     const source =
-      `read_csv(${sqlText(file)}, columns = {'line': 'VARCHAR'}, delim = ${sqlText(DELIMITER)}, quote = '', escape = '', ` +
+      `read_csv(${sqlString(file)}, columns = {'line': 'VARCHAR'}, delim = ${sqlString(DELIMITER)}, quote = '', escape = '', ` +
       `new_line = '\\n', header = false, auto_detect = false, strict_mode = false, max_line_size = ${MAX_LINE_BYTES})`;
     // Row ids in the staging table are line indexes only if rows keep the file's order.
     await c.run('SET preserve_insertion_order = true');
@@ -85,21 +76,21 @@ export async function stageLogChunk(c: DuckDBConnection, data: Buffer, format: S
       await c.run(
         `CREATE OR REPLACE TEMP TABLE ${STAGE} AS SELECT ${names}, coalesce(${taken}, false) AS _taken FROM (` +
           `SELECT ${exprs}, coalesce(${format.matched}, false) AS _matched FROM (` +
-          `SELECT regexp_extract(line, ${sqlText(format.pattern)}, [${groups}]) AS m FROM ${source}))`,
+          `SELECT regexp_extract(line, ${sqlString(format.pattern)}, [${groups}]) AS m FROM ${source}))`,
       );
     } finally {
       await c.run('SET preserve_insertion_order = false');
     }
   });
   const rows = (await c.runAndReadAll(`SELECT rowid FROM ${STAGE} WHERE NOT _taken ORDER BY rowid`)).getRows();
-  return { notTaken: rows.map((r) => Number(r[0])) };
+  return rows.map((r) => Number(r[0]));
 }
 
 /** Inserts the staged lines that were taken; returns how many and the hours (epoch ms of their starts) they fall in. */
 export async function insertStaged(c: DuckDBConnection, format: SqlLineFormat): Promise<{ count: number; hours: number[] }> {
   const names = format.columns.map(([col]) => ident(col)).join(', ');
   const r = await c.run(`INSERT INTO events (id, ${names}) SELECT uuidv7(), ${names} FROM ${STAGE} WHERE _taken`);
-  const hours = (await c.runAndReadAll(`SELECT DISTINCT epoch_ms(date_trunc('hour', ts)) FROM ${STAGE} WHERE _taken`)).getRows().map((h) => Math.floor(Number(h[0]) / HOUR_MS) * HOUR_MS);
+  const hours = (await c.runAndReadAll(`SELECT DISTINCT epoch_ms(date_trunc('hour', ts)) FROM ${STAGE} WHERE _taken`)).getRows().map((h) => Number(h[0]));
   return { count: Number(r.rowsChanged), hours };
 }
 

@@ -427,10 +427,9 @@ export class DuckDbStore implements Store {
         async (c) => {
           let notTaken: number[];
           try {
-            ({ notTaken } = await stageLogChunk(c, data, format, suspect, os.tmpdir()));
+            notTaken = await stageLogChunk(c, data, format, suspect, os.tmpdir());
           } catch (err) {
-            await dropStaged(c);
-            throw new LogChunkRefusedError(err);
+            throw new LogChunkRefusedError(err); // the staging table is dropped below
           }
           rows = notTaken.length ? rest(notTaken) : null;
         },

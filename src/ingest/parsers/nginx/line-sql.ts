@@ -21,6 +21,7 @@
  */
 import { Sink, clfTime, clfTimeBracketed, type Field, type LineFormat, type Finisher } from './line-format.js';
 import type { SqlLineFormat } from '../../types.js';
+import { sqlString } from '../../../store/duckdb/bulk-file.js';
 
 /** One character of a pattern, as RE2 reads it anywhere (in or out of a class). */
 function hex(c: string): string {
@@ -34,9 +35,9 @@ function literal(s: string): string {
   return out;
 }
 
-/** A SQL string literal. */
+/** A SQL string literal, or NULL. */
 function sqlText(s: string | null): string {
-  return s === null ? 'NULL' : `'${s.replace(/'/g, "''")}'`;
+  return s === null ? 'NULL' : sqlString(s);
 }
 
 // Printable ASCII without space, '"', '\' (and '?' for a path): what a request
