@@ -11,7 +11,7 @@
  * loader and DuckDB), median of the runs. The loader must keep up with the
  * proxy over time, so its CPU per event adds to the cost of every request.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -58,7 +58,9 @@ function writeSpool(spool: string): void {
 async function once(): Promise<{ rate: number; cpuUs: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-loader-'));
   try {
-    writeSpool(join(dir, 'spool'));
+    // The spool is written aside and moved in once the loader runs: timing starts with no event loaded yet.
+    writeSpool(join(dir, 'staging'));
+    mkdirSync(join(dir, 'spool'));
     const loader = new StoreLoader(
       { spoolDir: join(dir, 'spool'), storePath: join(dir, 'store.duckdb'), batchSize: BATCH, pollMs: 250, retentionDays: 0, housekeepingMs: 3_600_000, nice: 0 },
       pino({ level: 'warn' }),
@@ -67,6 +69,7 @@ async function once(): Promise<{ rate: number; cpuUs: number }> {
     try {
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
+      renameSync(join(dir, 'staging', 'w0'), join(dir, 'spool', 'w0'));
       const loaded = await loader.flush();
       const secs = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);

@@ -12,9 +12,10 @@ import { readFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { startBackend, startTollgate, merge, get, adminFetch, waitFor, TEST_ADMIN_TOKEN, type Backend, type TestNode, type ConfigObject } from './helpers.js';
 import { browserAvailable, NEEDS_CHROMIUM, startBrowser, type TestBrowser } from './support/browser.js';
+import { skipUnlessCI } from './support/skip.js';
 
 // Skipped only without Chromium and outside CI; under CI=true the tests run and fail loudly when it is missing.
-const skip = !browserAvailable() && process.env.CI !== 'true' ? NEEDS_CHROMIUM : false;
+const skip = skipUnlessCI(browserAvailable(), NEEDS_CHROMIUM);
 
 let backend: Backend;
 let tg: TestNode;

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { startBackend, startTollgate, merge, get, waitFor, tempDir, type TestNode, ADMIN } from './helpers.js';
+import { skipUnlessCI } from './support/skip.js';
 
 function canMount(): boolean {
   try {
@@ -71,7 +72,7 @@ async function readiness(admin: string): Promise<{ status: number; spoolOk: bool
   return { status: r.status, spoolOk: body.checks.find((c) => c.name === 'audit_spool')!.ok };
 }
 
-test('disk full with on_audit_failure: reject → fail closed with 503, loud, then recovers without loss', { skip: !mountable && process.env.CI !== 'true' ? NEEDS_ROOT : false, timeout: 60_000 }, async () => {
+test('disk full with on_audit_failure: reject → fail closed with 503, loud, then recovers without loss', { skip: skipUnlessCI(mountable, NEEDS_ROOT), timeout: 60_000 }, async () => {
   await withFullDisk('reject', async (tg, fill, free) => {
     assert.equal((await get(`${tg.proxy}/before`)).status, 200);
     await fill();
@@ -112,7 +113,7 @@ test('disk full with on_audit_failure: reject → fail closed with 503, loud, th
   });
 });
 
-test('disk full with on_audit_failure: continue → traffic flows, events held in memory and written after recovery', { skip: !mountable && process.env.CI !== 'true' ? NEEDS_ROOT : false, timeout: 60_000 }, async () => {
+test('disk full with on_audit_failure: continue → traffic flows, events held in memory and written after recovery', { skip: skipUnlessCI(mountable, NEEDS_ROOT), timeout: 60_000 }, async () => {
   await withFullDisk('continue', async (tg, fill, free) => {
     await fill();
     let n = 0;

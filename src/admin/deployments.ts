@@ -9,6 +9,7 @@
  */
 import { readJsonFile, writeFileAtomic } from '../core/json-file.js';
 import { uuidv7 } from '../core/ids.js';
+import { readTime } from './http.js';
 
 export type { Deployment } from './deployment-types.js';
 import type { Deployment } from './deployment-types.js';
@@ -65,10 +66,10 @@ export function validateDeployment(body: Record<string, unknown>, createdBy: str
   if (url !== null && !/^https?:\/\/\S+$/i.test(url)) errors.push('`url` must be an http:// or https:// URL');
   let at: string | null = null;
   if (body.at !== undefined && body.at !== null) {
-    const t = typeof body.at === 'number' ? body.at : typeof body.at === 'string' ? Date.parse(body.at) : NaN;
-    if (!Number.isFinite(t)) errors.push('`at` must be an ISO 8601 time or epoch milliseconds');
-    else if (t > now + 60_000) errors.push('`at` is in the future');
-    else at = new Date(t).toISOString();
+    const t = readTime('at', body.at);
+    if ('error' in t) errors.push(t.error);
+    else if (t.ms > now + 60_000) errors.push('`at` is in the future');
+    else at = new Date(t.ms).toISOString();
   }
   for (const k of Object.keys(body)) if (!['service', 'version', 'commit', 'environment', 'actor', 'url', 'at'].includes(k)) errors.push(`unknown field \`${k}\``);
   if (errors.length) return { errors, input: null };

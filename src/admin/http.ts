@@ -1,5 +1,7 @@
 /** Small JSON response and request helpers shared by the admin API handlers. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseTime } from '../store/query.js';
+import { QueryError } from '../store/types.js';
 
 const JSON_HEADERS = {
   'content-type': 'application/json; charset=utf-8',
@@ -37,11 +39,28 @@ export async function readJsonBody(req: IncomingMessage, limit = 64 * 1024): Pro
   }
 }
 
+/**
+ * A time given as ISO 8601 or epoch milliseconds, read as the event API reads
+ * it (store/query.ts parseTime: a time without an offset is UTC, impossible
+ * dates are refused), as epoch ms; or the error to report.
+ */
+export function readTime(name: string, v: unknown): { ms: number } | { error: string } {
+  let ms: number;
+  try {
+    ms = parseTime(v, `\`${name}\``);
+  } catch (err) {
+    if (err instanceof QueryError) return { error: err.message };
+    throw err;
+  }
+  // Epoch milliseconds past the range of dates have no ISO form.
+  return Number.isFinite(new Date(ms).getTime()) ? { ms } : { error: `\`${name}\` is outside the range of dates` };
+}
+
 /** A time query parameter (ISO 8601 or epoch ms) as ISO, or undefined after recording an error. */
 export function timeParam(name: string, v: string, errors: string[]): string | undefined {
-  const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (Number.isFinite(t)) return new Date(t).toISOString();
-  errors.push(`\`${name}\` must be an ISO 8601 time or epoch milliseconds`);
+  const t = readTime(name, v);
+  if ('ms' in t) return new Date(t.ms).toISOString();
+  errors.push(t.error);
   return undefined;
 }
 

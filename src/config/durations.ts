@@ -2,6 +2,7 @@
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const LARGEST_FIRST = ['d', 'h', 'm', 's'] as const;
 
 /** Parses "250ms", "5s", "1m", "2h", "7d" or a number of milliseconds. */
 export function parseDuration(v: string | number): number | null {
@@ -13,6 +14,9 @@ export function parseDuration(v: string | number): number | null {
 
 /** The shortest unit that states `ms` exactly: 90000 → "90s", 3600000 → "1h", 1500 → "1500ms". */
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  for (const unit of LARGEST_FIRST) {
+    const size = UNIT_MS[unit];
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
   return `${ms}ms`;
 }

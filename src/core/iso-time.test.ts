@@ -22,7 +22,8 @@ test('IsoMillis: other shapes go to Date.parse; invalid ones are NaN, and never 
   assert.ok(Number.isNaN(p.parse('2026-01-01T00:00:00.0x0Z')));
   assert.ok(Number.isNaN(p.parse('not a time at all, 24 ch')));
   assert.equal(p.parse('2026-01-01T00:00:00.123Z'), Date.UTC(2026, 0, 1) + 123);
-  assert.ok(Number.isNaN(p.parse('2026-02-30T00:00:00.123Z')) || p.parse('2026-02-30T00:00:00.123Z') === Date.parse('2026-02-30T00:00:00.123Z'), 'as Date.parse');
+  // Whatever Date.parse makes of an impossible date (V8: Feb 30 is Mar 2), the same; the strict assert holds NaN equal to NaN.
+  assert.equal(p.parse('2026-02-30T00:00:00.123Z'), Date.parse('2026-02-30T00:00:00.123Z'), 'as Date.parse');
   assert.equal(p.parse('2026-01-01T00:00:00.999Z'), Date.UTC(2026, 0, 1) + 999);
 });
 

@@ -14,7 +14,7 @@
 import type { AuditEvent } from '../core/event.js';
 import { uuidv7 } from '../core/ids.js';
 import { IsoMillis } from '../core/iso-time.js';
-import { formatDuration } from '../config/primitives.js';
+import { formatDuration } from '../config/durations.js';
 import { compileRule, groupValues, type CompiledRule } from './rules/compile.js';
 import { fieldText } from './rules/predicate.js';
 import type { ActionConfig, RuleConfig } from './rules/schema.js';

@@ -16,6 +16,7 @@ import type { AuditEvent } from '../../core/event.js';
 import { SpoolReader, holdCursors, parseRuns, type BadLine, type RawRun } from '../spool/reader.js';
 import { completeEvent } from '../../core/event-json.js';
 import { DuckDbStore } from '../../store/duckdb/duckdb-store.js';
+import { CsvRows } from '../../store/duckdb/bulk-csv.js';
 import type { LoaderInit, LoaderMessage, LoaderRequest, LoaderStats } from './protocol.js';
 
 const init = workerData as LoaderInit;
@@ -69,7 +70,7 @@ async function loadOnceUnlocked(): Promise<number> {
     post({
       type: 'log',
       level: 'warn',
-      msg: 'the store refused a batch of spool records as a whole; loading it event by event',
+      msg: 'loading a batch of spool records as they are failed; loading it event by event',
       data: { err: (err as Error).message, events: r.count, from: first ? { writer: first.writer, segment: first.segment, offset: first.offset } : null },
     });
   }
@@ -93,28 +94,28 @@ function reportBad(bad: readonly BadLine[]): void {
 }
 
 /**
- * The exact way: every record parsed and handed to the store as an event. An
- * event the store refuses (InvalidEventError names it) is reported with its
- * place in the spool and set aside, and the rest of the batch is loaded: one
- * damaged record must not hold back every event after it.
+ * The exact way: every record parsed and checked by the store's row encoder
+ * (CsvRows: the store's validation, one event at a time). An event it
+ * refuses is reported with its place in the spool and set aside, and the
+ * rest of the batch is loaded: one damaged record must not hold back every
+ * event after it.
  */
 async function loadExact(runs: readonly RawRun[], cursorsAfter: readonly SpoolCursor[]): Promise<AuditEvent[]> {
-  const parsed = parseRuns(runs, null, true);
-  const bad = parsed.bad;
-  const { events, places } = parsed;
-  for (;;) {
+  const { events, places, bad } = parseRuns(runs, null, true);
+  const rows = new CsvRows();
+  const stored: AuditEvent[] = [];
+  for (let i = 0; i < events.length; i++) {
     try {
-      await store.appendBatch(events, cursorsAfter);
-      break;
+      rows.add(events[i]);
+      stored.push(events[i]);
     } catch (err) {
-      if (!(err instanceof InvalidEventError) || err.index < 0 || err.index >= events.length) throw err;
-      bad.push({ ...places[err.index], error: err.message });
-      events.splice(err.index, 1);
-      places.splice(err.index, 1);
+      if (!(err instanceof InvalidEventError)) throw err;
+      bad.push({ ...places[i], error: err.message });
     }
   }
+  await store.appendCsvRows(rows.take(), cursorsAfter);
   reportBad(bad);
-  return events;
+  return stored;
 }
 
 async function loop(): Promise<void> {

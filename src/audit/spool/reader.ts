@@ -11,12 +11,8 @@ import type { AuditEvent } from '../../core/event.js';
 import type { SpoolCursor } from '../../store/types.js';
 import { parseSegmentFileName, segmentFileName, WRITER_ID_RE } from './format.js';
 
-export interface BadLine {
-  writer: string;
-  segment: number;
-  offset: number;
-  error: string;
-}
+/** A record that could not be read or stored, where it is and why. */
+export type BadLine = RecordPlace & { error: string };
 
 export interface ReadResult {
   events: AuditEvent[];
@@ -51,6 +47,7 @@ export interface RawReadResult {
 }
 
 /** Where an event record is: for reports about one that cannot be loaded. */
+/** Where a record starts in the spool. */
 export interface RecordPlace {
   writer: string;
   segment: number;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { NotifyError, type Alert, type AlertEvidence, type Notification, type Notifier } from '../types.js';
-import { formatDuration } from '../../config/primitives.js';
+import { formatDuration } from '../../config/durations.js';
 
 /** How the dispatcher delivers to one notifier (from its `timeout`, `retries`, `backoff`, `max_backoff`). */
 export interface DeliveryPolicy {
@@ -89,8 +89,7 @@ export function groupText(group: Record<string, string | null>): string {
     .join(' ');
 }
 
-/** 300 → "5m", 90 → "90s", 7200 → "2h". */
-/** A window given in seconds, as durations are written in the config ("5m", "1h"). */
+/** A window given in seconds, as durations are written in the config: 300 → "5m", 90 → "90s", 7200 → "2h". */
 export function windowText(seconds: number): string {
   return formatDuration(Math.round(seconds * 1000));
 }

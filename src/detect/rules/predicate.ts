@@ -31,13 +31,18 @@ function equalsValue(expected: string | number | boolean | null): (v: unknown) =
 
 /** `*` any run of characters (slashes included), `?` one character; anchored. */
 export function globToRegExp(glob: string): RegExp {
-  let re = '^';
+  return new RegExp(`^${globSource(glob)}$`, 's');
+}
+
+/** A glob as regular-expression source, unanchored. */
+function globSource(glob: string): string {
+  let re = '';
   for (const ch of glob) {
     if (ch === '*') re += '.*';
     else if (ch === '?') re += '.';
     else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(re + '$', 's');
+  return re;
 }
 
 function compileTest(t: FieldTest): EventPredicate {
@@ -55,7 +60,8 @@ function compileTest(t: FieldTest): EventPredicate {
     }
     // Numbers (status, bytes) are looked up as numbers: String(v) per event would build a string.
     const numbers = new Set<number>();
-    for (const t of texts) if (t.trim() !== '' && String(Number(t)) === t) numbers.add(Number(t));
+    // Only canonical spellings: String(Number(t)) === t refuses '', ' 5', '05', '5.0'.
+    for (const t of texts) if (String(Number(t)) === t) numbers.add(Number(t));
     return (e) => {
       const v = get(e);
       if (v === null || v === undefined) return wantsNull;
@@ -73,7 +79,7 @@ function compileTest(t: FieldTest): EventPredicate {
   if (t.glob !== undefined) {
     // All patterns in one alternation: one regex run per event instead of one per pattern.
     const globs = Array.isArray(t.glob) ? t.glob : [t.glob];
-    const re = new RegExp(`^(?:${globs.map((g) => globToRegExp(g).source.slice(1, -1)).join('|')})$`, 's');
+    const re = new RegExp(`^(?:${globs.map(globSource).join('|')})$`, 's');
     return (e) => {
       const v = fieldText(get(e));
       return v !== null && re.test(v);

@@ -31,6 +31,7 @@
  * Counts are kept in doubles: with integer increments the running sum is exact
  * up to 2^53.
  */
+import { packedDoubles } from './arrays.js';
 
 /** Bucket width and number of buckets for a window. */
 export interface BucketGeometry {
@@ -54,8 +55,6 @@ export function bucketGeometry(windowMs: number, buckets: number): BucketGeometr
   const bucketMs = Math.ceil(windowMs / n);
   return { bucketMs, buckets: Math.ceil(windowMs / bucketMs) };
 }
-
-import { packedDoubles } from './arrays.js';
 
 export class CountWindow {
   readonly windowMs: number;

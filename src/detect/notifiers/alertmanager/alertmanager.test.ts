@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { alertmanagerAvailable, NEEDS_ALERTMANAGER, startAlertmanager, type GettableAlert, type TestAlertmanager } from '../../../../test/support/alertmanager.js';
+import { skipUnlessCI } from '../../../../test/support/skip.js';
 import type { Notification } from '../../types.js';
 import { notifierConformance } from '../conformance.js';
 import { AlertmanagerNotifierSchema } from '../schema.js';
@@ -84,7 +85,7 @@ describe('alertmanager format', () => {
   });
 });
 
-const skipReal = !alertmanagerAvailable() && process.env.CI !== 'true' ? NEEDS_ALERTMANAGER : false;
+const skipReal = skipUnlessCI(alertmanagerAvailable(), NEEDS_ALERTMANAGER);
 
 describe('alertmanager (real Prometheus Alertmanager)', { skip: skipReal }, () => {
   let am: TestAlertmanager;

@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NEEDS_AIOSMTPD, smtpServerAvailable, startSmtp, type StoredMessage, type TestSmtp } from '../../../../test/support/smtp.js';
+import { skipUnlessCI } from '../../../../test/support/skip.js';
 import type { Notification } from '../../types.js';
 import { notifierConformance } from '../conformance.js';
 import { EmailNotifierSchema } from '../schema.js';
@@ -18,7 +19,7 @@ import { createEmailNotifier, emailMessageId, emailSubject, emailText, smtpError
 const FROM = 'Tollgate <tollgate@alerts.example>';
 const TO = ['secops@example.com', 'Oncall <oncall@example.org>'];
 const live = (): AbortSignal => new AbortController().signal;
-const skip = !smtpServerAvailable() && process.env.CI !== 'true' ? NEEDS_AIOSMTPD : false;
+const skip = skipUnlessCI(smtpServerAvailable(), NEEDS_AIOSMTPD);
 
 function email(port: number, over: Record<string, unknown> = {}) {
   return createEmailNotifier(
@@ -78,7 +79,7 @@ notifierConformance<StoredMessage>(
       close: () => smtp.stop(),
     };
   },
-  { needs: { available: smtpServerAvailable(), reason: NEEDS_AIOSMTPD } },
+  { skip },
 );
 
 describe('email (aiosmtpd Mailbox)', { skip }, () => {
