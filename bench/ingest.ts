@@ -4,11 +4,15 @@
  * `tollgate ingest`, and processed by GoAccess on the same file in the same
  * run when it is installed. Prints lines/s for both and the ratio (target:
  * Tollgate ≥ 4× GoAccess), medians over rounds; saves JSON under bench/results/.
+ * The same log gzipped (as logrotate leaves it) is timed too: Tollgate reads
+ * the .gz itself, GoAccess reads it through zcat, as its manual shows.
  *
  *   npm run build && node dist/bench/ingest.js [--lines N] [--repeat N]
  */
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,12 +67,15 @@ console.log(`generating ${LINES.toLocaleString('en-US')} NGINX combined lines…
 await generate(log, LINES);
 console.log(`  ${log}: ${(statSync(log).size / 1e6).toFixed(0)} MB`);
 
-const tollgate: number[] = [];
-const peer: number[] = [];
-for (let r = 1; r <= REPEAT; r++) {
-  const store = path.join(tmp, `r${r}.duckdb`);
-  let t = performance.now();
-  const run = spawnSync(process.execPath, [cli, 'ingest', '--format', 'nginx-combined', '--json', '--registry', `${store}.ingest.json`, '-c', writeConfig(store), log], { encoding: 'utf8', maxBuffer: 1 << 24 });
+const gz = `${log}.gz`;
+await pipeline(createReadStream(log), createGzip(), createWriteStream(gz));
+console.log(`  ${gz}: ${(statSync(gz).size / 1e6).toFixed(0)} MB`);
+
+/** `tollgate ingest` of `file` into a new store; lines/s end to end, checked queryable. */
+async function tollgateRun(file: string, tag: string): Promise<number> {
+  const store = path.join(tmp, `${tag}.duckdb`);
+  const t = performance.now();
+  const run = spawnSync(process.execPath, [cli, 'ingest', '--format', 'nginx-combined', '--json', '--registry', `${store}.ingest.json`, '-c', writeConfig(store), file], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const ms = performance.now() - t;
   if (run.status !== 0) throw new Error(`tollgate ingest failed: ${run.stderr}`);
   const summary = JSON.parse(run.stdout.trim().split('\n').pop()!) as { events: number; rejected: number };
@@ -77,17 +84,39 @@ for (let r = 1; r <= REPEAT; r++) {
   const stored = await s.count({});
   await s.close();
   if (stored !== LINES || summary.events !== LINES) throw new Error(`stored ${stored}, summary ${summary.events}, expected ${LINES}`);
-  tollgate.push(LINES / (ms / 1000));
-  console.log(`  round ${r}  tollgate ingest  ${(ms / 1000).toFixed(2)} s  ${Math.round(LINES / (ms / 1000)).toLocaleString('en-US')} lines/s  (${stored.toLocaleString('en-US')} events queryable)`);
   rmSync(store, { force: true });
   rmSync(`${store}.wal`, { force: true });
+  return LINES / (ms / 1000);
+}
+
+/** GoAccess over the same lines (a .gz through zcat); lines/s. */
+function goaccessRun(file: string): number {
+  const args = `--log-format=COMBINED -o ${JSON.stringify(path.join(tmp, 'report.html'))} --no-progress`;
+  const cmd = file.endsWith('.gz') ? `zcat ${JSON.stringify(file)} | ${goaccess} - ${args}` : `${goaccess} ${JSON.stringify(file)} ${args}`;
+  const t = performance.now();
+  const g = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+  const ms = performance.now() - t;
+  if (g.status !== 0) throw new Error(`goaccess failed: ${g.stderr}`);
+  return LINES / (ms / 1000);
+}
+
+const rate = (x: number): string => `${Math.round(x).toLocaleString('en-US')} lines/s`;
+const tollgate: number[] = [];
+const peer: number[] = [];
+const tollgateGz: number[] = [];
+const peerGz: number[] = [];
+for (let r = 1; r <= REPEAT; r++) {
+  tollgate.push(await tollgateRun(log, `r${r}`));
+  console.log(`  round ${r}  tollgate ingest        ${rate(tollgate[r - 1])}`);
   if (goaccess) {
-    t = performance.now();
-    const g = spawnSync(goaccess, [log, '--log-format=COMBINED', '-o', path.join(tmp, 'report.html'), '--no-progress'], { encoding: 'utf8' });
-    const gms = performance.now() - t;
-    if (g.status !== 0) throw new Error(`goaccess failed: ${g.stderr}`);
-    peer.push(LINES / (gms / 1000));
-    console.log(`  round ${r}  goaccess         ${(gms / 1000).toFixed(2)} s  ${Math.round(LINES / (gms / 1000)).toLocaleString('en-US')} lines/s`);
+    peer.push(goaccessRun(log));
+    console.log(`  round ${r}  goaccess               ${rate(peer[r - 1])}`);
+  }
+  tollgateGz.push(await tollgateRun(gz, `r${r}-gz`));
+  console.log(`  round ${r}  tollgate ingest, .gz   ${rate(tollgateGz[r - 1])}`);
+  if (goaccess) {
+    peerGz.push(goaccessRun(gz));
+    console.log(`  round ${r}  zcat | goaccess, .gz   ${rate(peerGz[r - 1])}`);
   }
 }
 
@@ -102,11 +131,17 @@ const result = {
   tollgateLinesPerSecond: Math.round(median(tollgate)),
   goaccessLinesPerSecond: peer.length ? Math.round(median(peer)) : null,
   ratio: peer.length ? median(tollgate) / median(peer) : null,
-  rounds: { tollgate: tollgate.map(Math.round), goaccess: peer.map(Math.round) },
+  gzip: {
+    tollgateLinesPerSecond: Math.round(median(tollgateGz)),
+    goaccessLinesPerSecond: peerGz.length ? Math.round(median(peerGz)) : null,
+    ratio: peerGz.length ? median(tollgateGz) / median(peerGz) : null,
+  },
+  rounds: { tollgate: tollgate.map(Math.round), goaccess: peer.map(Math.round), tollgateGzip: tollgateGz.map(Math.round), goaccessGzip: peerGz.map(Math.round) },
   cores: os.availableParallelism(),
   goaccess: goaccess ? spawnSync(goaccess, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] : null,
 };
 console.log(`\nMedians: tollgate ${result.tollgateLinesPerSecond.toLocaleString('en-US')} lines/s` + (result.goaccessLinesPerSecond ? `, goaccess ${result.goaccessLinesPerSecond.toLocaleString('en-US')} lines/s, ratio ${result.ratio!.toFixed(2)}x (target >= 4x) [${result.ratio! >= 4 ? 'meets target' : 'BELOW TARGET'}]` : ' (goaccess not installed: apt-get install goaccess)'));
+console.log(`Gzipped: tollgate ${rate(result.gzip.tollgateLinesPerSecond)}` + (result.gzip.ratio !== null ? `, zcat | goaccess ${rate(result.gzip.goaccessLinesPerSecond!)}, ratio ${result.gzip.ratio.toFixed(2)}x` : ''));
 mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
 const out = path.join(root, 'bench', 'results', `ingest-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.json`);
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');

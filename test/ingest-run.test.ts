@@ -140,51 +140,69 @@ test('ingest while a node runs: through its spool into its store; bad lines repo
   }
 });
 
-test('a gzip file stopped after a commit resumes without duplicates (it is re-read, the stored lines skipped)', { timeout: 60_000 }, async () => {
-  const dir = await tempDir('tg-gz-');
-  try {
-    const text = Array.from({ length: 5000 }, (_, i) => line(i + 1)).join('');
-    const gz = path.join(dir, 'old.log.gz');
-    await writeFile(gz, gzipSync(text));
-    const storePath = path.join(dir, 'store.duckdb');
-    const once = async (stopAfter: number | null) => {
-      const abort = new AbortController();
-      const sink = await DuckDbSink.open(storePath);
-      const registry = await openRegistry(`${storePath}.ingest.json`);
-      try {
-        return await runIngest({
-          format: 'nginx-combined',
-          parserOptions: {},
-          factories: ALL_FACTORIES,
-          input: { kind: 'paths', args: [gz] },
-          sink,
-          registry,
-          signal: abort.signal,
-          batchEvents: 2000,
-          onProgress: (p) => {
-            if (stopAfter !== null && p.events >= stopAfter) abort.abort();
-          },
-        });
-      } finally {
-        await sink.close();
-      }
-    };
-    const first = await once(2000);
-    assert.ok(first.events >= 2000 && first.events < 5000, `stopped part-way (${first.events})`);
-    const second = await once(null);
-    assert.equal(first.events + second.events, 5000);
-    const s = await DuckDbStore.open({ path: storePath });
+for (const [way, inStore] of [
+  ['line by line', { minBytes: Infinity }],
+  ['in the store, in chunks', { minBytes: 0, chunkBytes: 64 << 10 }],
+] as const) {
+  test(`a gzip file read ${way} and stopped after a commit resumes without duplicates (it is re-read, the stored lines skipped); once done it is not read again`, { timeout: 60_000 }, async () => {
+    const dir = await tempDir('tg-gz-');
     try {
-      const paths = (await s.search({ limit: 10_000 })).events.map((e) => e.path);
+      const text = Array.from({ length: 5000 }, (_, i) => line(i + 1)).join('');
+      const gz = path.join(dir, 'old.log.gz');
+      await writeFile(gz, gzipSync(text));
+      const once = async (storePath: string, stopAfter: number | null) => {
+        const abort = new AbortController();
+        const sink = await DuckDbSink.open(storePath);
+        const registry = await openRegistry(`${storePath}.ingest.json`);
+        try {
+          return await runIngest({
+            format: 'nginx-combined',
+            parserOptions: {},
+            factories: ALL_FACTORIES,
+            input: { kind: 'paths', args: [gz] },
+            sink,
+            registry,
+            signal: abort.signal,
+            batchEvents: 2000,
+            inStore,
+            onProgress: (p) => {
+              if (stopAfter !== null && p.events >= stopAfter) abort.abort();
+            },
+          });
+        } finally {
+          await sink.close();
+        }
+      };
+      const storedPaths = async (storePath: string): Promise<string[]> => {
+        const s = await DuckDbStore.open({ path: storePath });
+        try {
+          return (await s.search({ limit: 10_000 })).events.map((e) => e.path!);
+        } finally {
+          await s.close();
+        }
+      };
+      const stopped = path.join(dir, 'stopped.duckdb');
+      const first = await once(stopped, 2000);
+      assert.ok(first.events >= 2000 && first.events < 5000, `stopped part-way (${first.events})`);
+      if (inStore.minBytes === 0) assert.equal(first.parsedInStore, first.events);
+      const second = await once(stopped, null);
+      assert.equal(first.events + second.events, 5000);
+      const paths = await storedPaths(stopped);
       assert.equal(paths.length, 5000);
       assert.equal(new Set(paths).size, 5000, 'no line stored twice');
+
+      const whole = path.join(dir, 'whole.duckdb');
+      const all = await once(whole, null);
+      assert.equal(all.events, 5000);
+      assert.equal(all.parsedInStore, inStore.minBytes === 0 ? 5000 : 0);
+      const again = await once(whole, null);
+      assert.deepEqual([again.events, again.alreadyRead], [0, 1], 'the registry marks the file done');
+      assert.equal((await storedPaths(whole)).length, 5000);
     } finally {
-      await s.close();
+      await rm(dir, { recursive: true, force: true });
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  });
+}
 
 test('a failing store stops a continuous ingest at once with the error', { timeout: 30_000 }, async () => {
   const dir = await tempDir('tg-fail-');

@@ -19,6 +19,7 @@ import type { LineBatch, LogParser, ParserFactory, ParserOptions } from './types
 import { open } from 'node:fs/promises';
 import { expandPaths, readFileLines, readStdinLines } from './inputs/files.js';
 import { LineSplitter } from './inputs/lines.js';
+import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest } from './inputs/chunks.js';
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { followFile } from './inputs/follow.js';
 import { syslogBatches } from './inputs/syslog.js';
@@ -381,21 +382,24 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
    * it has none (or the sink cannot parse): the file is read in JavaScript.
    * With --format auto the format is detected from the file's first bytes.
    */
-  const inStoreFormat = async (path: string, from: number): Promise<SqlLineFormat | null> => {
+  const inStoreFormat = async (f: { path: string; from: number; gzip: boolean }): Promise<SqlLineFormat | null> => {
     if (!o.sink.commitLogChunk) return null;
     if (!parser) {
       if (o.format !== 'auto') parser = chooseParser([]);
       else {
-        const fh = await open(path, 'r');
-        let sample: string[];
-        try {
-          const buf = Buffer.alloc(SAMPLE_BYTES);
-          const { bytesRead } = await fh.read(buf, 0, SAMPLE_BYTES, from);
-          // Lines as the line path splits them: without a CR before the LF.
-          sample = buf.toString('utf8', 0, buf.lastIndexOf(LF, bytesRead - 1) + 1).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
-        } finally {
-          await fh.close();
+        let text: Buffer;
+        if (f.gzip) text = await gzipTextSample(f.path, SAMPLE_BYTES);
+        else {
+          const fh = await open(f.path, 'r');
+          try {
+            const { bytesRead, buffer } = await fh.read(Buffer.alloc(SAMPLE_BYTES), 0, SAMPLE_BYTES, f.from);
+            text = buffer.subarray(0, bytesRead);
+          } finally {
+            await fh.close();
+          }
         }
+        // Lines as the line path splits them: without a CR before the LF.
+        const sample = text.toString('utf8', 0, text.lastIndexOf(LF) + 1).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
         // As the line path does: a format is chosen from 20 entries at least.
         if (sample.filter((l) => l.trim() !== '').length < 20) return null;
         parser = chooseParser(sample);
@@ -405,13 +409,25 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   };
 
   /**
-   * Reads a file in chunks of whole lines that the store parses (see
-   * DuckDbStore.appendLogChunk); the lines the store does not take are parsed
-   * here, in the same transaction. A chunk the store cannot read as lines
-   * (not UTF-8, CR line ends...) goes through the line path, as does the end
-   * of the file after the last newline.
+   * Whether what is left of a file is large enough to be parsed in the store.
+   * Regular files only (a FIFO or a device has size 0). A gzip file is judged
+   * by the text size it declares, and only when it is read from its start
+   * (a resumed one skips its stored lines on the line path).
    */
-  const drainInStore = async (f: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number }, sql: SqlLineFormat): Promise<void> => {
+  const largeEnoughInStore = async (f: { path: string; size: number; from: number; gzip: boolean }): Promise<boolean> => {
+    const min = Math.max(1, o.inStore?.minBytes ?? IN_STORE_MIN_BYTES);
+    if (!f.gzip) return f.size - f.from >= min;
+    return f.from === 0 && f.size > 0 && Math.max(f.size, await gzipDeclaredSize(f.path, f.size)) >= min;
+  };
+
+  /**
+   * Reads a file (plain or gzip) in chunks of whole lines that the store
+   * parses (see DuckDbStore.appendLogChunk); the lines the store does not
+   * take are parsed here, in the same transaction. A chunk the store cannot
+   * read as lines (not UTF-8, CR line ends...) goes through the line path,
+   * as does the end of the file after the last newline (inputs/chunks.ts).
+   */
+  const drainInStore = async (f: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number; gzip: boolean }, sql: SqlLineFormat): Promise<void> => {
     current = f.path;
     s.inputs++;
     const commitLogChunk = o.sink.commitLogChunk!.bind(o.sink);
@@ -420,7 +436,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     const suspect = redact?.suspect ?? null;
 
     /** One chunk parsed by the store; false when the store refused it (nothing stored, nothing counted). */
-    const chunkInStore = async (data: Buffer, pos: number, line: number, lines: number): Promise<boolean> => {
+    const chunkInStore = async (data: Buffer, end: number, line: number, lines: number): Promise<boolean> => {
       // The lines the store did not take, parsed here; counted once the chunk is stored.
       let notTakenCount = 0;
       let skipped = 0;
@@ -436,7 +452,6 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
           else if (r) rejected.push({ line: line + want, reason: r.reason, detail: r.detail });
         }
       };
-      const end = pos + data.length;
       // As the line path does: the store records the position when a registry is kept.
       const cursors = o.registry ? [{ key: identityKey(f.identity), offset: end, nextLine: line + lines }] : [];
       let stored: number;
@@ -457,40 +472,49 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       return true;
     };
 
-    let pos = f.from;
+    const chunkBytes = o.inStore?.chunkBytes ?? IN_STORE_CHUNK_BYTES;
+    const chunks = f.gzip ? gzipLineChunks(f.path, f.size, chunkBytes) : plainLineChunks(f.path, f.from, chunkBytes);
+    let start = f.from;
     let line = f.firstLine ?? 1;
-    const fh = await open(f.path, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(o.inStore?.chunkBytes ?? IN_STORE_CHUNK_BYTES);
-      while (!signal.aborted) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-        const end = bytesRead === 0 ? 0 : buf.lastIndexOf(LF, bytesRead - 1) + 1;
-        // The end of the file, a last line without its newline, or a line longer than a chunk: the line path reads it.
-        if (end === 0) break;
-        const data = buf.subarray(0, end);
-        let lines = 0;
-        for (let at = data.indexOf(LF); at !== -1; at = data.indexOf(LF, at + 1)) lines++;
-        // Everything parsed so far is stored first: the chunk's transaction records the file's position past it.
-        await flush();
-        await inFlight;
-        const done = readableAsLines(data) && (await chunkInStore(data, pos, line, lines));
-        if (!done) {
-          const splitter = new LineSplitter(f.path, { firstLine: line, startOffset: pos });
-          const batches: LineBatch[] = [];
-          splitter.push(data, batches);
-          splitter.flush(batches);
-          for (const b of batches) await consume(b, stream);
-        }
-        pos += end;
-        line += lines;
-        bytesDone = baseBytes + pos - f.from;
-        progress();
+    let next = await chunks.next();
+    for (; !next.done && !signal.aborted; next = await chunks.next()) {
+      const c = next.value;
+      // Everything parsed so far is stored first: the chunk's transaction records the file's position past it.
+      await flush();
+      await inFlight;
+      const done = readableAsLines(c.data) && (await chunkInStore(c.data, c.end, line, c.lines));
+      if (!done) {
+        const splitter = new LineSplitter(f.path, { firstLine: line, startOffset: start });
+        const batches: LineBatch[] = [];
+        splitter.push(c.data, batches);
+        splitter.flush(batches);
+        // A gzip chunk's lines have no position of their own in the compressed file.
+        if (f.gzip) for (const b of batches) b.endOffset = c.end;
+        for (const b of batches) await consume(b, stream);
       }
-    } finally {
-      await fh.close();
+      start = c.end;
+      line += c.lines;
+      bytesDone = baseBytes + c.end - f.from;
+      progress();
     }
-    if (signal.aborted) return;
-    await drain({ batches: readFileLines(f.path, { fromOffset: pos, firstLine: line }), ...stream, size: f.size - f.from, startOffset: f.from }, f.path, false);
+    if (signal.aborted) {
+      await chunks.return({ kind: 'reread' });
+      return;
+    }
+    const rest = next.value as ChunkRest;
+    if (rest.kind === 'offset') {
+      await drain({ batches: readFileLines(f.path, { fromOffset: rest.offset, firstLine: line }), ...stream, size: f.size - f.from, startOffset: f.from }, f.path, false);
+    } else if (rest.kind === 'reread') {
+      // A line longer than a chunk: gzip cannot be entered in the middle, so the line path reads the file again and skips what is stored.
+      await drain({ batches: readFileLines(f.path), ...stream, size: f.size, startOffset: 0, skipBefore: line }, f.path, false);
+    } else {
+      const batches: LineBatch[] = [];
+      const splitter = new LineSplitter(f.path, { firstLine: line });
+      splitter.push(rest.data, batches);
+      splitter.finish(batches);
+      for (const b of batches) b.endOffset = f.size;
+      await drain({ batches: arrayBatches(batches), ...stream, size: f.size, startOffset: 0 }, f.path, false);
+    }
   };
 
   try {
@@ -515,8 +539,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       }
       totalBytes = plan.reduce((n, f) => n + (f.size - f.from), 0);
       for (const f of plan) {
-        // Regular files only (a FIFO or a device has size 0).
-        const sql = f.gzip || f.size - f.from < Math.max(1, o.inStore?.minBytes ?? IN_STORE_MIN_BYTES) ? null : await inStoreFormat(f.path, f.from);
+        const sql = (await largeEnoughInStore(f)) ? await inStoreFormat(f) : null;
         if (sql) {
           await drainInStore(f, sql);
           if (signal.aborted) break;
@@ -586,6 +609,11 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
 }
 
 /** The batch without its lines numbered below `line`. */
+/** Batches already in memory, as a stream. */
+async function* arrayBatches(batches: readonly LineBatch[]): AsyncGenerator<LineBatch> {
+  yield* batches;
+}
+
 function withoutLinesBefore(batch: LineBatch, line: number): LineBatch {
   if (batch.firstLine >= line) return batch;
   const skip = Math.min(batch.lines.length, line - batch.firstLine);
