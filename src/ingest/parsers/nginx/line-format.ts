@@ -203,6 +203,18 @@ export const enum Fail {
   Time,
 }
 
+/**
+ * Sets `key` in an event's extra or header map (made when missing). Keys
+ * come from the format, and `$__proto__` is a valid variable name: assigned,
+ * it would set the map's prototype and vanish, so it is defined instead.
+ */
+function put(map: Record<string, string> | null, key: string, value: string): Record<string, string> {
+  const m = map ?? {};
+  if (key === '__proto__') Object.defineProperty(m, key, { value, enumerable: true, writable: true, configurable: true });
+  else m[key] = value;
+  return m;
+}
+
 const FAIL_REASON = ['', 'bad_status', 'bad_number', 'bad_timestamp'];
 const FAIL_WHAT = ['', 'not an HTTP status', 'not a number', 'not a valid time'];
 
@@ -386,13 +398,13 @@ export function apply(f: Field, s: string, a: number, b: number, e: AuditEvent, 
   switch (f.sink) {
     case Sink.Extra: {
       const v = text(s, a, b, escaped);
-      (e.extra ??= {})[f.key] = f.redact === null ? v : f.redact(v);
+      e.extra = put(e.extra, f.key, f.redact === null ? v : f.redact(v));
       return Fail.None;
     }
     case Sink.ReqHeader:
     case Sink.ResHeader: {
       const v = text(s, a, b, escaped);
-      (e.headers ??= {})[f.key] = f.redact === null ? v : f.redact(v);
+      e.headers = put(e.headers, f.key, f.redact === null ? v : f.redact(v));
       return Fail.None;
     }
     case Sink.ClientIp: {
@@ -517,11 +529,11 @@ export function apply(f: Field, s: string, a: number, b: number, e: AuditEvent, 
       const start = lastItemStart(s, a, b);
       if (start > a) {
         // Several servers answered in turn: the event names the last one, extra keeps the whole story.
-        (e.extra ??= {})[f.key] = text(s, a, b, escaped);
+        e.extra = put(e.extra, f.key, text(s, a, b, escaped));
         e.attempts = listLength(s, a, b);
       } else if (s.indexOf(':', a) === -1 || s.indexOf(':', a) >= b) {
         // No address at all: NGINX logs the upstream group's name when it could not pick a server.
-        (e.extra ??= {})[f.key] = text(s, a, b, escaped);
+        e.extra = put(e.extra, f.key, text(s, a, b, escaped));
         e.attempts = 0;
         return Fail.None;
       } else e.attempts = 1;
@@ -531,7 +543,7 @@ export function apply(f: Field, s: string, a: number, b: number, e: AuditEvent, 
     case Sink.UpstreamStatus: {
       if (f.weak && e.upstream_status !== null) return Fail.None;
       const start = lastItemStart(s, a, b);
-      if (start > a) (e.extra ??= {})[f.key] = text(s, a, b, escaped);
+      if (start > a) e.extra = put(e.extra, f.key, text(s, a, b, escaped));
       if (b === start + 1 && s.charCodeAt(start) === 45) return Fail.None;
       const n = b - start === 3 ? readInt(s, start, b) : -1;
       if (n < 0) return Fail.Status;
@@ -541,7 +553,7 @@ export function apply(f: Field, s: string, a: number, b: number, e: AuditEvent, 
     case Sink.UpstreamSeconds: {
       if (f.weak && e.upstream_ms !== null) return Fail.None;
       const start = lastItemStart(s, a, b);
-      if (start > a) (e.extra ??= {})[f.key] = text(s, a, b, escaped);
+      if (start > a) e.extra = put(e.extra, f.key, text(s, a, b, escaped));
       if (b === start + 1 && s.charCodeAt(start) === 45) return Fail.None;
       const n = readDecimal(s, start, b);
       if (Number.isNaN(n)) return Fail.Number;
@@ -599,7 +611,7 @@ function requestLine(e: AuditEvent, v: string, st: LineState): void {
   if (!ok) {
     st.badRequest = true;
     e.reason = v.charCodeAt(0) === 0x16 && v.charCodeAt(1) === 0x03 ? 'TLS handshake sent to a plain-HTTP port' : 'malformed request line';
-    (e.extra ??= {}).request = v;
+    e.extra = put(e.extra, 'request', v);
     return;
   }
   e.method = v.slice(0, sp1);

@@ -236,8 +236,9 @@ test('--format auto picks the format from the first lines of a file parsed in th
 test('a custom log_format with a request id, the node and extra fields is parsed in the store the same way', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-line-sql-custom-'));
   try {
-    const format = `${NGINX_COMBINED} $request_id $hostname $connection "$geo_region"`;
-    const lines = EDGE_LINES.slice(0, 30).flatMap((l, i) => [`${l} req-${i} lb-${i % 3} ${i * 7} "eu-${i}"`, `${l} - - - ""`, `${l} r"q lb {} "a\\"b"`]);
+    // $__proto__: an extra key that a plain object would swallow.
+    const format = `${NGINX_COMBINED} $request_id $hostname $connection "$geo_region" $__proto__`;
+    const lines = EDGE_LINES.slice(0, 30).flatMap((l, i) => [`${l} req-${i} lb-${i % 3} ${i * 7} "eu-${i}" p${i}`, `${l} - - - "" -`, `${l} r"q lb {} "a\\"b" x`]);
     const file = writeLines(dir, 'custom.log', lines);
     const got = await sameEverywhere(file, 'nginx', format);
     assert.ok(got.store.parsedInStore > 10, `${got.store.parsedInStore} lines in the store`);

@@ -5,6 +5,7 @@ import { parseClfTime, unescapeLogString } from '../common.js';
 import { apacheFactories } from '../apache/index.js';
 import { NGINX_COMBINED, nginxFactories } from './index.js';
 import { compileNginxFormat, unwrapLogFormat } from './log-format.js';
+import { serializeEvent } from '../../../core/event-json.js';
 
 const dir = sourceDirOf(import.meta.url);
 const { factory, parserFor, custom, event, sample } = familyFixtures(dir, nginxFactories, 'nginx');
@@ -166,8 +167,9 @@ test('common helpers: \\xHH runs decode as UTF-8, JSON and Apache escapes, CLF t
 });
 
 test('variables named like Object.prototype members are unknown variables, kept in extra', () => {
-  const p = factory('nginx').create({ logFormat: '$remote_addr [$time_local] "$request" $status $constructor $tostring $hasownproperty' });
-  const o = p.parse('203.0.113.7 [12/Mar/2024:10:15:32 +0000] "GET / HTTP/1.1" 200 a b c');
+  const p = factory('nginx').create({ logFormat: '$remote_addr [$time_local] "$request" $status $constructor $tostring $hasownproperty $__proto__' });
+  const o = p.parse('203.0.113.7 [12/Mar/2024:10:15:32 +0000] "GET / HTTP/1.1" 200 a b c d');
   assert.equal(o.ok, true);
-  if (o.ok === true) assert.equal(JSON.stringify(o.event.extra), '{"constructor":"a","tostring":"b","hasownproperty":"c"}');
+  // __proto__ too: assigned into a plain object it would set the prototype and vanish.
+  if (o.ok === true) assert.equal(serializeEvent(o.event).match(/"extra":(\{[^}]*\})/)?.[1], '{"constructor":"a","tostring":"b","hasownproperty":"c","__proto__":"d"}');
 });
