@@ -23,6 +23,9 @@ const SPACE = 0x20;
 const KEYS = FIELDS.map((f) => Buffer.from(f.name, 'latin1'));
 const NAMES = FIELDS.map((f) => f.name as string);
 
+/** Values up to this many bytes are remembered per field (see decode). */
+const CACHED_MAX = 48;
+
 export type EventScanner = (buf: Buffer, start: number, end: number) => Partial<AuditEvent> | null;
 
 /** A scanner that returns the `wanted` fields (absent ones left out, as in the record). */
@@ -47,6 +50,31 @@ export function createEventScanner(wanted: ReadonlySet<string>): EventScanner {
       if (same) return i;
     }
     return -1;
+  }
+
+  /**
+   * The last short value decoded per field and its bytes: most fields
+   * (method, host, route, decision...) repeat from one event to the next,
+   * and comparing a few bytes costs less than decoding them.
+   */
+  const lastBytes: Uint8Array[] = FIELDS.map(() => new Uint8Array(CACHED_MAX));
+  const lastLength: number[] = FIELDS.map(() => -1);
+  const lastValue: string[] = FIELDS.map(() => '');
+
+  function decode(buf: Buffer, a: number, q: number, idx: number): string {
+    const len = q - a;
+    if (len > CACHED_MAX) return buf.toString('utf8', a, q);
+    const prev = lastBytes[idx];
+    if (lastLength[idx] === len) {
+      let i = 0;
+      while (i < len && prev[i] === buf[a + i]) i++;
+      if (i === len) return lastValue[idx];
+    }
+    const v = buf.toString('utf8', a, q);
+    for (let i = 0; i < len; i++) prev[i] = buf[a + i];
+    lastLength[idx] = len;
+    lastValue[idx] = v;
+    return v;
   }
 
   return (buf, start, end) => {
@@ -83,7 +111,7 @@ export function createEventScanner(wanted: ReadonlySet<string>): EventScanner {
           } else q++;
         }
         if (q >= end) return null;
-        if (keep) out[NAMES[idx]] = escaped ? (JSON.parse(buf.toString('utf8', a - 1, q + 1)) as string) : buf.toString('utf8', a, q);
+        if (keep) out[NAMES[idx]] = escaped ? (JSON.parse(buf.toString('utf8', a - 1, q + 1)) as string) : decode(buf, a, q, idx);
         p = q + 1;
       } else if (c === OPEN) {
         // A map (headers, labels, extra): skip to the matching brace, minding strings.
