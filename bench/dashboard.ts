@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance } from '../src/store/duckdb/api.js';
 import { stringify } from 'yaml';
 import { freePort, httpGet, sleep, waitFor } from './lib/net.js';
 import { killAllSync, refuseNewProcesses, startProcess, stopAll, stopProcess, type Managed } from './lib/procs.js';

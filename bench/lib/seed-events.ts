@@ -19,7 +19,7 @@
  * density of events grows linearly over the span (the last day is about 1.3x
  * the average day).
  */
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance } from '../../src/store/duckdb/api.js';
 import { FIELDS } from '../../src/core/event.js';
 import { DuckDbStore } from '../../src/store/duckdb/duckdb-store.js';
 

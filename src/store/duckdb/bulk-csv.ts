@@ -10,7 +10,7 @@
  * with the event's index and field), so both paths accept the same events.
  */
 import os from 'node:os';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from './api.js';
 import { FIELDS, type AuditEvent } from '../../core/event.js';
 import { InvalidEventError, eventTimeMs } from '../validate.js';
 import { IsoMillis } from '../../core/iso-time.js';

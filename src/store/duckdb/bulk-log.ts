@@ -14,7 +14,7 @@
  * JavaScript, line for line.
  */
 import { isUtf8 } from 'node:buffer';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from './api.js';
 import { ident, sqlString, withBulkFile } from './bulk-file.js';
 
 /** A text log format compiled for DuckDB. */

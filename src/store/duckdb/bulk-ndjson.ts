@@ -21,7 +21,7 @@
  * event.
  */
 import os from 'node:os';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from './api.js';
 import { FIELDS } from '../../core/event.js';
 import { recordTs } from '../../core/event-json.js';
 import { HOUR_MS } from './rollups.js';

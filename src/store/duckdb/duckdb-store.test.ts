@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance } from './api.js';
 import { FIELDS, emptyEvent, type AuditEvent } from '../../core/event.js';
 import { uuidv7 } from '../../core/ids.js';
 import { fullEvent, runStoreConformance, testEvent } from '../conformance.js';

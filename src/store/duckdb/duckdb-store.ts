@@ -28,7 +28,7 @@ import {
   type DuckDBAppender,
   type DuckDBConnection,
   type DuckDBValue,
-} from '@duckdb/node-api';
+} from './api.js';
 import { EVENT_SCHEMA_VERSION, FIELDS, type AuditEvent, type FieldSpec, type FieldType } from '../../core/event.js';
 import { uuidv7Time } from '../../core/ids.js';
 import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';

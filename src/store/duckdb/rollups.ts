@@ -13,8 +13,8 @@
  * scan the events for the rest, so answers never miss an event: counts and
  * top lists are exact, percentiles come from the histograms (within 2.5 %).
  */
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
-import { DuckDBTimestampValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBValue } from './api.js';
+import { DuckDBTimestampValue } from './api.js';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;

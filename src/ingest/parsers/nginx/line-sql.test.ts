@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance } from '../../../store/duckdb/api.js';
 import { ALL_FACTORIES } from '../index.js';
 import { runIngest, type IngestOptions, type IngestSummary } from '../../run.js';
 import { DuckDbSink } from '../../sinks.js';
