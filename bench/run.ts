@@ -420,6 +420,9 @@ interface Headlines {
   highConnections: number;
   lowConnections: number;
   tollgateVsNginxLog: number | null;
+  /** Against NGINX writing its log line per request (Debian's default), and the platform ceiling (node-bare) against the reference. */
+  tollgateVsNginxLogUnbuffered: number | null;
+  nodeBareVsNginxLog: number | null;
   auditOnVsOff: number | null;
   auditCpuIncreasePct: number | null;
   p99AddedOverDirectMs: Partial<Record<ConfigId, number>>;
@@ -445,6 +448,8 @@ function headlines(summary: Summary[], connections: number[]): Headlines {
     highConnections: hi,
     lowConnections: lo,
     tollgateVsNginxLog: ratio(on?.rps, get('nginx-log', hi)?.rps),
+    tollgateVsNginxLogUnbuffered: ratio(on?.rps, get('nginx-log-unbuffered', hi)?.rps),
+    nodeBareVsNginxLog: ratio(get('node-bare', hi)?.rps, get('nginx-log', hi)?.rps),
     auditOnVsOff: ratio(on?.rps, off?.rps),
     auditCpuIncreasePct: cpuRatio === null ? null : (cpuRatio - 1) * 100,
     p99AddedOverDirectMs: p99,
@@ -488,6 +493,10 @@ function printReport(summary: Summary[], h: Headlines, failures: { id: ConfigId;
     `Tollgate (audit on) / NGINX (access log), c${hi}`,
     r1 === null ? na(['tollgate', 'nginx-log']) : `${fmtRatio(r1)}   target >= 0.50x, aim 0.75x  [${r1 >= 0.5 ? 'meets target' : 'BELOW TARGET'}]`,
   ]);
+  const ru = h.tollgateVsNginxLogUnbuffered;
+  lines.push([`Tollgate (audit on) / NGINX (log unbuffered), c${hi}`, ru === null ? na(['tollgate', 'nginx-log-unbuffered']) : `${fmtRatio(ru)}   (information: NGINX writing a log line per request)`]);
+  const rb = h.nodeBareVsNginxLog;
+  lines.push([`node-bare / NGINX (access log), c${hi}`, rb === null ? na(['node-bare', 'nginx-log']) : `${fmtRatio(rb)}   (information: the ceiling of a Node.js proxy on this machine)`]);
   const r2 = h.auditOnVsOff;
   const cpu = h.auditCpuIncreasePct === null ? '' : `; CPU per request ${h.auditCpuIncreasePct >= 0 ? '+' : ''}${fmtNum(h.auditCpuIncreasePct)} %`;
   lines.push([

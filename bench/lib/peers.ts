@@ -18,7 +18,7 @@ import { startProcess, stopProcess, type Managed } from './procs.js';
 export const BODY = 'tollgate benchmark backend: a plain text body of exactly one hundred bytes '.padEnd(100, '.');
 if (Buffer.byteLength(BODY) !== 100) throw new Error(`BODY must be 100 bytes, is ${Buffer.byteLength(BODY)}`);
 
-export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-nolog', 'haproxy', 'node-bare', 'tollgate', 'tollgate-noaudit', 'tollgate-norules', 'tollgate-apikey', 'tollgate-jwt'] as const;
+export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-log-unbuffered', 'nginx-nolog', 'haproxy', 'node-bare', 'tollgate', 'tollgate-noaudit', 'tollgate-norules', 'tollgate-apikey', 'tollgate-jwt'] as const;
 
 /** Credentials every request of the load carries (all configurations get the same headers). */
 export const BENCH_API_KEY = 'bench-api-key-5d1f0c8e7a6b4d2f';
@@ -141,8 +141,17 @@ ${nginxTempPaths(dir)}
 `;
 }
 
-export function nginxProxyConf(dir: string, port: number, backendPort: number, accessLog: boolean): string {
-  return `# Tollgate bench: NGINX as the proxy, access log ${accessLog ? 'on' : 'off'} (reference set-up, docs/testing.md)
+/**
+ * NGINX's access log: `buffered` (64k, flushed every second: the reference
+ * peer, as production set-ups write it), `unbuffered` (a write per request,
+ * as Debian's default nginx.conf has it), or off.
+ */
+export type NginxAccessLog = 'buffered' | 'unbuffered' | false;
+
+const ACCESS_LOG_DIRECTIVE = { buffered: 'combined buffer=64k flush=1s', unbuffered: 'combined' } as const;
+
+export function nginxProxyConf(dir: string, port: number, backendPort: number, accessLog: NginxAccessLog): string {
+  return `# Tollgate bench: NGINX as the proxy, access log ${accessLog || 'off'} (reference set-up, docs/testing.md)
 daemon off;
 master_process on;
 worker_processes 2;
@@ -150,7 +159,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 http {
-    ${accessLog ? `access_log ${dir}/access.log combined buffer=64k flush=1s;` : 'access_log off;'}
+    ${accessLog ? `access_log ${dir}/access.log ${ACCESS_LOG_DIRECTIVE[accessLog]};` : 'access_log off;'}
 ${nginxTempPaths(dir)}
     upstream be {
         server 127.0.0.1:${backendPort};
@@ -266,11 +275,11 @@ export async function startBackend(ctx: Omit<PeerContext, 'backendPort'>, port: 
 
 const needNginx = (b: Binaries) => (b.nginx ? null : `nginx is not installed; ${INSTALL_HINT}`);
 
-function nginxPeer(id: ConfigId, accessLog: boolean): PeerDef {
+function nginxPeer(id: ConfigId, accessLog: NginxAccessLog): PeerDef {
   return {
     id,
-    label: accessLog ? 'NGINX, access log' : 'NGINX, no access log',
-    description: `NGINX 2 workers proxying to the backend over a keep-alive upstream pool, access log ${accessLog ? '`combined buffer=64k flush=1s` to a file' : 'off'}`,
+    label: accessLog === 'buffered' ? 'NGINX, access log' : accessLog === 'unbuffered' ? 'NGINX, access log unbuffered' : 'NGINX, no access log',
+    description: `NGINX 2 workers proxying to the backend over a keep-alive upstream pool, access log ${accessLog ? `\`${ACCESS_LOG_DIRECTIVE[accessLog]}\` to a file` : 'off'}`,
     unavailable: needNginx,
     async start(ctx) {
       const dir = serverDir(ctx, id);
@@ -315,7 +324,8 @@ export const PEERS: readonly PeerDef[] = [
       return { id: 'direct', url, procs: [], configText: '(the backend itself)', dead: () => null, stop: async () => {} };
     },
   },
-  nginxPeer('nginx-log', true),
+  nginxPeer('nginx-log', 'buffered'),
+  nginxPeer('nginx-log-unbuffered', 'unbuffered'),
   nginxPeer('nginx-nolog', false),
   {
     id: 'haproxy',
