@@ -14,6 +14,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { withGzipOrigin } from './files.js';
 
 const LF = 0x0a;
 
@@ -101,10 +102,7 @@ export async function* gzipLineChunks(path: string, size: number, chunkBytes: nu
       }
     }
   } catch (err) {
-    // zlib errors (Z_DATA_ERROR, Z_BUF_ERROR for a truncated file) get the path; others pass as they are.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && code.startsWith('Z_')) throw new Error(`${path}: cannot decompress gzip data: ${(err as Error).message}`, { cause: err });
-    throw err;
+    throw withGzipOrigin(err, path);
   } finally {
     source.destroy();
   }

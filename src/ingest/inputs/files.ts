@@ -191,6 +191,13 @@ async function* readGzipFile(fh: FileHandle, path: string, size: number, opts: R
   yield* gunzipLines(rs, path, opts, size);
 }
 
+/** zlib errors (Z_DATA_ERROR, Z_BUF_ERROR for a truncated file) get the origin; others pass as they are. */
+export function withGzipOrigin(err: unknown, origin: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && code.startsWith('Z_')) return new Error(`${origin}: cannot decompress gzip data: ${(err as Error).message}`, { cause: err });
+  return err;
+}
+
 /**
  * Decompresses `source` and splits it. Batches carry the compressed bytes
  * consumed so far, held one batch back so that only the very last batch can
@@ -219,12 +226,7 @@ async function* gunzipLines(source: Readable, origin: string, opts: ReadFileOpti
       out.length = 0;
     }
   } catch (err) {
-    // zlib errors (Z_DATA_ERROR, Z_BUF_ERROR for a truncated file) get the origin; others pass as they are.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && code.startsWith('Z_')) {
-      throw new Error(`${origin}: cannot decompress gzip data: ${(err as Error).message}`, { cause: err });
-    }
-    throw err;
+    throw withGzipOrigin(err, origin);
   }
   splitter.finish(out);
   for (const b of out) {
