@@ -204,6 +204,88 @@ for (const [way, inStore] of [
   });
 }
 
+/** A store sink whose `failAt`-th commit fails (nothing of it stored), as a full disk or a kill would leave it. */
+function failingCommit(sink: DuckDbSink, failAt: number): EventSink {
+  let commits = 0;
+  return {
+    kind: sink.kind,
+    description: sink.description,
+    add: (e) => sink.add(e),
+    get pending() {
+      return sink.pending;
+    },
+    commit: (cursors) => (++commits === failAt ? Promise.reject(new Error('disk full')) : sink.commit(cursors)),
+    commitLogChunk: (...args) => (++commits === failAt ? Promise.reject(new Error('disk full')) : sink.commitLogChunk(...args)),
+    cursors: () => sink.cursors(),
+    close: () => sink.close(),
+  };
+}
+
+test('a gzip file stopped part-way in the store is finished by the next run, every line once: a chunk parsed in JavaScript (CRLF) or a stop while skipping a re-read', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('tg-gz-stop-');
+  try {
+    const go = async (gz: string, storePath: string, opts: { failAt?: number; stopWhen?: (p: { events: number }) => boolean; chunkBytes?: number }) => {
+      const abort = new AbortController();
+      const real = await DuckDbSink.open(storePath);
+      const registry = await openRegistry(`${storePath}.ingest.json`);
+      try {
+        return await runIngest({
+          format: 'nginx-combined',
+          parserOptions: {},
+          factories: ALL_FACTORIES,
+          input: { kind: 'paths', args: [gz] },
+          sink: opts.failAt ? failingCommit(real, opts.failAt) : real,
+          registry,
+          signal: abort.signal,
+          batchEvents: 1000,
+          inStore: { minBytes: 0, chunkBytes: opts.chunkBytes },
+          onProgress: (p) => {
+            if (opts.stopWhen?.(p)) abort.abort();
+          },
+        });
+      } finally {
+        await real.close();
+      }
+    };
+    const storedPaths = async (storePath: string): Promise<string[]> => {
+      const s = await DuckDbStore.open({ path: storePath });
+      try {
+        return (await s.search({ limit: 20_000 })).events.map((e) => e.path!);
+      } finally {
+        await s.close();
+      }
+    };
+
+    // CRLF: the one chunk goes to the line path in batches of 1,000; the second commit fails.
+    // Only the last batch of the last chunk may record the file's size, or the rest would never be read.
+    const crlf = path.join(dir, 'crlf.log.gz');
+    await writeFile(crlf, gzipSync(Array.from({ length: 5000 }, (_, i) => line(i + 1).replace('\n', '\r\n')).join('')));
+    const a = path.join(dir, 'a.duckdb');
+    await assert.rejects(go(crlf, a, { failAt: 2 }), /disk full/);
+    const resumed = await go(crlf, a, {});
+    assert.equal(resumed.alreadyRead, 0, 'the file is not taken as read');
+    const pathsA = await storedPaths(a);
+    assert.equal(pathsA.length, 5000);
+    assert.equal(new Set(pathsA).size, 5000);
+
+    // A line longer than a chunk sends the file back to the line path, which skips the 6,000 lines stored;
+    // stopped during that skip, the position must not move back.
+    const long = path.join(dir, 'long.log.gz');
+    const lines = Array.from({ length: 8000 }, (_, i) => (i === 6000 ? line(i + 1).replace('/n/', `/n/${'x'.repeat(100_000)}/`) : line(i + 1)));
+    await writeFile(long, gzipSync(lines.join('')));
+    const b = path.join(dir, 'b.duckdb');
+    let atSixThousand = 0;
+    const first = await go(long, b, { chunkBytes: 64 << 10, stopWhen: (p) => p.events >= 6000 && ++atSixThousand === 2 });
+    assert.equal(first.events, 6000, 'stopped in the re-read, before its first new line');
+    await go(long, b, {});
+    const pathsB = await storedPaths(b);
+    assert.equal(pathsB.length, 8000);
+    assert.equal(new Set(pathsB).size, 8000, 'no line stored twice');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a failing store stops a continuous ingest at once with the error', { timeout: 30_000 }, async () => {
   const dir = await tempDir('tg-fail-');
   try {

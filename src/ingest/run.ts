@@ -19,7 +19,7 @@ import type { LineBatch, LogParser, ParserFactory, ParserOptions } from './types
 import { open } from 'node:fs/promises';
 import { expandPaths, readFileLines, readStdinLines } from './inputs/files.js';
 import { LineSplitter } from './inputs/lines.js';
-import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest } from './inputs/chunks.js';
+import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest, type LineChunk } from './inputs/chunks.js';
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { followFile } from './inputs/follow.js';
 import { syslogBatches } from './inputs/syslog.js';
@@ -326,7 +326,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       const reg = o.registry;
       const path = stream.path;
       const end = batch.endOffset;
-      const nextLine = batch.firstLine + batch.lines.length;
+      // A batch skipped whole (a gzip file read again) never moves the position back.
+      const nextLine = Math.max(batch.firstLine + batch.lines.length, stream.skipBefore ?? 0);
       pendingCursors.set(identityKey(identity), { offset: end, nextLine });
       pendingCommit.push(() => reg.commit(path, identity, end, nextLine));
     }
@@ -373,7 +374,9 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   const resumePoint = (path: string, identity: FileIdentity, size: number, firstBytes: Uint8Array, stored: Map<string, { offset: number; nextLine: number }>) => {
     const r = o.registry ? o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes) : { offset: 0, nextLine: undefined };
     const inStore = stored.get(identityKey(identity));
-    if (inStore !== undefined && inStore.offset > r.offset && inStore.offset <= size) return { from: inStore.offset, firstLine: inStore.nextLine > 0 ? inStore.nextLine : undefined };
+    // Gzip positions stay below the size until the end, so they often tie: the line number decides then.
+    const further = inStore !== undefined && (inStore.offset > r.offset || (inStore.offset === r.offset && inStore.nextLine > (r.nextLine ?? 0)));
+    if (inStore !== undefined && further && inStore.offset <= size) return { from: inStore.offset, firstLine: inStore.nextLine > 0 ? inStore.nextLine : undefined };
     return { from: r.offset, firstLine: r.nextLine };
   };
 
@@ -476,31 +479,35 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     const chunks = f.gzip ? gzipLineChunks(f.path, f.size, chunkBytes) : plainLineChunks(f.path, f.from, chunkBytes);
     let start = f.from;
     let line = f.firstLine ?? 1;
-    let next = await chunks.next();
-    for (; !next.done && !signal.aborted; next = await chunks.next()) {
-      const c = next.value;
-      // Everything parsed so far is stored first: the chunk's transaction records the file's position past it.
-      await flush();
-      await inFlight;
-      const done = readableAsLines(c.data) && (await chunkInStore(c.data, c.end, line, c.lines));
-      if (!done) {
-        const splitter = new LineSplitter(f.path, { firstLine: line, startOffset: start });
-        const batches: LineBatch[] = [];
-        splitter.push(c.data, batches);
-        splitter.flush(batches);
-        // A gzip chunk's lines have no position of their own in the compressed file.
-        if (f.gzip) for (const b of batches) b.endOffset = c.end;
-        for (const b of batches) await consume(b, stream);
+    let next: IteratorResult<LineChunk, ChunkRest>;
+    try {
+      next = await chunks.next();
+      for (; !next.done && !signal.aborted; next = await chunks.next()) {
+        const c = next.value;
+        // Everything parsed so far is stored first: the chunk's transaction records the file's position past it.
+        await flush();
+        await inFlight;
+        const done = readableAsLines(c.data) && (await chunkInStore(c.data, c.end, line, c.lines));
+        if (!done) {
+          const splitter = new LineSplitter(f.path, { firstLine: line, startOffset: start });
+          const batches: LineBatch[] = [];
+          splitter.push(c.data, batches);
+          splitter.flush(batches);
+          // A gzip chunk's lines have no position of their own in the compressed file: only
+          // the chunk's last batch may record its end (which is the file's size for the last chunk).
+          if (f.gzip) for (const [i, b] of batches.entries()) b.endOffset = i === batches.length - 1 ? c.end : Math.min(c.end, f.size - 1);
+          for (const b of batches) await consume(b, stream);
+        }
+        start = c.end;
+        line += c.lines;
+        bytesDone = baseBytes + c.end - f.from;
+        progress();
       }
-      start = c.end;
-      line += c.lines;
-      bytesDone = baseBytes + c.end - f.from;
-      progress();
-    }
-    if (signal.aborted) {
+    } finally {
+      // Closes the file when a chunk failed or the run was stopped (nothing to do once the chunks are done).
       await chunks.return({ kind: 'reread' });
-      return;
     }
+    if (signal.aborted) return;
     const rest = next.value as ChunkRest;
     if (rest.kind === 'offset') {
       await drain({ batches: readFileLines(f.path, { fromOffset: rest.offset, firstLine: line }), ...stream, size: f.size - f.from, startOffset: f.from }, f.path, false);
@@ -608,12 +615,12 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   return s;
 }
 
-/** The batch without its lines numbered below `line`. */
 /** Batches already in memory, as a stream. */
 async function* arrayBatches(batches: readonly LineBatch[]): AsyncGenerator<LineBatch> {
   yield* batches;
 }
 
+/** The batch without its lines numbered below `line`. */
 function withoutLinesBefore(batch: LineBatch, line: number): LineBatch {
   if (batch.firstLine >= line) return batch;
   const skip = Math.min(batch.lines.length, line - batch.firstLine);
