@@ -140,6 +140,62 @@ test('ingest while a node runs: through its spool into its store; bad lines repo
   }
 });
 
+/** A store sink whose `failAt`-th commit fails (nothing of it stored), as a full disk or a kill would leave it. */
+function failingCommit(sink: DuckDbSink, failAt: number): EventSink {
+  let commits = 0;
+  return {
+    kind: sink.kind,
+    description: sink.description,
+    add: (e) => sink.add(e),
+    get pending() {
+      return sink.pending;
+    },
+    commit: (cursors) => (++commits === failAt ? Promise.reject(new Error('disk full')) : sink.commit(cursors)),
+    commitLogChunk: (...args) => (++commits === failAt ? Promise.reject(new Error('disk full')) : sink.commitLogChunk(...args)),
+    cursors: () => sink.cursors(),
+    close: () => sink.close(),
+  };
+}
+
+/** One ingest of `file` into the store at `storePath`, with its registry; `stopWhen` stops it (as Ctrl-C does), `failAt` fails that commit. */
+async function ingestFile(
+  file: string,
+  storePath: string,
+  opts: { inStore: { minBytes: number; chunkBytes?: number }; batchEvents: number; failAt?: number; stopWhen?: (p: { events: number }) => boolean },
+) {
+  const abort = new AbortController();
+  const sink = await DuckDbSink.open(storePath);
+  const registry = await openRegistry(`${storePath}.ingest.json`);
+  try {
+    return await runIngest({
+      format: 'nginx-combined',
+      parserOptions: {},
+      factories: ALL_FACTORIES,
+      input: { kind: 'paths', args: [file] },
+      sink: opts.failAt ? failingCommit(sink, opts.failAt) : sink,
+      registry,
+      signal: abort.signal,
+      batchEvents: opts.batchEvents,
+      inStore: opts.inStore,
+      onProgress: (p) => {
+        if (opts.stopWhen?.(p)) abort.abort();
+      },
+    });
+  } finally {
+    await sink.close();
+  }
+}
+
+/** The paths of the events in a store. */
+async function storedPaths(storePath: string): Promise<string[]> {
+  const s = await DuckDbStore.open({ path: storePath });
+  try {
+    return (await s.search({ limit: 20_000 })).events.map((e) => e.path!);
+  } finally {
+    await s.close();
+  }
+}
+
 for (const [way, inStore] of [
   ['line by line', { minBytes: Infinity }],
   ['in the store, in chunks', { minBytes: 0, chunkBytes: 64 << 10 }],
@@ -150,37 +206,7 @@ for (const [way, inStore] of [
       const text = Array.from({ length: 5000 }, (_, i) => line(i + 1)).join('');
       const gz = path.join(dir, 'old.log.gz');
       await writeFile(gz, gzipSync(text));
-      const once = async (storePath: string, stopAfter: number | null) => {
-        const abort = new AbortController();
-        const sink = await DuckDbSink.open(storePath);
-        const registry = await openRegistry(`${storePath}.ingest.json`);
-        try {
-          return await runIngest({
-            format: 'nginx-combined',
-            parserOptions: {},
-            factories: ALL_FACTORIES,
-            input: { kind: 'paths', args: [gz] },
-            sink,
-            registry,
-            signal: abort.signal,
-            batchEvents: 2000,
-            inStore,
-            onProgress: (p) => {
-              if (stopAfter !== null && p.events >= stopAfter) abort.abort();
-            },
-          });
-        } finally {
-          await sink.close();
-        }
-      };
-      const storedPaths = async (storePath: string): Promise<string[]> => {
-        const s = await DuckDbStore.open({ path: storePath });
-        try {
-          return (await s.search({ limit: 10_000 })).events.map((e) => e.path!);
-        } finally {
-          await s.close();
-        }
-      };
+      const once = (storePath: string, stopAfter: number | null) => ingestFile(gz, storePath, { inStore, batchEvents: 2000, stopWhen: (p) => stopAfter !== null && p.events >= stopAfter });
       const stopped = path.join(dir, 'stopped.duckdb');
       const first = await once(stopped, 2000);
       assert.ok(first.events >= 2000 && first.events < 5000, `stopped part-way (${first.events})`);
@@ -204,58 +230,11 @@ for (const [way, inStore] of [
   });
 }
 
-/** A store sink whose `failAt`-th commit fails (nothing of it stored), as a full disk or a kill would leave it. */
-function failingCommit(sink: DuckDbSink, failAt: number): EventSink {
-  let commits = 0;
-  return {
-    kind: sink.kind,
-    description: sink.description,
-    add: (e) => sink.add(e),
-    get pending() {
-      return sink.pending;
-    },
-    commit: (cursors) => (++commits === failAt ? Promise.reject(new Error('disk full')) : sink.commit(cursors)),
-    commitLogChunk: (...args) => (++commits === failAt ? Promise.reject(new Error('disk full')) : sink.commitLogChunk(...args)),
-    cursors: () => sink.cursors(),
-    close: () => sink.close(),
-  };
-}
-
 test('a gzip file stopped part-way in the store is finished by the next run, every line once: a chunk parsed in JavaScript (CRLF) or a stop while skipping a re-read', { timeout: 60_000 }, async () => {
   const dir = await tempDir('tg-gz-stop-');
   try {
-    const go = async (gz: string, storePath: string, opts: { failAt?: number; stopWhen?: (p: { events: number }) => boolean; chunkBytes?: number }) => {
-      const abort = new AbortController();
-      const real = await DuckDbSink.open(storePath);
-      const registry = await openRegistry(`${storePath}.ingest.json`);
-      try {
-        return await runIngest({
-          format: 'nginx-combined',
-          parserOptions: {},
-          factories: ALL_FACTORIES,
-          input: { kind: 'paths', args: [gz] },
-          sink: opts.failAt ? failingCommit(real, opts.failAt) : real,
-          registry,
-          signal: abort.signal,
-          batchEvents: 1000,
-          inStore: { minBytes: 0, chunkBytes: opts.chunkBytes },
-          onProgress: (p) => {
-            if (opts.stopWhen?.(p)) abort.abort();
-          },
-        });
-      } finally {
-        await real.close();
-      }
-    };
-    const storedPaths = async (storePath: string): Promise<string[]> => {
-      const s = await DuckDbStore.open({ path: storePath });
-      try {
-        return (await s.search({ limit: 20_000 })).events.map((e) => e.path!);
-      } finally {
-        await s.close();
-      }
-    };
-
+    const go = (file: string, storePath: string, opts: { failAt?: number; stopWhen?: (p: { events: number }) => boolean; chunkBytes?: number }) =>
+      ingestFile(file, storePath, { inStore: { minBytes: 0, chunkBytes: opts.chunkBytes }, batchEvents: 1000, failAt: opts.failAt, stopWhen: opts.stopWhen });
     // CRLF: the one chunk goes to the line path in batches of 1,000; the second commit fails.
     // Only the last batch of the last chunk may record the file's size, or the rest would never be read.
     const crlf = path.join(dir, 'crlf.log.gz');
