@@ -203,7 +203,8 @@ for (const [way, inStore] of [
   test(`a gzip file read ${way} and stopped after a commit resumes without duplicates (it is re-read, the stored lines skipped); once done it is not read again`, { timeout: 60_000 }, async () => {
     const dir = await tempDir('tg-gz-');
     try {
-      const text = Array.from({ length: 5000 }, (_, i) => line(i + 1)).join('');
+      // The last line has no newline: it is read after the chunks, and it is what marks the file done.
+      const text = Array.from({ length: 5000 }, (_, i) => line(i + 1)).join('').slice(0, -1);
       const gz = path.join(dir, 'old.log.gz');
       await writeFile(gz, gzipSync(text));
       const once = (storePath: string, stopAfter: number | null) => ingestFile(gz, storePath, { inStore, batchEvents: 2000, stopWhen: (p) => stopAfter !== null && p.events >= stopAfter });
@@ -220,7 +221,8 @@ for (const [way, inStore] of [
       const whole = path.join(dir, 'whole.duckdb');
       const all = await once(whole, null);
       assert.equal(all.events, 5000);
-      assert.equal(all.parsedInStore, inStore.minBytes === 0 ? 5000 : 0);
+      // In the store: every line but the last, which has no newline.
+      assert.equal(all.parsedInStore, inStore.minBytes === 0 ? 4999 : 0);
       const again = await once(whole, null);
       assert.deepEqual([again.events, again.alreadyRead], [0, 1], 'the registry marks the file done');
       assert.equal((await storedPaths(whole)).length, 5000);

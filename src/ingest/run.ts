@@ -358,10 +358,14 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       await consume(stream.skipBefore ? withoutLinesBefore(batch, stream.skipBefore) : batch, stream);
       if (signal.aborted) break;
     }
+    await endOfInput(stream.size);
+  };
+  /** An input is read to its end: its `size` bytes count as done, and everything parsed of it is stored. */
+  const endOfInput = async (size: number | undefined): Promise<void> => {
     await detectNow();
     if (flushTimer) clearTimeout(flushTimer);
     flushTimer = null;
-    if (stream.size !== undefined) baseBytes += stream.size;
+    if (size !== undefined) baseBytes += size;
     // Each file's position is committed once it is fully read (followed inputs commit per batch).
     await flush();
   };
@@ -375,8 +379,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     const r = o.registry ? o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes) : { offset: 0, nextLine: undefined };
     const inStore = stored.get(identityKey(identity));
     // Gzip positions stay below the size until the end, so they often tie: the line number decides then.
-    const further = inStore !== undefined && (inStore.offset > r.offset || (inStore.offset === r.offset && inStore.nextLine > (r.nextLine ?? 0)));
-    if (inStore !== undefined && further && inStore.offset <= size) return { from: inStore.offset, firstLine: inStore.nextLine > 0 ? inStore.nextLine : undefined };
+    const storeIsFurther = inStore !== undefined && inStore.offset <= size && (inStore.offset > r.offset || (inStore.offset === r.offset && inStore.nextLine > (r.nextLine ?? 0)));
+    if (storeIsFurther) return { from: inStore.offset, firstLine: inStore.nextLine > 0 ? inStore.nextLine : undefined };
     return { from: r.offset, firstLine: r.nextLine };
   };
 
@@ -475,6 +479,22 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       return true;
     };
 
+    /**
+     * Text of the file held in memory, from line `line`, through the line path.
+     * `final`: it ends the file (a last line without its newline counts). A
+     * gzip file's lines have no position of their own in the compressed file:
+     * only the last batch records `end`, earlier ones stay below the size.
+     */
+    const lineByLine = async (data: Buffer, line: number, start: number, end: number, final: boolean): Promise<void> => {
+      const splitter = new LineSplitter(f.path, { firstLine: line, startOffset: start });
+      const batches: LineBatch[] = [];
+      splitter.push(data, batches);
+      if (final) splitter.finish(batches);
+      else splitter.flush(batches);
+      if (f.gzip) for (const [i, b] of batches.entries()) b.endOffset = i === batches.length - 1 ? end : Math.min(end, f.size - 1);
+      for (const b of batches) await consume(b, stream);
+    };
+
     const chunkBytes = o.inStore?.chunkBytes ?? IN_STORE_CHUNK_BYTES;
     const chunks = f.gzip ? gzipLineChunks(f.path, f.size, chunkBytes) : plainLineChunks(f.path, f.from, chunkBytes);
     let start = f.from;
@@ -488,16 +508,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         await flush();
         await inFlight;
         const done = readableAsLines(c.data) && (await chunkInStore(c.data, c.end, line, c.lines));
-        if (!done) {
-          const splitter = new LineSplitter(f.path, { firstLine: line, startOffset: start });
-          const batches: LineBatch[] = [];
-          splitter.push(c.data, batches);
-          splitter.flush(batches);
-          // A gzip chunk's lines have no position of their own in the compressed file: only
-          // the chunk's last batch may record its end (which is the file's size for the last chunk).
-          if (f.gzip) for (const [i, b] of batches.entries()) b.endOffset = i === batches.length - 1 ? c.end : Math.min(c.end, f.size - 1);
-          for (const b of batches) await consume(b, stream);
-        }
+        if (!done) await lineByLine(c.data, line, start, c.end, false);
         start = c.end;
         line += c.lines;
         bytesDone = baseBytes + c.end - f.from;
@@ -515,12 +526,9 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       // A line longer than a chunk: gzip cannot be entered in the middle, so the line path reads the file again and skips what is stored.
       await drain({ batches: readFileLines(f.path), ...stream, size: f.size, startOffset: 0, skipBefore: line }, f.path, false);
     } else {
-      const batches: LineBatch[] = [];
-      const splitter = new LineSplitter(f.path, { firstLine: line });
-      splitter.push(rest.data, batches);
-      splitter.finish(batches);
-      for (const b of batches) b.endOffset = f.size;
-      await drain({ batches: arrayBatches(batches), ...stream, size: f.size, startOffset: 0 }, f.path, false);
+      // The text after a gzip file's last newline: it ends at the file's size.
+      await lineByLine(rest.data, line, 0, f.size, true);
+      await endOfInput(f.size);
     }
   };
 
@@ -613,11 +621,6 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   s.linesPerSecond = Math.round(s.linesRead / Math.max(s.elapsedMs / 1000, 0.001));
   progress();
   return s;
-}
-
-/** Batches already in memory, as a stream. */
-async function* arrayBatches(batches: readonly LineBatch[]): AsyncGenerator<LineBatch> {
-  yield* batches;
 }
 
 /** The batch without its lines numbered below `line`. */
