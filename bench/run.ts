@@ -99,7 +99,7 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node dist/bench/run.j
   --keep-tmp             keep the temporary directory (generated configs, server logs)
   -h, --help             this text
 
-Needs nginx, haproxy and wrk: bash scripts/install-bench-deps.sh`;
+Needs nginx, haproxy, caddy and wrk: bash scripts/install-bench-deps.sh`;
 
 class UsageError extends Error {}
 
@@ -221,6 +221,7 @@ function machineInfo(root: string, bins: Binaries) {
     node: process.version,
     nginx: versionOf(bins.nginx, ['-v']),
     haproxy: versionOf(bins.haproxy, ['-v']),
+    caddy: versionOf(bins.caddy, ['version']),
     wrk: versionOf(bins.wrk, ['-v']),
     clockTicksPerSecond: clockTicksPerSecond(),
     tollgate: { version, commit: git.status === 0 ? git.stdout.trim() : null },
@@ -423,6 +424,9 @@ interface Headlines {
   /** Against NGINX writing its log line per request (Debian's default), and the platform ceiling (node-bare) against the reference. */
   tollgateVsNginxLogUnbuffered: number | null;
   nodeBareVsNginxLog: number | null;
+  /** The brief's second pair of peers (target ≥ 1.5× each). */
+  tollgateVsCaddyLog: number | null;
+  tollgateVsNodeHttpProxy: number | null;
   auditOnVsOff: number | null;
   auditCpuIncreasePct: number | null;
   p99AddedOverDirectMs: Partial<Record<ConfigId, number>>;
@@ -450,6 +454,8 @@ function headlines(summary: Summary[], connections: number[]): Headlines {
     tollgateVsNginxLog: ratio(on?.rps, get('nginx-log', hi)?.rps),
     tollgateVsNginxLogUnbuffered: ratio(on?.rps, get('nginx-log-unbuffered', hi)?.rps),
     nodeBareVsNginxLog: ratio(get('node-bare', hi)?.rps, get('nginx-log', hi)?.rps),
+    tollgateVsCaddyLog: ratio(on?.rps, get('caddy-log', hi)?.rps),
+    tollgateVsNodeHttpProxy: ratio(on?.rps, get('node-http-proxy', hi)?.rps),
     auditOnVsOff: ratio(on?.rps, off?.rps),
     auditCpuIncreasePct: cpuRatio === null ? null : (cpuRatio - 1) * 100,
     p99AddedOverDirectMs: p99,
@@ -497,6 +503,12 @@ function printReport(summary: Summary[], h: Headlines, failures: { id: ConfigId;
   lines.push([`Tollgate (audit on) / NGINX (log unbuffered), c${hi}`, ru === null ? na(['tollgate', 'nginx-log-unbuffered']) : `${fmtRatio(ru)}   (information: NGINX writing a log line per request)`]);
   const rb = h.nodeBareVsNginxLog;
   lines.push([`node-bare / NGINX (access log), c${hi}`, rb === null ? na(['node-bare', 'nginx-log']) : `${fmtRatio(rb)}   (information: the ceiling of a Node.js proxy on this machine)`]);
+  for (const [id, label, r] of [
+    ['caddy-log', 'Caddy (access log)', h.tollgateVsCaddyLog],
+    ['node-http-proxy', 'node-http-proxy', h.tollgateVsNodeHttpProxy],
+  ] as const) {
+    lines.push([`Tollgate (audit on) / ${label}, c${hi}`, r === null ? na(['tollgate', id]) : `${fmtRatio(r)}   target >= 1.50x  [${r >= 1.5 ? 'meets target' : 'BELOW TARGET'}]`]);
+  }
   const r2 = h.auditOnVsOff;
   const cpu = h.auditCpuIncreasePct === null ? '' : `; CPU per request ${h.auditCpuIncreasePct >= 0 ? '+' : ''}${fmtNum(h.auditCpuIncreasePct)} %`;
   lines.push([
@@ -553,7 +565,7 @@ async function main(): Promise<number> {
   state.keepTmp = opts.keepTmp;
   const root = repoRoot();
   const cli = opts.tollgateCli ?? join(root, 'dist', 'src', 'cli', 'index.js');
-  const bins: Binaries = { nginx: findBinary('nginx'), haproxy: findBinary('haproxy'), wrk: findBinary('wrk'), tollgateCli: existsSync(cli) ? cli : null };
+  const bins: Binaries = { nginx: findBinary('nginx'), haproxy: findBinary('haproxy'), caddy: findBinary('caddy'), wrk: findBinary('wrk'), tollgateCli: existsSync(cli) ? cli : null };
   if (!bins.wrk || !bins.nginx) {
     const missing = [!bins.nginx && 'nginx (the backend)', !bins.wrk && 'wrk (the load generator)'].filter(Boolean).join(' and ');
     console.error(`cannot benchmark: ${missing} not installed; install with: bash scripts/install-bench-deps.sh`);
@@ -582,7 +594,7 @@ async function main(): Promise<number> {
     `Tollgate bench: ${configs.map((c) => c.id).join(', ')}\n` +
       `  ${opts.repeat} round(s) x connections ${opts.connections.join(',')} x (${opts.warmupS} s warm-up + ${opts.durationS} s), about ${Math.ceil(estimateS / 60)} min\n` +
       `  wrk ${wrkArgs({ url: `http://127.0.0.1:<port>${PATH}`, threads: opts.threads, connections: opts.connections[0], durationS: opts.durationS, headers: [] }).join(' ')} + ${HEADERS.length} headers\n` +
-      `  machine: ${machine.nproc} cores (${machine.cpuModel ?? 'unknown CPU'}), node ${machine.node}, ${machine.nginx ?? ''}, ${machine.haproxy ?? 'no haproxy'}`,
+      `  machine: ${machine.nproc} cores (${machine.cpuModel ?? 'unknown CPU'}), node ${machine.node}, ${machine.nginx ?? ''}, ${machine.haproxy ?? 'no haproxy'}, ${machine.caddy ? `caddy ${machine.caddy}` : 'no caddy'}`,
   );
   const load1 = machine.loadavgStart[0];
   const warnings: string[] = [];

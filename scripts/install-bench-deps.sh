@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `npm run bench` needs on Debian 12: NGINX (backend and peer),
-# HAProxy (peer), wrk (load generator) and GoAccess (the ingest benchmark's
+# HAProxy and Caddy (peers), wrk (load generator) and GoAccess (the ingest benchmark's
 # peer). Idempotent; see install-test-deps.sh.
 set -euo pipefail
-exec bash "$(dirname "${BASH_SOURCE[0]}")/install-test-deps.sh" nginx haproxy wrk goaccess
+exec bash "$(dirname "${BASH_SOURCE[0]}")/install-test-deps.sh" nginx haproxy caddy wrk goaccess

@@ -40,6 +40,7 @@ declare -A SERVICES=(
   [redis-server]="redis-server"
   [nats-server]="nats-server"
   [prometheus-alertmanager]="prometheus-alertmanager"
+  [caddy]="caddy"
 )
 
 # Default PID files of the Debian packages, for machines without systemd where

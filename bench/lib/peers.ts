@@ -18,7 +18,7 @@ import { startProcess, stopProcess, type Managed } from './procs.js';
 export const BODY = 'tollgate benchmark backend: a plain text body of exactly one hundred bytes '.padEnd(100, '.');
 if (Buffer.byteLength(BODY) !== 100) throw new Error(`BODY must be 100 bytes, is ${Buffer.byteLength(BODY)}`);
 
-export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-log-unbuffered', 'nginx-nolog', 'haproxy', 'node-bare', 'tollgate', 'tollgate-noaudit', 'tollgate-norules', 'tollgate-apikey', 'tollgate-jwt'] as const;
+export const CONFIG_IDS = ['direct', 'nginx-log', 'nginx-log-unbuffered', 'nginx-nolog', 'haproxy', 'caddy-log', 'node-bare', 'node-http-proxy', 'tollgate', 'tollgate-noaudit', 'tollgate-norules', 'tollgate-apikey', 'tollgate-jwt'] as const;
 
 /** Credentials every request of the load carries (all configurations get the same headers). */
 export const BENCH_API_KEY = 'bench-api-key-5d1f0c8e7a6b4d2f';
@@ -38,6 +38,7 @@ export type ConfigId = (typeof CONFIG_IDS)[number];
 export interface Binaries {
   nginx: string | null;
   haproxy: string | null;
+  caddy: string | null;
   wrk: string | null;
   /** dist/src/cli/index.js when it exists. */
   tollgateCli: string | null;
@@ -204,6 +205,34 @@ backend be
 `;
 }
 
+/**
+ * Caddy as its documentation sets up a reverse proxy, with the access log on
+ * (Caddy's own JSON lines, to a file; it has no buffered mode). The upstream
+ * keep-alive pool is raised from Caddy's 32 idle connections per host to
+ * NGINX's 128, so no run pays for reconnecting. No admin endpoint, no
+ * automatic HTTPS: nothing listens but the one port.
+ */
+export function caddyfile(dir: string, port: number, backendPort: number): string {
+  return `# Tollgate bench: Caddy as the proxy, access log on (reference set-up, docs/testing.md)
+{
+\tadmin off
+\tauto_https off
+\tstorage file_system ${dir}/data
+}
+http://127.0.0.1:${port} {
+\tlog {
+\t\toutput file ${dir}/access.log
+\t}
+\treverse_proxy 127.0.0.1:${backendPort} {
+\t\ttransport http {
+\t\t\tkeepalive_idle_conns 256
+\t\t\tkeepalive_idle_conns_per_host 128
+\t\t}
+\t}
+}
+`;
+}
+
 export function tollgateConfig(dir: string, port: number, adminPort: number, backendPort: number, audit: boolean, workers: 'auto' | number, policy: TollgatePolicy = 'none', rules = true): string {
   // The same restricted route either way: who may call it is decided by a group rule.
   const access =
@@ -246,11 +275,12 @@ async function launch(
   path: string,
   extraLogs: string[],
   ready?: (dead: () => string | null) => Promise<void>,
+  env?: NodeJS.ProcessEnv,
 ): Promise<Running> {
   const stdout = join(dir, 'stdout.log');
   const stderr = join(dir, 'stderr.log');
   const logs = [stderr, stdout, ...extraLogs];
-  const proc = startProcess(id, cmd, args, { cwd: dir, stdoutFile: stdout, stderrFile: stderr });
+  const proc = startProcess(id, cmd, args, { cwd: dir, stdoutFile: stdout, stderrFile: stderr, env });
   const procs = [proc];
   const dead = () => deadReason(procs, logs);
   const running: Running = { id, url, procs, configText, dead, stop: () => stopProcess(proc) };
@@ -343,6 +373,22 @@ export const PEERS: readonly PeerDef[] = [
     },
   },
   {
+    id: 'caddy-log',
+    label: 'Caddy, access log',
+    description: 'Caddy reverse_proxy (GOMAXPROCS = cores), keep-alive upstream pool of 128, JSON access log to a file',
+    unavailable: (b) => (b.caddy ? null : `caddy is not installed; ${INSTALL_HINT}`),
+    async start(ctx) {
+      const dir = serverDir(ctx, 'caddy-log');
+      const port = await freePort();
+      const conf = caddyfile(dir, port, ctx.backendPort);
+      const file = join(dir, 'Caddyfile');
+      writeFileSync(file, conf);
+      // Caddy keeps state under HOME/XDG directories: give it the server's own.
+      const env = { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') };
+      return launch('caddy-log', dir, ctx.bins.caddy!, ['run', '--config', file, '--adapter', 'caddyfile'], conf, `http://127.0.0.1:${port}`, ctx.path, [], undefined, env);
+    },
+  },
+  {
     id: 'node-bare',
     label: 'bare Node.js proxy',
     description: 'a minimal undici proxy in as many cluster workers as Tollgate: the ceiling of a Node.js proxy on this machine',
@@ -353,6 +399,19 @@ export const PEERS: readonly PeerDef[] = [
       const script = fileURLToPath(new URL('../bare-proxy.js', import.meta.url));
       const workers = ctx.tollgateWorkers === 'auto' ? availableParallelism() : ctx.tollgateWorkers;
       return launch('node-bare', dir, process.execPath, [script, String(port), String(ctx.backendPort), String(workers)], `bare-proxy.js ${workers} worker(s)`, `http://127.0.0.1:${port}`, ctx.path, []);
+    },
+  },
+  {
+    id: 'node-http-proxy',
+    label: 'node-http-proxy',
+    description: 'the http-proxy package with a keep-alive agent, in as many cluster workers as Tollgate; no access log',
+    unavailable: () => null,
+    async start(ctx) {
+      const dir = serverDir(ctx, 'node-http-proxy');
+      const port = await freePort();
+      const script = fileURLToPath(new URL('../node-http-proxy.js', import.meta.url));
+      const workers = ctx.tollgateWorkers === 'auto' ? availableParallelism() : ctx.tollgateWorkers;
+      return launch('node-http-proxy', dir, process.execPath, [script, String(port), String(ctx.backendPort), String(workers)], `node-http-proxy.js ${workers} worker(s)`, `http://127.0.0.1:${port}`, ctx.path, []);
     },
   },
   tollgatePeer('tollgate', true),
