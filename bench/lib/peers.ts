@@ -10,6 +10,7 @@ import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
 import { stringify } from 'yaml';
 import { httpGet, freePort, waitFor } from './net.js';
 import { startProcess, stopProcess, type Managed } from './procs.js';
@@ -405,7 +406,7 @@ export const PEERS: readonly PeerDef[] = [
     id: 'node-http-proxy',
     label: 'node-http-proxy',
     description: 'the http-proxy package with a keep-alive agent, in as many cluster workers as Tollgate; no access log',
-    unavailable: () => null,
+    unavailable: () => (resolvable('http-proxy') ? null : 'the http-proxy package is not installed (a dev dependency): run npm install without --omit=dev'),
     async start(ctx) {
       const dir = serverDir(ctx, 'node-http-proxy');
       const port = await freePort();
@@ -420,6 +421,15 @@ export const PEERS: readonly PeerDef[] = [
   tollgatePeer('tollgate-apikey', true, 'api_key'),
   tollgatePeer('tollgate-jwt', true, 'jwt'),
 ];
+
+function resolvable(pkg: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Finds an executable in PATH or the sbin directories (not in every user's PATH). */
 export function findBinary(name: string): string | null {
