@@ -6,22 +6,13 @@
  *
  * Usage: node dist/bench/bare-proxy.js <port> <backend port> <workers>
  */
-import cluster from 'node:cluster';
 import http from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
+import { clustered } from './lib/clustered.js';
 
 const [port, backendPort, workers] = process.argv.slice(2).map(Number);
 
-if (cluster.isPrimary) {
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  for (let i = 0; i < Math.max(1, workers || 1); i++) cluster.fork();
-  const stop = () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-} else {
+clustered(workers, () => {
   const pool = new Pool(`http://127.0.0.1:${backendPort}`, { connections: 256 });
   http
     .createServer((req, res) => {
@@ -45,4 +36,4 @@ if (cluster.isPrimary) {
       pool.dispatch({ path: req.url ?? '/', method: (req.method ?? 'GET'), headers: req.headers as Record<string, string>, body: null }, handler);
     })
     .listen(port, '127.0.0.1');
-}
+});

@@ -8,22 +8,13 @@
  *
  * Usage: node dist/bench/node-http-proxy.js <port> <backend port> <workers>
  */
-import cluster from 'node:cluster';
 import http from 'node:http';
 import httpProxy from 'http-proxy';
+import { clustered } from './lib/clustered.js';
 
 const [port, backendPort, workers] = process.argv.slice(2).map(Number);
 
-if (cluster.isPrimary) {
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  for (let i = 0; i < Math.max(1, workers || 1); i++) cluster.fork();
-  const stop = () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-} else {
+clustered(workers, () => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const proxy = httpProxy.createProxyServer({ target: `http://127.0.0.1:${backendPort}`, agent, xfwd: true });
   proxy.on('error', (_err, _req, res) => {
@@ -33,4 +24,4 @@ if (cluster.isPrimary) {
     } else res.destroy();
   });
   http.createServer((req, res) => proxy.web(req, res)).listen(port, '127.0.0.1');
-}
+});

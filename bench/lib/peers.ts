@@ -344,6 +344,23 @@ function tollgatePeer(id: ConfigId, audit: boolean, policy: TollgatePolicy = 'no
   };
 }
 
+/** A Node.js proxy of bench/ (`<script> <port> <backend port> <workers>`), in as many workers as Tollgate. */
+function nodeScriptPeer(id: ConfigId, label: string, description: string, script: string, unavailable: PeerDef['unavailable']): PeerDef {
+  return {
+    id,
+    label,
+    description,
+    unavailable,
+    async start(ctx) {
+      const dir = serverDir(ctx, id);
+      const port = await freePort();
+      const file = fileURLToPath(new URL(`../${script}`, import.meta.url));
+      const workers = ctx.tollgateWorkers === 'auto' ? availableParallelism() : ctx.tollgateWorkers;
+      return launch(id, dir, process.execPath, [file, String(port), String(ctx.backendPort), String(workers)], `${script} ${workers} worker(s)`, `http://127.0.0.1:${port}`, ctx.path, []);
+    },
+  };
+}
+
 export const PEERS: readonly PeerDef[] = [
   {
     id: 'direct',
@@ -389,32 +406,20 @@ export const PEERS: readonly PeerDef[] = [
       return launch('caddy-log', dir, ctx.bins.caddy!, ['run', '--config', file, '--adapter', 'caddyfile'], conf, `http://127.0.0.1:${port}`, ctx.path, [], undefined, env);
     },
   },
-  {
-    id: 'node-bare',
-    label: 'bare Node.js proxy',
-    description: 'a minimal undici proxy in as many cluster workers as Tollgate: the ceiling of a Node.js proxy on this machine',
-    unavailable: () => null,
-    async start(ctx) {
-      const dir = serverDir(ctx, 'node-bare');
-      const port = await freePort();
-      const script = fileURLToPath(new URL('../bare-proxy.js', import.meta.url));
-      const workers = ctx.tollgateWorkers === 'auto' ? availableParallelism() : ctx.tollgateWorkers;
-      return launch('node-bare', dir, process.execPath, [script, String(port), String(ctx.backendPort), String(workers)], `bare-proxy.js ${workers} worker(s)`, `http://127.0.0.1:${port}`, ctx.path, []);
-    },
-  },
-  {
-    id: 'node-http-proxy',
-    label: 'node-http-proxy',
-    description: 'the http-proxy package with a keep-alive agent, in as many cluster workers as Tollgate; no access log',
-    unavailable: () => (resolvable('http-proxy') ? null : 'the http-proxy package is not installed (a dev dependency): run npm install without --omit=dev'),
-    async start(ctx) {
-      const dir = serverDir(ctx, 'node-http-proxy');
-      const port = await freePort();
-      const script = fileURLToPath(new URL('../node-http-proxy.js', import.meta.url));
-      const workers = ctx.tollgateWorkers === 'auto' ? availableParallelism() : ctx.tollgateWorkers;
-      return launch('node-http-proxy', dir, process.execPath, [script, String(port), String(ctx.backendPort), String(workers)], `node-http-proxy.js ${workers} worker(s)`, `http://127.0.0.1:${port}`, ctx.path, []);
-    },
-  },
+  nodeScriptPeer(
+    'node-bare',
+    'bare Node.js proxy',
+    'a minimal undici proxy in as many cluster workers as Tollgate: the ceiling of a Node.js proxy on this machine',
+    'bare-proxy.js',
+    () => null,
+  ),
+  nodeScriptPeer(
+    'node-http-proxy',
+    'node-http-proxy',
+    'the http-proxy package with a keep-alive agent, in as many cluster workers as Tollgate; no access log',
+    'node-http-proxy.js',
+    () => (resolvable('http-proxy') ? null : 'the http-proxy package is not installed (a dev dependency): run npm install without --omit=dev'),
+  ),
   tollgatePeer('tollgate', true),
   tollgatePeer('tollgate-noaudit', false),
   tollgatePeer('tollgate-norules', true, 'none', false),
