@@ -211,14 +211,14 @@ backend be
  * (Caddy's own JSON lines, to a file; it has no buffered mode). The upstream
  * keep-alive pool is raised from Caddy's 32 idle connections per host to
  * NGINX's 128, so no run pays for reconnecting. No admin endpoint, no
- * automatic HTTPS: nothing listens but the one port.
+ * automatic HTTPS: nothing listens but the one port. Its state goes where
+ * the caller points HOME and the XDG directories.
  */
 export function caddyfile(dir: string, port: number, backendPort: number): string {
   return `# Tollgate bench: Caddy as the proxy, access log on (reference set-up, docs/testing.md)
 {
 \tadmin off
 \tauto_https off
-\tstorage file_system ${dir}/data
 }
 http://127.0.0.1:${port} {
 \tlog {
