@@ -17,6 +17,7 @@ import { openRegistry } from '../src/ingest/registry.js';
 import { runIngest } from '../src/ingest/run.js';
 import { DuckDbSink, type EventSink } from '../src/ingest/sinks.js';
 import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
 import { DuckDbStore } from '../src/store/duckdb/duckdb-store.js';
 
 const run = promisify(execFile);
@@ -161,7 +162,7 @@ function failingCommit(sink: DuckDbSink, failAt: number): EventSink {
 async function ingestFile(
   file: string,
   storePath: string,
-  opts: { inStore: { minBytes: number; chunkBytes?: number }; batchEvents: number; failAt?: number; stopWhen?: (p: { events: number }) => boolean },
+  opts: { inStore: { minBytes: number; chunkBytes?: number }; batchEvents: number; failAt?: number; stopWhen?: (p: IngestProgress) => boolean },
 ) {
   const abort = new AbortController();
   const sink = await DuckDbSink.open(storePath);
@@ -184,6 +185,26 @@ async function ingestFile(
   } finally {
     await sink.close();
   }
+}
+
+type IngestProgress = { events: number; bytes: number; totalBytes: number | null };
+
+/** A stopWhen that never stops and keeps every progress report. */
+function progressRecorder(): { reports: IngestProgress[]; stopWhen: (p: IngestProgress) => boolean } {
+  const reports: IngestProgress[] = [];
+  return { reports, stopWhen: (p) => (reports.push({ events: p.events, bytes: p.bytes, totalBytes: p.totalBytes }), false) };
+}
+
+/** Progress only moves forward, never past the total, and ends at it. */
+function assertProgressForward(reports: readonly IngestProgress[], what: string): void {
+  assert.ok(reports.length > 1, `${what}: progress was reported`);
+  const total = reports[0].totalBytes;
+  assert.ok(total !== null && total > 0, `${what}: a total is known`);
+  for (let i = 1; i < reports.length; i++) {
+    assert.ok(reports[i].bytes >= reports[i - 1].bytes, `${what}: progress went back from ${reports[i - 1].bytes} to ${reports[i].bytes} bytes (report ${i})`);
+    assert.ok(reports[i].bytes <= total, `${what}: ${reports[i].bytes} bytes done of ${total}`);
+  }
+  assert.equal(reports.at(-1)!.bytes, total, `${what}: ends at the total`);
 }
 
 /** The paths of the events in a store. */
@@ -235,7 +256,7 @@ for (const [way, inStore] of [
 test('a gzip file stopped part-way in the store is finished by the next run, every line once: a chunk parsed in JavaScript (CRLF) or a stop while skipping a re-read', { timeout: 60_000 }, async () => {
   const dir = await tempDir('tg-gz-stop-');
   try {
-    const go = (file: string, storePath: string, opts: { failAt?: number; stopWhen?: (p: { events: number }) => boolean; chunkBytes?: number }) =>
+    const go = (file: string, storePath: string, opts: { failAt?: number; stopWhen?: (p: IngestProgress) => boolean; chunkBytes?: number }) =>
       ingestFile(file, storePath, { inStore: { minBytes: 0, chunkBytes: opts.chunkBytes }, batchEvents: 1000, failAt: opts.failAt, stopWhen: opts.stopWhen });
     // CRLF: the one chunk goes to the line path in batches of 1,000; the second commit fails.
     // Only the last batch of the last chunk may record the file's size, or the rest would never be read.
@@ -252,16 +273,26 @@ test('a gzip file stopped part-way in the store is finished by the next run, eve
     // A line longer than a chunk sends the file back to the line path, which skips the 6,000 lines stored;
     // stopped during that skip, the position must not move back.
     const long = path.join(dir, 'long.log.gz');
-    const lines = Array.from({ length: 8000 }, (_, i) => (i === 6000 ? line(i + 1).replace('/n/', `/n/${'x'.repeat(100_000)}/`) : line(i + 1)));
+    // Random tokens make the compressed file larger than the 1 MiB the reader takes at a time, so positions in it move as it is read.
+    const lines = Array.from({ length: 8000 }, (_, i) => line(i + 1).replace('/n/', `/n/${i === 6000 ? 'x'.repeat(100_000) : randomBytes(200).toString('hex')}/`));
     await writeFile(long, gzipSync(lines.join('')));
     const b = path.join(dir, 'b.duckdb');
     let atSixThousand = 0;
     const first = await go(long, b, { chunkBytes: 64 << 10, stopWhen: (p) => p.events >= 6000 && ++atSixThousand === 2 });
     assert.equal(first.events, 6000, 'stopped in the re-read, before its first new line');
-    await go(long, b, {});
+    // Resumed from the middle of a gzip file: progress counts from there, not from the file's start.
+    const resumedProgress = progressRecorder();
+    await go(long, b, { stopWhen: resumedProgress.stopWhen });
+    assertProgressForward(resumedProgress.reports, 'resumed gzip file');
     const pathsB = await storedPaths(b);
     assert.equal(pathsB.length, 8000);
     assert.equal(new Set(pathsB).size, 8000, 'no line stored twice');
+
+    // Read whole: the re-read after the long line does not move the bar back to the start.
+    const wholeProgress = progressRecorder();
+    const whole = await go(long, path.join(dir, 'c.duckdb'), { chunkBytes: 64 << 10, stopWhen: wholeProgress.stopWhen });
+    assert.equal(whole.events, 8000);
+    assertProgressForward(wholeProgress.reports, 'gzip file re-read after a long line');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

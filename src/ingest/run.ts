@@ -354,7 +354,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     current = label;
     if (newInput) s.inputs++;
     for await (const batch of stream.batches) {
-      if (stream.size !== undefined) bytesDone = baseBytes + batch.endOffset - (stream.startOffset ?? 0);
+      // Never backwards: a gzip file read again from its start (its stored lines skipped) shows no progress until it passes where it was.
+      if (stream.size !== undefined) bytesDone = Math.max(bytesDone, baseBytes + batch.endOffset - (stream.startOffset ?? 0));
       await consume(stream.skipBefore ? withoutLinesBefore(batch, stream.skipBefore) : batch, stream);
       if (signal.aborted) break;
     }
@@ -552,7 +553,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         }
         plan.push({ path, identity, size, from, firstLine, gzip: firstBytes[0] === 0x1f && firstBytes[1] === 0x8b });
       }
-      totalBytes = plan.reduce((n, f) => n + (f.size - f.from), 0);
+      totalBytes = plan.reduce((n, f) => n + bytesToRead(f), 0);
       for (const f of plan) {
         const sql = (await largeEnoughInStore(f)) ? await inStoreFormat(f) : null;
         if (sql) {
@@ -566,7 +567,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
             batches: readFileLines(f.path, f.gzip ? {} : { fromOffset: f.from, firstLine: f.firstLine }),
             identity: f.identity,
             path: f.path,
-            size: f.gzip ? f.size : f.size - f.from,
+            size: bytesToRead(f),
             startOffset: f.gzip ? 0 : f.from,
             skipBefore: f.gzip && f.from > 0 && f.firstLine ? f.firstLine : undefined,
           },
@@ -621,6 +622,11 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   s.linesPerSecond = Math.round(s.linesRead / Math.max(s.elapsedMs / 1000, 0.001));
   progress();
   return s;
+}
+
+/** What progress counts for a file: from where reading starts, which for a gzip file is always its start (see resumePoint). */
+function bytesToRead(f: { size: number; from: number; gzip: boolean }): number {
+  return f.gzip ? f.size : f.size - f.from;
 }
 
 /** The batch without its lines numbered below `line`. */
