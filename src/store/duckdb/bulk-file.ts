@@ -3,7 +3,7 @@
  * identifiers and strings quoted for SQL, and their data handed to DuckDB as
  * a temporary file that is removed whatever the statement does.
  */
-import { closeSync, openSync, writeSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, writeSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 
 /** A quoted SQL identifier. */
@@ -17,6 +17,9 @@ export function sqlString(s: string): string {
 }
 
 let seq = 0;
+
+/** A bulk file's name, with the process that owns it: `tollgate-bulk-<pid>-<ms>-<seq>.<ext>`. */
+const BULK_FILE = /^tollgate-bulk-(\d+)-\d+-\d+\.[a-z]+$/;
 
 /** Writes `data` to a new file in `tmpDir` (owner-only), runs `read(file)`, then removes the file. */
 export async function withBulkFile<T>(data: readonly Buffer[], ext: string, tmpDir: string, read: (file: string) => Promise<T>): Promise<T> {
@@ -38,5 +41,44 @@ export async function withBulkFile<T>(data: readonly Buffer[], ext: string, tmpD
     } catch {
       // never created, or already gone
     }
+  }
+}
+
+/**
+ * Removes the bulk files in `tmpDir` of processes that no longer run: a
+ * process killed during a load (SIGKILL, the OOM killer, a power cut) never
+ * reaches withBulkFile's clean-up, and each such file can be tens of MB.
+ * Returns how many were removed. Files of live processes, of other users
+ * (unlink fails) and anything else in the directory are left alone.
+ */
+export function removeStaleBulkFiles(tmpDir: string): number {
+  let names: string[];
+  try {
+    names = readdirSync(tmpDir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = BULK_FILE.exec(name);
+    if (!m || isRunning(Number(m[1]))) continue;
+    try {
+      unlinkSync(path.join(tmpDir, name));
+      removed++;
+    } catch {
+      // another user's file, or removed meanwhile
+    }
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -34,7 +34,7 @@ import { uuidv7Time } from '../../core/ids.js';
 import { BULK_MIN_EVENTS, insertCsvRows, insertViaCsv, type CsvSegment } from './bulk-csv.js';
 import { insertNdjson, recordFacts } from './bulk-ndjson.js';
 import { LogChunkRefusedError, dropStaged, insertStaged, stageLogChunk, type SqlLineFormat } from './bulk-log.js';
-import { ident } from './bulk-file.js';
+import { ident, removeStaleBulkFiles } from './bulk-file.js';
 import { ROLLUP_DDL, ROLLUP_DIMS, HOUR_MS, DAY_MS, CLASS_SQL, binSql, buildPending, forgetBefore, histogramQuantile, perInterval, markAllPending, markPending, planRange, touched, unitsSql } from './rollups.js';
 import {
   DEFAULT_LIMIT, DEFAULT_TOP_LIMIT, EVENT_QUERY_KEYS, FILTER_KEYS, LATENCY_QUERY_KEYS, MAX_LATENCY_GROUPS, MAX_LIMIT,
@@ -90,6 +90,9 @@ const SQL_TYPE: Record<FieldType, string> = {
   json: 'VARCHAR',
   string: 'VARCHAR',
 };
+
+/** Bulk files of dead processes are looked for once per process, by the first store opened. */
+let staleBulkFilesChecked = false;
 
 /** A get() first looks this far around the time in the UUIDv7 id (long requests get ids late). */
 const GET_WINDOW_MS = 24 * 3600 * 1000;
@@ -281,6 +284,10 @@ export class DuckDbStore implements Store {
       ...(this.bulk ? { max_vacuum_tasks: '0' } : {}),
     });
     this.instance = instance;
+    if (!staleBulkFilesChecked) {
+      staleBulkFilesChecked = true;
+      removeStaleBulkFiles(os.tmpdir());
+    }
     try {
       const writer = (this.writer = await instance.connect());
       this.reader = await instance.connect();
