@@ -14,7 +14,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import { parse, stringify } from 'yaml';
 import { WebSocketServer, WebSocket } from 'ws';
@@ -151,6 +151,7 @@ after(async () => {
   await backend?.close();
   await new Promise((r) => jwks?.close(r));
   await new Promise((r) => auth?.close(r));
+  if (certDir) await rm(certDir, { recursive: true, force: true });
 });
 
 /** The single event for a request id. */

@@ -8,20 +8,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { mkdir, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { startBackend, startTollgate, merge, get, waitFor, tempDir, type TestNode, ADMIN } from './helpers.js';
 import { skipUnlessCI } from './support/skip.js';
 
 function canMount(): boolean {
+  const d = path.join(tmpdir(), `tg-mount-probe-${process.pid}`);
   try {
-    const d = `/tmp/tg-mount-probe-${process.pid}`;
     execFileSync('mkdir', ['-p', d]);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d], { stdio: 'ignore' });
     execFileSync('umount', [d]);
     return true;
   } catch {
     return false;
+  } finally {
+    rmSync(d, { recursive: true, force: true });
   }
 }
 

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeploymentRegistry, validateDeployment } from './deployments.js';
 import { ciDefaults } from '../cli/deploy.js';
 
-test('markers persist, sort by time, and give the version in force per service for this environment', async () => {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tg-dep-')), 'deployments.json');
+test('markers persist, sort by time, and give the version in force per service for this environment', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tg-dep-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'deployments.json');
   const r = new DeploymentRegistry(file, 'production');
   r.load();
   const seen: Record<string, string>[] = [];

@@ -163,11 +163,12 @@ routes:
   assert.ok(errors.every((e) => e.line !== undefined && e.line > 0), 'each with its line');
 });
 
-test('detection: rules files, built-in overrides and notifier errors are all listed, also when the detect section itself has errors', async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
+test('detection: rules files, built-in overrides and notifier errors are all listed, also when the detect section itself has errors', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const path = await import('node:path');
   const dir = mkdtempSync(path.join(tmpdir(), 'tg-load-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const rules = path.join(dir, 'rules.yaml');
   writeFileSync(rules, 'rules:\n  - id: scan\n    match: { field: pathh, prefix: /admin }\n    condition: { type: count, threshold: 5 }\n');
   const base = `listeners: [{ address: 127.0.0.1:18080 }]\ndetect:\n  rules_files: [${rules}]\n  builtin:\n    rules:\n      failed-login-surge: { condition: { threshold: -1 } }\n`;

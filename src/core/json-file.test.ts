@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readJsonFile, writeFileAtomic } from './json-file.js';
 
-test('readJsonFile: missing is undefined, corrupt is an error naming the file', () => {
+test('readJsonFile: missing is undefined, corrupt is an error naming the file', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tg-json-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'state.json');
   assert.equal(readJsonFile(file), undefined);
   writeFileSync(file, '{"a": [1, 2]}');
@@ -15,8 +16,9 @@ test('readJsonFile: missing is undefined, corrupt is an error naming the file', 
   assert.throws(() => readJsonFile(file), (e: Error) => e.message.startsWith(`${file} is not valid JSON`));
 });
 
-test('writeFileAtomic: creates the directory, replaces the file whole, leaves no temp file, sets the mode', async () => {
+test('writeFileAtomic: creates the directory, replaces the file whole, leaves no temp file, sets the mode', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tg-json-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'sub', 'state.json');
   await writeFileAtomic(file, 'first\n');
   await writeFileAtomic(file, 'second\n');

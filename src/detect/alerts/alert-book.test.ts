@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { uuidv7 } from '../../core/ids.js';
@@ -31,8 +31,10 @@ function alert(fields: Partial<Alert> = {}): Alert {
   };
 }
 
-test('alerts survive a restart with their changes; a torn last line is skipped', () => {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tollgate-alerts-')), 'alerts.ndjson');
+test('alerts survive a restart with their changes; a torn last line is skipped', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-alerts-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'alerts.ndjson');
   const book = new AlertBook({ file, retentionDays: 90 });
   book.load();
   const a = alert();

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { emptyEvent, type AuditEvent } from '../../core/event.js';
@@ -154,8 +154,9 @@ describe('rule sets', () => {
     assert.match(text, /detect\.default_notifiers\[0\]: unknown notifier "ghost"/);
   });
 
-  test('rules files: loaded, and their errors name the file, the path and the line', () => {
+  test('rules files: loaded, and their errors name the file, the path and the line', (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tollgate-rules-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(path.join(dir, 'good.yaml'), 'rules:\n  - id: admin-scan\n    match: { field: path, prefix: /admin }\n    window: 1m\n    condition: { type: count, threshold: 5 }\n');
     writeFileSync(path.join(dir, 'bad.yaml'), 'rules:\n  - id: ok-one\n    condition: { type: count, threshold: 5 }\n  - id: broken\n    condition:\n      type: percentile\n      percentile: 120\n      threshold: 10\n');
     const good = resolveRules({ ...base, builtin: BuiltinSchema.parse({ enabled: false }), rules_files: ['good.yaml'] }, dir);
