@@ -160,7 +160,7 @@ function failingCommit(sink: DuckDbSink, failAt: number): EventSink {
 
 /** One ingest of `file` into the store at `storePath`, with its registry; `stopWhen` stops it (as Ctrl-C does), `failAt` fails that commit. */
 async function ingestFile(
-  file: string,
+  file: string | string[],
   storePath: string,
   opts: { inStore: { minBytes: number; chunkBytes?: number }; batchEvents: number; failAt?: number; stopWhen?: (p: IngestProgress) => boolean },
 ) {
@@ -172,7 +172,7 @@ async function ingestFile(
       format: 'nginx-combined',
       parserOptions: {},
       factories: ALL_FACTORIES,
-      input: { kind: 'paths', args: [file] },
+      input: { kind: 'paths', args: Array.isArray(file) ? file : [file] },
       sink: opts.failAt ? failingCommit(sink, opts.failAt) : sink,
       registry,
       signal: abort.signal,
@@ -280,7 +280,7 @@ test('a gzip file stopped part-way in the store is finished by the next run, eve
     let atSixThousand = 0;
     const first = await go(long, b, { chunkBytes: 64 << 10, stopWhen: (p) => p.events >= 6000 && ++atSixThousand === 2 });
     assert.equal(first.events, 6000, 'stopped in the re-read, before its first new line');
-    // Resumed from the middle of a gzip file: progress counts from there, not from the file's start.
+    // Resumed in the middle of a gzip file: it is read from its start, and the total counts all of it.
     const resumedProgress = progressRecorder();
     await go(long, b, { stopWhen: resumedProgress.stopWhen });
     assertProgressForward(resumedProgress.reports, 'resumed gzip file');
@@ -293,6 +293,26 @@ test('a gzip file stopped part-way in the store is finished by the next run, eve
     const whole = await go(long, path.join(dir, 'c.duckdb'), { chunkBytes: 64 << 10, stopWhen: wholeProgress.stopWhen });
     assert.equal(whole.events, 8000);
     assertProgressForward(wholeProgress.reports, 'gzip file re-read after a long line');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('progress over several files, in the store and line by line: forward only, each file its share, ending at the total', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('tg-progress-');
+  try {
+    const text = (from: number, n: number) => Array.from({ length: n }, (_, i) => line(from + i).replace('/n/', `/n/${randomBytes(200).toString('hex')}/`)).join('');
+    const plain = path.join(dir, 'a.log');
+    await writeFile(plain, text(1, 3000));
+    // No newline after its last line: the store parses its chunks and the line path the rest.
+    const gz = path.join(dir, 'b.log.gz');
+    await writeFile(gz, gzipSync(text(3001, 3000).slice(0, -1)));
+    for (const inStore of [{ minBytes: 0, chunkBytes: 256 << 10 }, { minBytes: Infinity }]) {
+      const recorder = progressRecorder();
+      const summary = await ingestFile([plain, gz], path.join(dir, `${inStore.minBytes}.duckdb`), { inStore, batchEvents: 1000, stopWhen: recorder.stopWhen });
+      assert.equal(summary.events, 6000);
+      assertProgressForward(recorder.reports, inStore.minBytes === 0 ? 'in the store' : 'line by line');
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -354,8 +354,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     current = label;
     if (newInput) s.inputs++;
     for await (const batch of stream.batches) {
-      // Never backwards: a gzip file read again from its start (its stored lines skipped) shows no progress until it passes where it was.
-      if (stream.size !== undefined) bytesDone = Math.max(bytesDone, baseBytes + batch.endOffset - (stream.startOffset ?? 0));
+      if (stream.size !== undefined) advanceProgress(batch.endOffset - (stream.startOffset ?? 0), stream.size);
       await consume(stream.skipBefore ? withoutLinesBefore(batch, stream.skipBefore) : batch, stream);
       if (signal.aborted) break;
     }
@@ -366,11 +365,24 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     await detectNow();
     if (flushTimer) clearTimeout(flushTimer);
     flushTimer = null;
-    if (size !== undefined) baseBytes += size;
+    if (size !== undefined) {
+      baseBytes += size;
+      // A gzip file's positions stay below its size until its end: read whole, it counts whole.
+      if (!signal.aborted) bytesDone = Math.max(bytesDone, baseBytes);
+    }
     // Each file's position is committed once it is fully read (followed inputs commit per batch).
     await flush();
   };
   let baseBytes = 0;
+  /**
+   * `done` of the current file's `size` bytes are read. Never backwards (a
+   * gzip file read again from its start, its stored lines skipped, shows no
+   * progress until it passes where it was) and never past the file's share
+   * of the total (a file that grew since the plan was made).
+   */
+  const advanceProgress = (done: number, size: number): void => {
+    bytesDone = Math.max(bytesDone, baseBytes + Math.min(done, size));
+  };
 
   /**
    * Where to start a file: the registry's position, or the store's own when it
@@ -512,7 +524,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         if (!done) await lineByLine(c.data, line, start, c.end, false);
         start = c.end;
         line += c.lines;
-        bytesDone = baseBytes + c.end - f.from;
+        advanceProgress(c.end - f.from, bytesToRead(f));
         progress();
       }
     } finally {
