@@ -25,7 +25,11 @@ function canMount(): boolean {
   } catch {
     return false;
   } finally {
-    rmSync(d, { recursive: true, force: true });
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      // still mounted (umount failed): left as it is
+    }
   }
 }
 
