@@ -10,9 +10,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
-import { writeFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, writeFile, rm } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { startBackend, baseConfig, freePort, tempDir, spawnTollgate, waitFor, allEvents, sleep, adminFetch } from './helpers.js';
+import { PID_NAMESPACE } from '../src/store/duckdb/bulk-file.js';
 
 const CONCURRENCY = 16;
 
@@ -36,7 +37,11 @@ test('SIGKILL under load: events in the store = responses received (+ in flight)
   const file = path.join(dir, 'tollgate.yaml');
   await writeFile(file, stringify(baseConfig(dir, proxyPort, adminPort, { app: [backend.address] }, { log: { level: 'warn' } })));
   const admin = `http://127.0.0.1:${adminPort}`;
-  let child = spawnTollgate(file);
+  // Its own temporary directory, to see the bulk files a killed process leaves there.
+  const tmp = path.join(dir, 'tmp');
+  await mkdir(tmp);
+  const env = { ...process.env, TMPDIR: tmp };
+  let child = spawnTollgate(file, env);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   try {
@@ -66,8 +71,11 @@ test('SIGKILL under load: events in the store = responses received (+ in flight)
     };
     const loops = Array.from({ length: CONCURRENCY }, (_, w) => loop(w));
     await waitFor(() => received.size >= 2000, 'load to build up', 30_000);
+    const killed = child.pid!;
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
+    // The file a load in progress at the kill leaves behind (there may be one already; this one surely is).
+    await writeFile(path.join(tmp, `tollgate-bulk-${PID_NAMESPACE}-${killed}-${Date.now()}-0.ndjson`), '{}\n');
     await sleep(200);
     stop = true;
     await Promise.all(loops);
@@ -75,9 +83,11 @@ test('SIGKILL under load: events in the store = responses received (+ in flight)
     const receivedCount = received.size;
     assert.ok(receivedCount >= 2000, `clients received ${receivedCount} responses`);
 
-    child = spawnTollgate(file);
+    child = spawnTollgate(file, env);
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     await waitFor(() => ready(admin), 'tollgate to restart', 30_000);
+    const leftByKilled = (await readdir(tmp)).filter((f) => f.startsWith(`tollgate-bulk-${PID_NAMESPACE}-${killed}-`));
+    assert.deepEqual(leftByKilled, [], 'the restarted node removes the bulk files of the killed one');
     // The restarted loader resumes from its cursors and loads the rest of the spool.
     let events = await allEvents(admin);
     let stable = 0;

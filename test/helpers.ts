@@ -230,8 +230,8 @@ export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>
 }
 
 /** Runs `tollgate start -c file` as a child process (for kill -9 tests). */
-export function spawnTollgate(configFile: string): ChildProcess {
-  return spawn(process.execPath, [CLI, 'start', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+export function spawnTollgate(configFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  return spawn(process.execPath, [CLI, 'start', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env });
 }
 
 export function sleep(ms: number): Promise<void> {

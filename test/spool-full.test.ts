@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { mkdir, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import { skipUnlessCI } from './support/skip.js';
 function canMount(): boolean {
   const d = path.join(tmpdir(), `tg-mount-probe-${process.pid}`);
   try {
-    execFileSync('mkdir', ['-p', d]);
+    mkdirSync(d, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d], { stdio: 'ignore' });
     execFileSync('umount', [d]);
     return true;

@@ -366,9 +366,9 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     if (flushTimer) clearTimeout(flushTimer);
     flushTimer = null;
     if (size !== undefined) {
-      baseBytes += size;
       // A gzip file's positions stay below its size until its end: read whole, it counts whole.
-      if (!signal.aborted) bytesDone = Math.max(bytesDone, baseBytes);
+      if (!signal.aborted) advanceProgress(size, size);
+      baseBytes += size;
     }
     // Each file's position is committed once it is fully read (followed inputs commit per batch).
     await flush();

@@ -87,7 +87,6 @@ export function removeStaleBulkFiles(tmpDir: string): number {
 }
 
 function isRunning(pid: number): boolean {
-  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;
