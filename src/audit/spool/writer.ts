@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { SpoolConfig } from '../../config/schema.js';
 import { headerLine, parseSegmentFileName, segmentFileName, WRITER_ID_RE } from './format.js';
+import { isProcessAlive } from '../../core/process-alive.js';
 
 export type AppendCallback = (err: Error | null) => void;
 
@@ -376,21 +377,12 @@ export class SpoolWriter extends EventEmitter {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const pid = Number((await fsp.readFile(this.lockPath, 'utf8').catch(() => '')).trim());
-        if (pid && pid !== process.pid && isAlive(pid)) {
+        if (pid && pid !== process.pid && isProcessAlive(pid)) {
           throw new Error(`spool writer ${this.opts.writerId} in ${this.opts.dir} is in use by process ${pid}`);
         }
         await fsp.rm(this.lockPath, { force: true });
       }
     }
     throw new Error(`cannot take spool writer lock ${this.lockPath}`);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

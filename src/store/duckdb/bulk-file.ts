@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, readdirSync, readlinkSync, writeSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { isProcessAlive } from '../../core/process-alive.js';
 
 /** A quoted SQL identifier. */
 export function ident(name: string): string {
@@ -75,7 +76,7 @@ export function removeStaleBulkFiles(tmpDir: string): number {
   let removed = 0;
   for (const name of names) {
     const m = BULK_FILE.exec(name);
-    if (!m || m[1] !== PID_NAMESPACE || isRunning(Number(m[2]))) continue;
+    if (!m || m[1] !== PID_NAMESPACE || isProcessAlive(Number(m[2]))) continue;
     try {
       unlinkSync(path.join(tmpDir, name));
       removed++;
@@ -84,14 +85,4 @@ export function removeStaleBulkFiles(tmpDir: string): number {
     }
   }
   return removed;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
