@@ -10,8 +10,8 @@
  */
 import { FIELDS, type AuditEvent, type FieldSpec } from './event.js';
 
-// Characters JSON.stringify escapes (and lone surrogates, which it escapes as \uXXXX).
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/; // eslint-disable-line no-control-regex
+/** A string has a character JSON.stringify escapes (or a lone surrogate, which it escapes as \uXXXX). */
+export const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/; // eslint-disable-line no-control-regex
 
 function str(v: string | null | undefined): string {
   if (v === null || v === undefined) return 'null';

@@ -7,6 +7,7 @@
 import { emptyEvent, type AuditEvent, type EventKind } from '../../core/event.js';
 import { uuidv7 } from '../../core/ids.js';
 import type { ParseOutcome } from '../types.js';
+import { isoFromMs } from '../../core/iso-time.js';
 
 export function reject(reason: string, detail: string): ParseOutcome {
   return { ok: false, reason, detail: detail.length > 200 ? detail.slice(0, 197) + '...' : detail };
@@ -83,12 +84,6 @@ export function parseClfTimeMs(s: string, from = 0, to = s.length): number {
   // dd/Mon/yyyy:hh:mm:ss[.fff] ±hhmm
   if (to - from < 26 || s.charCodeAt(from + 2) !== 47 || s.charCodeAt(from + 6) !== 47 || s.charCodeAt(from + 11) !== 58
     || s.charCodeAt(from + 14) !== 58 || s.charCodeAt(from + 17) !== 58) return NaN;
-  const day = digits(s, from, 2);
-  const month = monthAt(s, from + 3);
-  const year = digits(s, from + 7, 4);
-  const hh = digits(s, from + 12, 2);
-  const mm = digits(s, from + 15, 2);
-  const ss = digits(s, from + 18, 2);
   let i = from + 20;
   let ms = 0;
   if (s.charCodeAt(i) === 46 /* . */) {
@@ -103,13 +98,44 @@ export function parseClfTimeMs(s: string, from = 0, to = s.length): number {
     i = j;
   }
   if (s.charCodeAt(i) !== 32 || to !== i + 6) return NaN;
-  const sign = s.charCodeAt(i + 1) === 45 ? -1 : s.charCodeAt(i + 1) === 43 ? 1 : 0;
-  const oh = digits(s, i + 2, 2);
-  const om = digits(s, i + 4, 2);
+  // Log lines come in time order: most share the previous line's second and zone, read once.
+  if (!sameAs(lastSecond, s, from, 20) || !sameAs(lastZone, s, i + 1, 5)) {
+    const t = wholeSecondMs(s, from, i + 1);
+    if (Number.isNaN(t)) return NaN;
+    lastSecond = s.slice(from, from + 20);
+    lastZone = s.slice(i + 1, i + 6);
+    lastSecondMs = t;
+  }
+  return lastSecondMs + ms;
+}
+
+/** The last second parseClfTimeMs read ("dd/Mon/yyyy:hh:mm:ss" and "±hhmm"), valid, and its epoch ms. */
+let lastSecond = '';
+let lastZone = '';
+let lastSecondMs = Number.NaN;
+
+/** s[from, from + text.length) equals `text`. */
+function sameAs(text: string, s: string, from: number, n: number): boolean {
+  if (text.length !== n) return false;
+  for (let k = n - 1; k >= 0; k--) if (s.charCodeAt(from + k) !== text.charCodeAt(k)) return false;
+  return true;
+}
+
+/** "dd/Mon/yyyy:hh:mm:ss" at s[from] and "±hhmm" at s[zone] as epoch ms; NaN when malformed. */
+function wholeSecondMs(s: string, from: number, zone: number): number {
+  const day = digits(s, from, 2);
+  const month = monthAt(s, from + 3);
+  const year = digits(s, from + 7, 4);
+  const hh = digits(s, from + 12, 2);
+  const mm = digits(s, from + 15, 2);
+  const ss = digits(s, from + 18, 2);
+  const sign = s.charCodeAt(zone) === 45 ? -1 : s.charCodeAt(zone) === 43 ? 1 : 0;
+  const oh = digits(s, zone + 1, 2);
+  const om = digits(s, zone + 3, 2);
   // NaN in any part makes the sum NaN, so one check covers every digit group.
   if (month < 0 || sign === 0 || Number.isNaN(day + year + hh + mm + ss + oh + om)) return NaN;
   if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return NaN;
-  return Date.UTC(year, month, day, hh, mm, ss, ms) - sign * (oh * 60 + om) * 60_000;
+  return Date.UTC(year, month, day, hh, mm, ss) - sign * (oh * 60 + om) * 60_000;
 }
 
 /**
@@ -118,23 +144,27 @@ export function parseClfTimeMs(s: string, from = 0, to = s.length): number {
  */
 export function parseClfTime(s: string): string | null {
   const t = parseClfTimeMs(s);
-  return Number.isNaN(t) ? null : new Date(t).toISOString();
+  return Number.isNaN(t) ? null : isoFromMs(t);
 }
 
-export { isoFromMs } from '../../core/iso-time.js';
+export { isoFromMs };
+
+/** The latest time a Date can hold (ECMA-262 21.4.1.1). */
+export const MAX_DATE_MS = 8.64e15;
 
 /** An ISO 8601 time with an offset or Z (as in ALB logs or JSON logs) to ISO UTC, or null. */
 export function parseIsoTime(s: string): string | null {
   if (s.length < 20 || s[4] !== '-' || s[10] !== 'T') return null;
   const t = Date.parse(s);
-  return Number.isNaN(t) ? null : new Date(t).toISOString();
+  return Number.isNaN(t) ? null : isoFromMs(t);
 }
 
 /** Unix time in seconds, possibly fractional ("1700000000.123"), to ISO UTC, or null. */
 export function parseEpochSeconds(s: string): string | null {
-  const n = Number(s);
-  if (!Number.isFinite(n) || n <= 0) return null;
-  return new Date(Math.round(n * 1000)).toISOString();
+  const ms = Math.round(Number(s) * 1000);
+  // Past Date's range (±8.64e15 ms) there is no ISO form: a wrong value, not an exception.
+  if (!(ms > 0 && ms <= MAX_DATE_MS)) return null;
+  return isoFromMs(ms);
 }
 
 export interface RequestLine {

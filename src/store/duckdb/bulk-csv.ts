@@ -14,6 +14,7 @@ import type { DuckDBConnection } from './api.js';
 import { FIELDS, type AuditEvent } from '../../core/event.js';
 import { InvalidEventError, eventTimeMs } from '../validate.js';
 import { IsoMillis } from '../../core/iso-time.js';
+import { NEEDS_ESCAPE } from '../../core/event-json.js';
 import { ident, withBulkFile } from './bulk-file.js';
 
 /** Batches at least this large take the CSV path. */
@@ -28,6 +29,50 @@ const PLAIN = /^[^",\r\n]+$/;
 function quote(s: string): string {
   if (s !== NULL && PLAIN.test(s)) return s;
   return s.indexOf('"') === -1 ? '"' + s + '"' : '"' + s.replace(/"/g, '""') + '"';
+}
+
+/**
+ * The CSV cell of an object's JSON text, as quote(JSON.stringify(o)) gives
+ * it, written in one pass for the common flat object of plain strings and
+ * numbers (an ingested line's `extra`, an event's `headers`): the JSON has a
+ * quote around every key and string, and doubling them afterwards cost more
+ * than the JSON itself. Anything else (nesting, escapes, toJSON, a
+ * prototype) takes the general way.
+ */
+export function jsonCell(o: object): string {
+  const proto = Object.getPrototypeOf(o) as unknown;
+  if (proto === Object.prototype || proto === null) {
+    const rec = o as Record<string, unknown>;
+    let out = '"{';
+    let sep = '""';
+    let plain = true;
+    for (const k in rec) {
+      const v = rec[k];
+      let text: string;
+      if (typeof v === 'string') {
+        if (NEEDS_ESCAPE.test(v)) {
+          plain = false;
+          break;
+        }
+        text = '""' + v + '""';
+      } else if (typeof v === 'number' && Number.isFinite(v)) text = String(v);
+      else if (typeof v === 'boolean') text = v ? 'true' : 'false';
+      else if (v === null) text = 'null';
+      else if (v === undefined) continue;
+      else {
+        plain = false;
+        break;
+      }
+      if (NEEDS_ESCAPE.test(k)) {
+        plain = false;
+        break;
+      }
+      out += sep + k + '"":' + text;
+      sep = ',""';
+    }
+    if (plain) return sep === '""' ? '{}' : out + '}"';
+  }
+  return quote(JSON.stringify(o));
 }
 
 const UUID = 0, TIMESTAMP = 1, INT = 2, FLOAT = 3, JSON_OBJECT = 4, STRING = 5;
@@ -109,7 +154,7 @@ function cellCode(k: number): string {
     case FLOAT:
       return `v = ${get}; if (v === null || v === undefined) c = NULL; else if (typeof v !== 'number' || !Number.isFinite(v)) throw ${bad}; else c = String(v);`;
     case JSON_OBJECT:
-      return `v = ${get}; if (v === null || v === undefined) c = NULL; else if (typeof v !== 'object' || Array.isArray(v)) throw ${bad}; else c = quote(JSON.stringify(v));`;
+      return `v = ${get}; if (v === null || v === undefined) c = NULL; else if (typeof v !== 'object' || Array.isArray(v)) throw ${bad}; else c = jsonCell(v);`;
     default:
       return `v = ${get}; if (v === null || v === undefined) c = NULL; else if (typeof v !== 'string') throw ${bad}; else c = quote(v);`;
   }
@@ -125,14 +170,15 @@ function rowWriter(columns: readonly number[]): RowWriter {
     // concatenations that the garbage collector has to walk while it waits for the load.
     const body = columns.map((k, j) => `${cellCode(k)} cells[${j}] = c;`).join('\n');
     // eslint-disable-next-line @typescript-eslint/no-implied-eval
-    const make = new Function('isUuid', 'NULL', 'quote', 'invalid', 'tsCell', `return function row(e, i, cells) { let v, c; ${body} return cells.join(','); };`) as (
+    const make = new Function('isUuid', 'NULL', 'quote', 'jsonCell', 'invalid', 'tsCell', `return function row(e, i, cells) { let v, c; ${body} return cells.join(','); };`) as (
       uuid: typeof isUuid,
       nul: string,
       q: typeof quote,
+      j: typeof jsonCell,
       inv: typeof invalid,
       ts: typeof tsCell,
     ) => RowWriter;
-    w = make(isUuid, NULL, quote, invalid, tsCell);
+    w = make(isUuid, NULL, quote, jsonCell, invalid, tsCell);
     writers.set(key, w);
   }
   return w;

@@ -6,7 +6,7 @@
  * IPv6 address. Hand-written, no regular expressions: ALB ingest speed matters.
  */
 import type { AuditEvent, Termination } from '../../../core/event.js';
-import { httpVersionOf, reject, SKIP } from '../common.js';
+import { httpVersionOf, isoFromMs, reject, SKIP } from '../common.js';
 import type { ParseOutcome } from '../../types.js';
 
 /**
@@ -94,7 +94,7 @@ export function awsTime(s: string): string | null {
   const last = s.charCodeAt(s.length - 1);
   const zoned = last === 90 /* Z */ || s.indexOf('+', 19) !== -1 || s.indexOf('-', 19) !== -1;
   const t = Date.parse(zoned ? s : s + 'Z');
-  return Number.isNaN(t) ? null : new Date(t).toISOString();
+  return Number.isNaN(t) ? null : isoFromMs(t);
 }
 
 /**

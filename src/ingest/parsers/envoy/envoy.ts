@@ -10,7 +10,7 @@
  * unset value. TCP proxies use the same format with "- - -" as the request.
  */
 import type { AuditEvent, Termination } from '../../../core/event.js';
-import { httpVersionOf, ingestedEvent, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, isoFromMs, reject, SKIP } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 
 /** RESPONSE_FLAGS (short names) → what they mean and how the exchange ended; README has the table. */
@@ -97,7 +97,7 @@ function word(line: string, i: number): [string, number] {
 function startTime(s: string): string | null {
   if (s.length < 20 || s.charCodeAt(4) !== 45 || s.charCodeAt(10) !== 84) return null;
   const t = Date.parse(s);
-  return Number.isNaN(t) ? null : new Date(t).toISOString();
+  return Number.isNaN(t) ? null : isoFromMs(t);
 }
 
 export class EnvoyParser implements LogParser {

@@ -114,6 +114,18 @@ test('a custom format without a date is rejected per line with bad_timestamp', (
   assert.equal(o.ok === false && o.reason, 'bad_timestamp');
 });
 
+test('%Ts past the range of a Date is rejected as bad_timestamp, not thrown', () => {
+  const p = new HaproxyParser('haproxy', compileFormat('%ci %Ts %ST'), {});
+  const ok = p.parse('1.2.3.4 1700000000 200');
+  assert.equal(ok.ok === true && ok.event.ts, '2023-11-14T22:13:20.000Z');
+  for (const ts of ['99999999999999', '123456789012345678901234567890']) {
+    const o = p.parse(`1.2.3.4 ${ts} 200`);
+    assert.equal(o.ok === false && o.reason, 'bad_timestamp', ts);
+  }
+  const hex = new HaproxyParser('haproxy', compileFormat('%ci %{+X}Ts %ST'), {});
+  assert.equal(hex.parse('1.2.3.4 FFFFFFFFFFFFFF 200').ok, false);
+});
+
 test('ParserOptions.node is used when the line has no syslog host; environment is set', () => {
   const p = factory('haproxy-http').create({ node: 'lb-fallback', environment: 'staging' });
   const line = '10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"';

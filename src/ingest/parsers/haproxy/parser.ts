@@ -4,7 +4,7 @@
  * to the catalog (see README.md for the table and the termination mapping).
  */
 import type { AuditEvent, Termination } from '../../../core/event.js';
-import { httpVersionOf, ingestedEvent, parseClfTime, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, isoFromMs, MAX_DATE_MS, parseClfTime, reject, SKIP } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { V, type CompiledFormat } from './format.js';
 import { Matcher } from './match.js';
@@ -330,8 +330,9 @@ export class HaproxyParser implements LogParser {
         }
         case V.Ts: {
           const s = num(raw, v.hex);
-          if (s === undefined || s === null) return reject('bad_timestamp', `timestamp ${JSON.stringify(raw.slice(0, 20))}`);
-          tsEpoch = new Date(s * 1000).toISOString();
+          // Past Date's range there is no time to record (toISOString would throw).
+          if (s === undefined || s === null || s * 1000 > MAX_DATE_MS) return reject('bad_timestamp', `timestamp ${JSON.stringify(raw.slice(0, 20))}`);
+          tsEpoch = isoFromMs(s * 1000);
           break;
         }
         case V.ms: {
