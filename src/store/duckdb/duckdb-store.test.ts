@@ -25,6 +25,17 @@ runStoreConformance('duckdb file', async () => new DuckDbStore({ path: tempPath(
 const BASE = Date.UTC(2026, 0, 15, 12, 0, 0);
 
 describe('DuckDbStore', () => {
+  test('a store in a folder that does not exist yet creates the folder (a fresh directory with the default ./data)', async () => {
+    const path = join(dir, `fresh-${n++}`, 'data', 'tollgate.duckdb');
+    const s = await DuckDbStore.open({ path });
+    try {
+      await s.appendBatch([testEvent(BASE)], []);
+      assert.equal(await s.count(), 1);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('built summaries are what long-range queries read (and they survive a restart); the events answer the rest', async () => {
     const path = tempPath();
     const H = 3_600_000;

@@ -21,7 +21,9 @@
  * parallelizes each query). Reads never see a half-written batch (MVCC).
  * Nothing is process-global (no instance cache), so it runs in a worker.
  */
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import {
   DuckDBInstance,
   DuckDBTimestampValue,
@@ -277,6 +279,9 @@ export class DuckDbStore implements Store {
     if (this.instance) return;
     // Rows have no meaningful physical order (every query orders by ts, id); without this, a bulk
     // INSERT … SELECT runs single-threaded to keep the source's order, at half the speed.
+    // A store path in a folder that does not exist yet (the default ./data in a fresh directory)
+    // is created, as the spool's is; DuckDB itself only creates the file.
+    if (!this.path.startsWith(':memory:')) mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true, mode: 0o750 });
     const instance = await DuckDBInstance.create(this.path, {
       checkpoint_threshold: this.checkpointThreshold,
       threads: String(this.threads),
