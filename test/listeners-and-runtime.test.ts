@@ -103,6 +103,9 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
     const metrics = await (await adminFetch(`${admin}/metrics`)).text();
     const m = /tollgate_requests_total\{route="app",status_class="2xx"\} (\d+)/.exec(metrics);
     assert.equal(Number(m?.[1]), N, 'request counters are summed over the workers');
+    // Health gauges are not: two healthy workers are 1, not 2 (an `== 0` alert must see one failing worker).
+    assert.match(metrics, new RegExp(`^tollgate_backend_up\\{pool="app",server="${backend.address.replace(/\./g, '\\.')}"\\} 1$`, 'm'));
+    assert.match(metrics, /^tollgate_audit_spool_healthy 1$/m);
     const reload = await adminFetch(`${admin}/api/v1/config/reload`, { method: 'POST' });
     assert.equal(reload.status, 200, 'reload reaches every worker');
     // SIGHUP reloads too: a new route appears in every worker.

@@ -21,7 +21,14 @@ new client.Gauge({
   },
 });
 const retries = new client.Counter({ name: 'tollgate_upstream_retries_total', help: 'Requests retried on another backend.', labelNames: ['pool'] as const });
-const health = new client.Gauge({ name: 'tollgate_backend_up', help: '1 when a backend server is available (healthy and not ejected), else 0.', labelNames: ['pool', 'server'] as const });
+// Health gauges: with several workers the node reports the worst worker (prom-client sums gauges
+// by default, which turns "1 per worker" into 2 and hides one failing worker from `== 0` alerts).
+const health = new client.Gauge({
+  name: 'tollgate_backend_up',
+  help: '1 when a backend server is available (healthy and not ejected), else 0. With several workers: 0 when any worker has it unavailable.',
+  labelNames: ['pool', 'server'] as const,
+  aggregator: 'min',
+});
 const stateChanges = new client.Counter({ name: 'tollgate_backend_state_changes_total', help: 'Backend state transitions.', labelNames: ['pool', 'server', 'to'] as const });
 
 export interface SpoolMetricsSource {
@@ -32,7 +39,8 @@ export interface SpoolMetricsSource {
 let spoolSource: SpoolMetricsSource | null = null;
 new client.Gauge({
   name: 'tollgate_audit_spool_healthy',
-  help: '1 when the audit spool can be written, else 0.',
+  help: '1 when the audit spool can be written, else 0. With several workers: 0 when any worker cannot write its spool.',
+  aggregator: 'min',
   collect() {
     this.set(spoolSource ? (spoolSource.health().ok ? 1 : 0) : 1);
   },
