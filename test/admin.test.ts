@@ -10,7 +10,8 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import http from 'node:http';
-import { startBackend, startTollgate, get, waitFor, CLI, type Backend, type TestNode, adminFetch, ADMIN, TEST_ADMIN_TOKEN } from './helpers.js';
+import { parse, stringify } from 'yaml';
+import { startBackend, startTollgate, get, waitFor, CLI, freePort, type Backend, type TestNode, adminFetch, ADMIN, TEST_ADMIN_TOKEN } from './helpers.js';
 
 const execFileP = promisify(execFile);
 /** Runs the CLI with the test admin token in its environment, as an operator would export it. */
@@ -120,6 +121,34 @@ test('reload: an invalid config is refused with all its errors and the running o
   const e = await waitFor(async () => (await tg.events({ request_id: 'after-reload' }))[0], 'event after reload');
   assert.equal(e.route, 'only-new');
   await writeFile(file, good);
+});
+
+test('reload: a listener that cannot be opened refuses the whole reload; routes and listeners stay as they were', async () => {
+  const file = path.join(tg.dir, 'tollgate.yaml');
+  const good = await readFile(file, 'utf8');
+  const cfg = parse(good) as { listeners: { name?: string; address: string }[]; routes: unknown[] };
+  // A second listener, opened by a good reload.
+  const secondPort = await freePort();
+  cfg.listeners.push({ name: 'second', address: `127.0.0.1:${secondPort}` });
+  await writeFile(file, stringify(cfg));
+  assert.equal((await adminFetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' })).status, 200);
+  assert.equal((await get(`http://127.0.0.1:${secondPort}/second-up`)).status, 200);
+  // Then a reload that moves it onto a port another server holds, and adds a route.
+  const taken = backend.port;
+  cfg.listeners[1].address = `127.0.0.1:${taken}`;
+  cfg.routes.unshift({ id: 'half-applied', path_prefix: '/half', backend: 'app' });
+  await writeFile(file, stringify(cfg));
+  const bad = await adminFetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' });
+  assert.equal(bad.status, 422);
+  assert.match(JSON.stringify(await bad.json()), /EADDRINUSE/);
+  assert.equal((await get(`http://127.0.0.1:${secondPort}/second-still-up`)).status, 200, 'the listener it would have moved still answers');
+  await get(`${tg.proxy}/half/x`, { headers: { 'x-request-id': 'not-half-applied' } });
+  const e = await waitFor(async () => (await tg.events({ request_id: 'not-half-applied' }))[0], 'event after the refused reload');
+  assert.equal(e.route, 'app', 'the new route is not in force');
+  // Back to the original file: the second listener closes.
+  await writeFile(file, good);
+  assert.equal((await adminFetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' })).status, 200);
+  await assert.rejects(get(`http://127.0.0.1:${secondPort}/gone`));
 });
 
 test('CLI: query (table, --json, --csv) and check', async () => {

@@ -19,6 +19,7 @@ import { EventTags, type EventTag } from './record/event-tags.js';
 import { buildIdentityMethods } from './authorize/identity/index.js';
 import type { IdentityMethod } from './authorize/identity/types.js';
 import { RateLimiter, type RateLimiterHealth } from './authorize/ratelimit/limiter.js';
+import { parseAddress } from '../config/schema.js';
 
 export interface DataPlaneOptions {
   config: Readonly<Config>;
@@ -114,8 +115,7 @@ export class DataPlane {
   }
 
   /** Builds pools (reusing unchanged ones from `keep`), recorder and pipeline for a config. */
-  private build(config: Readonly<Config>, keep: Map<string, BackendPool>): BackendPool[] {
-    const access = this.buildAccess(config);
+  private build(config: Readonly<Config>, keep: Map<string, BackendPool>, access = this.buildAccess(config)): BackendPool[] {
     const oldIdentities = this.identities;
     const oldLimiter = this.limiter;
     const pools = new Map<string, BackendPool>();
@@ -193,26 +193,63 @@ export class DataPlane {
     for (const key of ['workers', 'admin', 'store'] as const) if (JSON.stringify(prev[key]) !== JSON.stringify(config[key])) restartRequired.push(key);
     if (JSON.stringify(prev.audit.spool) !== JSON.stringify(config.audit.spool)) restartRequired.push('audit.spool');
     if (prev.audit.enabled !== config.audit.enabled) restartRequired.push('audit.enabled');
+    // What can fail comes first, before anything is swapped: a reload either applies whole or
+    // leaves the running config (and its listeners) as they were.
+    const access = this.buildAccess(config);
+    const removed = await this.openListeners(config);
     const oldPools = new Map(this.pools);
-    const fresh = this.build(config, oldPools);
+    const fresh = this.build(config, oldPools, access);
     for (const p of fresh) await p.start();
     // Pools no longer used close once their in-flight requests finish.
     for (const p of oldPools.values()) void p.close();
-    // Listeners: keep identical ones, close removed, open added.
+    for (const l of removed) await l.close();
+    return { restartRequired };
+  }
+
+  /**
+   * Opens the listeners `config` adds and returns the ones it removes (still
+   * open; the caller closes them once the new config is in force). A removed
+   * listener on the port of an added one (its TLS or name changed) is closed
+   * first to free the port. When a listener cannot be opened (port taken,
+   * certificate unreadable), those just opened are closed, those closed are
+   * opened again, and the error is thrown: the listeners are as before.
+   */
+  private async openListeners(config: Readonly<Config>): Promise<RunningListener[]> {
     const key = (l: { address: string; tls?: unknown; name: string }) => JSON.stringify(l);
     const wanted = new Map(config.listeners.map((l) => [key(l), l]));
     const kept: RunningListener[] = [];
+    let removed: RunningListener[] = [];
     for (const l of this.listeners) {
-      if (wanted.has(key(l.config))) {
-        kept.push(l);
-        wanted.delete(key(l.config));
-      } else {
-        await l.close();
-      }
+      if (wanted.delete(key(l.config))) kept.push(l);
+      else removed.push(l);
     }
-    for (const l of wanted.values()) kept.push(await startListener(l, config, this.handlers));
-    this.listeners = kept;
-    return { restartRequired };
+    const added: RunningListener[] = [];
+    const closedEarly: RunningListener[] = [];
+    try {
+      for (const cfg of wanted.values()) {
+        const port = parseAddress(cfg.address)?.port;
+        for (const r of removed.filter((l) => l.address.port === port)) {
+          await r.close();
+          closedEarly.push(r);
+        }
+        removed = removed.filter((l) => !closedEarly.includes(l));
+        added.push(await startListener(cfg, config, this.handlers));
+      }
+    } catch (err) {
+      for (const l of added) await l.close();
+      const reopened: RunningListener[] = [];
+      for (const l of closedEarly) {
+        try {
+          reopened.push(await startListener(l.config, this.config, this.handlers));
+        } catch (again) {
+          this.log.error({ err: again, listener: l.config.name, address: l.config.address }, `listener ${l.config.name} could not be opened again after a failed reload`);
+        }
+      }
+      this.listeners = [...kept, ...removed, ...reopened];
+      throw err;
+    }
+    this.listeners = [...kept, ...added];
+    return removed;
   }
 
   backends(): PoolSnapshot[] {
