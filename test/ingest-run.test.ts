@@ -253,6 +253,40 @@ for (const [way, inStore] of [
   });
 }
 
+test('rotation between runs with the glob access.log*: compress (access.log.1 → .gz) and copytruncate store every line once', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('tg-rot-');
+  try {
+    const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => line(from + i)).join('');
+    const store = path.join(dir, 'store.duckdb');
+    const log = path.join(dir, 'access.log');
+    const glob = `${log}*`;
+    const once = () => ingestFile(glob, store, { inStore: { minBytes: Infinity }, batchEvents: 1000 });
+    // Lines 1-100, read; then 101-120 written before a rename rotation; the new file gets 121-150.
+    await writeFile(log, lines(1, 100));
+    assert.equal((await once()).events, 100);
+    await appendFile(log, lines(101, 120));
+    await rename(log, `${log}.1`);
+    await writeFile(log, lines(121, 150));
+    assert.equal((await once()).events, 50);
+    // logrotate's `compress`: access.log.1 becomes access.log.1.gz, a new inode with the same text.
+    const rotated = await import('node:fs/promises').then((fs) => fs.readFile(`${log}.1`));
+    await writeFile(`${log}.1.gz`, gzipSync(rotated));
+    await rm(`${log}.1`);
+    assert.equal((await once()).events, 0, 'the compressed file holds nothing new');
+    // copytruncate: access.log (121-150, plus 151-160 not read yet) copied to access.log.2, then emptied and written on.
+    await appendFile(log, lines(151, 160));
+    await copyFile(log, `${log}.2`);
+    await truncate(log, 0);
+    await writeFile(log, lines(161, 170));
+    assert.equal((await once()).events, 20, 'the copy gives its 10 unread lines, the emptied file its 10 new ones');
+    const paths = await storedPaths(store);
+    assert.equal(paths.length, 170);
+    assert.equal(new Set(paths).size, 170, 'no line stored twice');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a gzip file stopped part-way in the store is finished by the next run, every line once: a chunk parsed in JavaScript (CRLF) or a stop while skipping a re-read', { timeout: 60_000 }, async () => {
   const dir = await tempDir('tg-gz-stop-');
   try {

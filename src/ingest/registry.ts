@@ -146,6 +146,30 @@ export class Registry {
     return { offset: e.offset, nextLine: e.nextLine, reason: 'continue' };
   }
 
+  /**
+   * A file the registry does not know by identity whose first bytes (its
+   * text: a gzip file's decompressed) match a file it knows: the same log
+   * under a new inode. Rotation does that: logrotate's `compress` turns
+   * access.log.1 into access.log.1.gz, `copytruncate` copies access.log to
+   * access.log.1. The known file's lines are stored already; the caller
+   * skips them (by line for gzip, by offset for a plain file). The match
+   * that got furthest wins; entries without a line number are not matched.
+   */
+  findByContent(text: Uint8Array): { offset: number; nextLine: number; path: string } | null {
+    const hashes = new Map<number, string>();
+    let best: FileEntry | null = null;
+    for (const e of this.files.values()) {
+      if (e.nextLine === undefined || e.fingerprintBytes === 0 || text.length < e.fingerprintBytes) continue;
+      let fp = hashes.get(e.fingerprintBytes);
+      if (fp === undefined) {
+        fp = createHash('sha256').update(text.subarray(0, e.fingerprintBytes)).digest('hex');
+        hashes.set(e.fingerprintBytes, fp);
+      }
+      if (fp === e.fingerprint && (best === null || e.nextLine > best.nextLine!)) best = e;
+    }
+    return best ? { offset: best.offset, nextLine: best.nextLine!, path: best.path } : null;
+  }
+
   /** The byte offset to resume `filePath` from (0: read it all). */
   offsetFor(filePath: string, stat: StatLike, firstBytes: Uint8Array): number {
     return this.lookup(filePath, stat, firstBytes).offset;

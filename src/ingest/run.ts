@@ -23,7 +23,7 @@ import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { followFile } from './inputs/follow.js';
 import { syslogBatches } from './inputs/syslog.js';
-import { identifyFile, type FileIdentity, type Registry } from './registry.js';
+import { FINGERPRINT_BYTES, identifyFile, type FileIdentity, type Registry } from './registry.js';
 import type { EventSink, SinkCursor } from './sinks.js';
 import type { QueryFilter } from '../audit/redact.js';
 
@@ -389,12 +389,13 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
    * is further (a crash after the store committed, before the registry was saved).
    */
   const resumePoint = (path: string, identity: FileIdentity, size: number, firstBytes: Uint8Array, stored: Map<string, { offset: number; nextLine: number }>) => {
-    const r = o.registry ? o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes) : { offset: 0, nextLine: undefined };
+    const r = o.registry ? o.registry.lookup(path, { dev: BigInt(identity.dev), ino: BigInt(identity.ino), size: BigInt(size) }, firstBytes) : { offset: 0, nextLine: undefined, reason: 'new' as const };
     const inStore = stored.get(identityKey(identity));
     // Gzip positions stay below the size until the end, so they often tie: the line number decides then.
     const storeIsFurther = inStore !== undefined && inStore.offset <= size && (inStore.offset > r.offset || (inStore.offset === r.offset && inStore.nextLine > (r.nextLine ?? 0)));
-    if (storeIsFurther) return { from: inStore.offset, firstLine: inStore.nextLine > 0 ? inStore.nextLine : undefined };
-    return { from: r.offset, firstLine: r.nextLine };
+    if (storeIsFurther) return { from: inStore.offset, firstLine: inStore.nextLine > 0 ? inStore.nextLine : undefined, known: true };
+    // Not known: never seen, or its inode now holds other text (recycled, truncated) — which may be a known log under a new inode.
+    return { from: r.offset, firstLine: r.nextLine, known: r.reason === 'continue' || inStore !== undefined };
   };
 
   /**
@@ -549,7 +550,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     const input = o.input;
     if (input.kind === 'paths') {
       const files = await expandPaths(input.args);
-      const plan: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number; gzip: boolean }[] = [];
+      /** skipLines: a gzip file's lines before this one are stored already (under the file it was compressed from). */
+      const plan: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number; gzip: boolean; skipLines?: number }[] = [];
       const stored = await o.sink.cursors();
       const seen = new Set<string>();
       for (const path of files) {
@@ -558,16 +560,25 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         const fileId = `${identity.dev}:${identity.ino}`;
         if (seen.has(fileId)) continue;
         seen.add(fileId);
-        const { from, firstLine } = resumePoint(path, identity, size, firstBytes, stored);
+        const resume = resumePoint(path, identity, size, firstBytes, stored);
+        let { from, firstLine } = resume;
+        const gzip = firstBytes[0] === 0x1f && firstBytes[1] === 0x8b;
+        let skipLines: number | undefined;
+        if (!resume.known && o.registry) {
+          // A log the registry knows under another inode (rotated with compress or copytruncate): its stored lines are skipped.
+          const same = o.registry.findByContent(gzip ? await gzipTextSample(path, FINGERPRINT_BYTES) : firstBytes);
+          if (same && gzip) skipLines = same.nextLine;
+          else if (same && same.offset <= size) ({ from, firstLine } = { from: same.offset, firstLine: same.nextLine });
+        }
         if (from >= size && size > 0) {
           s.alreadyRead++;
           continue;
         }
-        plan.push({ path, identity, size, from, firstLine, gzip: firstBytes[0] === 0x1f && firstBytes[1] === 0x8b });
+        plan.push({ path, identity, size, from, firstLine, gzip, skipLines });
       }
       totalBytes = plan.reduce((n, f) => n + bytesToRead(f), 0);
       for (const f of plan) {
-        const sql = (await largeEnoughInStore(f)) ? await inStoreFormat(f) : null;
+        const sql = !f.skipLines && (await largeEnoughInStore(f)) ? await inStoreFormat(f) : null;
         if (sql) {
           await drainInStore(f, sql);
           if (signal.aborted) break;
@@ -581,7 +592,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
             path: f.path,
             size: bytesToRead(f),
             startOffset: f.gzip ? 0 : f.from,
-            skipBefore: f.gzip && f.from > 0 && f.firstLine ? f.firstLine : undefined,
+            skipBefore: f.gzip && f.from > 0 && f.firstLine ? f.firstLine : f.skipLines,
           },
           f.path,
         );
