@@ -388,7 +388,7 @@ test('a failing store stops a continuous ingest at once with the error', { timeo
   }
 });
 
-test('an event the store refuses rejects its line (invalid_event, with file and line), on both parsing paths', { timeout: 30_000 }, async () => {
+test('an event the store refuses, or a parser that throws, rejects its line (invalid_event, parser_error, with file and line), on both parsing paths', { timeout: 30_000 }, async () => {
   const dir = await tempDir('tg-invalid-event-');
   try {
     // NGINX combined, except that a line for /bad gets a status the catalog refuses (not an integer).
@@ -403,6 +403,7 @@ test('an event the store refuses rejects its line (invalid_event, with file and 
           source: p.source,
           sql: p.sql,
           parse: (text: string) => {
+            if (text.includes('/boom ')) throw new Error('a parser bug');
             const r = p.parse(text);
             if (r.ok === true && r.event.path === '/bad') (r.event as unknown as Record<string, unknown>).status = 'oops';
             return r;
@@ -412,7 +413,8 @@ test('an event the store refuses rejects its line (invalid_event, with file and 
     };
     const log = path.join(dir, 'access.log');
     // "\x22" in the user agent: the store does not take these lines, the JavaScript parser reads them.
-    await writeFile(log, [1, 2, 3, 4].map((n) => line(n).replace(`/n/${n}`, n === 3 ? '/bad' : `/n/${n}`).replace('follow-test', n === 3 ? 'a\\x22b' : 'ok')).join(''));
+    const special: Record<number, string> = { 2: '/boom', 3: '/bad' };
+    await writeFile(log, [1, 2, 3, 4].map((n) => line(n).replace(`/n/${n}`, special[n] ?? `/n/${n}`).replace('follow-test', special[n] ? 'a\\x22b' : 'ok')).join(''));
     for (const minBytes of [Infinity, 0]) {
       const sink = await DuckDbSink.open(path.join(dir, `s-${minBytes}.duckdb`));
       const s = await runIngest({
@@ -425,11 +427,12 @@ test('an event the store refuses rejects its line (invalid_event, with file and 
         signal: new AbortController().signal,
         inStore: { minBytes },
       }).finally(() => sink.close());
-      assert.equal(s.parsedInStore, minBytes === 0 ? 3 : 0);
-      assert.equal(s.events, 3);
-      assert.deepEqual(s.rejectedByReason, { invalid_event: 1 });
-      assert.deepEqual(s.samples.map((x) => [x.origin, x.line, x.reason]), [[log, 3, 'invalid_event']]);
-      assert.match(s.samples[0].detail, /status/);
+      assert.equal(s.parsedInStore, minBytes === 0 ? 2 : 0);
+      assert.equal(s.events, 2);
+      assert.deepEqual(s.rejectedByReason, { parser_error: 1, invalid_event: 1 });
+      assert.deepEqual(s.samples.map((x) => [x.origin, x.line, x.reason]), [[log, 2, 'parser_error'], [log, 3, 'invalid_event']]);
+      assert.match(s.samples[0].detail, /a parser bug/);
+      assert.match(s.samples[1].detail, /status/);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

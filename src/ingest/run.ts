@@ -15,7 +15,7 @@
  * store a batch twice.
  */
 import type { AuditEvent } from '../core/event.js';
-import type { LineBatch, LogParser, ParserFactory, ParserOptions } from './types.js';
+import type { LineBatch, LogParser, ParseOutcome, ParserFactory, ParserOptions } from './types.js';
 import { open } from 'node:fs/promises';
 import { expandPaths, readFileLines, readStdinLines } from './inputs/files.js';
 import { LineSplitter } from './inputs/lines.js';
@@ -266,7 +266,13 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
    * else why it was rejected.
    */
   const parseLine = (p: LogParser, text: string, add: (e: AuditEvent) => void): null | 'skip' | { reason: string; detail: string } => {
-    const r = p.parse(text);
+    let r: ParseOutcome;
+    try {
+      r = p.parse(text);
+    } catch (err) {
+      // Parsers must not throw; one that does (a bug, an input nobody foresaw) costs its line, not the run.
+      return { reason: 'parser_error', detail: (err as Error)?.message ?? String(err) };
+    }
     if (r.ok === 'skip') return 'skip';
     if (r.ok === false) return r;
     const q = r.event.query;
