@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { startBackend, tempDir, freePort, waitFor, sleep, get, type Backend } from './helpers.js';
 import { ALL_FACTORIES } from '../src/ingest/parsers/index.js';
@@ -155,6 +156,8 @@ http {
     # Lines longer than the default 1024 bytes would be cut (a long URL): as operators do, allow more.
     log stdout len 8192 format raw local0
     log 127.0.0.1:${haproxySyslog} len 8192 local0
+    # The syslog header then names this load balancer, which becomes the events' node.
+    log-send-hostname lb-e2e
 defaults
     mode http
     log global
@@ -217,5 +220,9 @@ backend be
   assert.equal(ns.rejected, 0, JSON.stringify(ns.samples));
   assert.equal(hs.rejected, 0, JSON.stringify(hs.samples));
   assert.deepEqual((await storedEvents(path.join(dir, 'syslog-nginx.duckdb'))).map(key).sort(), expectNginx, 'nginx syslog events = requests');
-  assert.deepEqual((await storedEvents(path.join(dir, 'syslog-haproxy.duckdb'))).map(key).sort(), expectHaproxy, 'haproxy syslog events = requests');
+  const viaHaproxy = await storedEvents(path.join(dir, 'syslog-haproxy.duckdb'));
+  assert.deepEqual(viaHaproxy.map(key).sort(), expectHaproxy, 'haproxy syslog events = requests');
+  // The sender's HOSTNAME names the load balancer, as the syslog header does in a file.
+  assert.deepEqual([...new Set(viaHaproxy.map((e) => e.node))], ['lb-e2e']);
+  assert.deepEqual([...new Set((await storedEvents(path.join(dir, 'syslog-nginx.duckdb'))).map((e) => e.node))], [os.hostname()], 'NGINX sends its host name');
 });

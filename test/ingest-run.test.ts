@@ -438,3 +438,52 @@ test('an event the store refuses, or a parser that throws, rejects its line (inv
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('syslog: the sender names the node (over --node), frames that are not syslog are rejected with a sample, nothing is silent', { timeout: 30_000 }, async () => {
+  const dir = await tempDir('tg-syslog-run-');
+  try {
+    const storePath = path.join(dir, 'store.duckdb');
+    const sink = await DuckDbSink.open(storePath);
+    const stop = new AbortController();
+    let port = 0;
+    const done = runIngest({
+      format: 'nginx-combined',
+      parserOptions: { node: 'fallback-node' },
+      factories: ALL_FACTORIES,
+      input: { kind: 'syslog', udp: '127.0.0.1:0', onListening: (p) => (port = p.udp!) },
+      sink,
+      registry: null,
+      signal: stop.signal,
+    }).finally(() => sink.close());
+    await waitFor(() => port, 'the receiver');
+    const { createSocket } = await import('node:dgram');
+    const udp = createSocket('udp4');
+    const send = (text: string) => new Promise<void>((r) => udp.send(text, port, '127.0.0.1', () => r()));
+    await send(`<190>Nov 24 10:00:01 lb-a nginx: ${line(1).trimEnd()}`);
+    await send('garbage without a priority');
+    await send(`<190>Nov 24 10:00:02 nginx: ${line(2).trimEnd()}`);
+    await send(`<190>1 2026-11-24T10:00:03Z lb-b nginx - - - ${line(3).trimEnd()}`);
+    udp.close();
+    await sleep(400);
+    stop.abort();
+    const s = await done;
+    assert.equal(s.events, 3);
+    assert.equal(s.linesRead, 4);
+    assert.deepEqual(s.rejectedByReason, { syslog_malformed: 1 });
+    assert.match(s.samples[0].origin, /^syslog from 127\.0\.0\.1:\d+$/);
+    assert.equal(s.samples[0].line, 2, 'the second frame received');
+    assert.match(s.samples[0].detail, /garbage without a priority/);
+    const store = await DuckDbStore.open({ path: storePath });
+    try {
+      const events = (await store.search({ limit: 10, order: 'asc' })).events;
+      assert.deepEqual(
+        events.map((e) => [e.path, e.node]),
+        [['/n/1', 'lb-a'], ['/n/2', 'fallback-node'], ['/n/3', 'lb-b']],
+      );
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -22,7 +22,7 @@ import { LineSplitter } from './inputs/lines.js';
 import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest, type LineChunk } from './inputs/chunks.js';
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { followFile } from './inputs/follow.js';
-import { syslogBatches } from './inputs/syslog.js';
+import { syslogBatches, type SyslogStats } from './inputs/syslog.js';
 import { FINGERPRINT_BYTES, identifyFile, type FileIdentity, type Registry } from './registry.js';
 import type { EventSink, SinkCursor } from './sinks.js';
 import type { QueryFilter } from '../audit/redact.js';
@@ -265,7 +265,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
    * redaction: null when it became an event, 'skip' when it is not an entry,
    * else why it was rejected.
    */
-  const parseLine = (p: LogParser, text: string, add: (e: AuditEvent) => void): null | 'skip' | { reason: string; detail: string } => {
+  const fallbackNode = o.parserOptions.node ?? null;
+  const parseLine = (p: LogParser, text: string, add: (e: AuditEvent) => void, sender: string | null = null): null | 'skip' | { reason: string; detail: string } => {
     let r: ParseOutcome;
     try {
       r = p.parse(text);
@@ -277,6 +278,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     if (r.ok === false) return r;
     const q = r.event.query;
     if (q !== null && redact) r.event.query = redact(q);
+    // The syslog sender names the load balancer unless the line did (--node is only the fallback).
+    if (sender !== null && (r.event.node === null || r.event.node === fallbackNode)) r.event.node = sender;
     try {
       add(r.event);
       return null;
@@ -321,8 +324,9 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       }
     }
     const p = parser;
+    const senders = batch.senders;
     for (let i = 0; i < batch.lines.length; i++) {
-      const r = parseLine(p, batch.lines[i], addToSink);
+      const r = parseLine(p, batch.lines[i], addToSink, senders ? senders[i] : null);
       if (r === 'skip') s.skipped++;
       else if (r) reject(r.reason, r.detail, batch, i);
     }
@@ -624,12 +628,27 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         }),
       );
     } else if (input.kind === 'syslog') {
-      const { receiver, batches, close } = await syslogBatches({ udp: input.udp, tcp: input.tcp, signal });
+      // Frames that are not syslog messages, or too large, are rejected lines too: counted, a sample shown.
+      // The "line" of a rejected frame is its number among the frames received.
+      let stats: (() => SyslogStats) | null = null;
+      const onRejected = (reason: string, detail: string, peer: string): void => {
+        s.linesRead++;
+        const st = stats?.();
+        noteRejected(`syslog from ${peer}`, st ? st.received + st.malformed + st.oversize : 0, reason, detail);
+      };
+      const { receiver, batches, close } = await syslogBatches({ udp: input.udp, tcp: input.tcp, signal, onRejected });
+      stats = () => receiver.stats();
       input.onListening?.(receiver.ports);
       try {
         await drain({ batches, eager: true }, 'syslog');
       } finally {
         await close();
+        // Lines that arrived faster than they could be stored (UDP cannot wait): lost, and said so.
+        if (batches.dropped) {
+          s.linesRead += batches.dropped;
+          s.rejected += batches.dropped;
+          s.rejectedByReason.syslog_queue_full = (s.rejectedByReason.syslog_queue_full ?? 0) + batches.dropped;
+        }
       }
     } else {
       if (!o.registry) throw new IngestError('reading S3 needs the registry (it records which objects are done)');

@@ -77,4 +77,10 @@ export interface LineBatch {
   lines: string[];
   /** Bytes of the origin consumed up to the end of this batch (for progress and the registry). */
   endOffset: number;
+  /**
+   * Syslog: the host that sent each line (the message's HOSTNAME, null when it
+   * had none). It becomes the event's `node` when the line itself does not
+   * name its load balancer, as the syslog header does in a file.
+   */
+  senders?: (string | null)[];
 }

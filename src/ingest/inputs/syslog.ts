@@ -83,6 +83,8 @@ export interface SyslogReceiverOptions {
   maxConnections?: number;
   /** Close a TCP connection idle this long (ms). Default 0: never (senders keep connections for days). */
   idleTimeoutMs?: number;
+  /** A frame that was dropped (counted in stats too), with the start of its text, for the operator's report. */
+  onRejected?(reason: 'syslog_malformed' | 'syslog_oversize', detail: string, peer: string): void;
 }
 
 export interface SyslogReceiver {
@@ -383,6 +385,7 @@ export async function startSyslogReceiver(opts: SyslogReceiverOptions): Promise<
     const msg = parseSyslog(text, transport, peer);
     if (!msg) {
       stats.malformed++;
+      opts.onRejected?.('syslog_malformed', `not a syslog message (RFC 3164 or 5424): ${JSON.stringify(text.slice(0, 80))}`, peer);
       return;
     }
     stats.received++;
@@ -405,6 +408,7 @@ export async function startSyslogReceiver(opts: SyslogReceiverOptions): Promise<
       sock.on('message', (buf, rinfo) => {
         if (buf.length > max) {
           stats.oversize++;
+          opts.onRejected?.('syslog_oversize', `a ${buf.length}-byte datagram, over the ${max}-byte limit`, peerOf(rinfo.address, rinfo.port));
           return;
         }
         deliver(buf, 'udp', peerOf(rinfo.address, rinfo.port));
@@ -431,18 +435,25 @@ export async function startSyslogReceiver(opts: SyslogReceiverOptions): Promise<
         const framer = new TcpFramer(
           max,
           (frame) => deliver(frame, 'tcp', peer),
-          () => stats.oversize++,
+          () => {
+            stats.oversize++;
+            opts.onRejected?.('syslog_oversize', `a frame over the ${max}-byte limit`, peer);
+          },
         );
         if (opts.idleTimeoutMs) socket.setTimeout(opts.idleTimeoutMs, () => socket.destroy());
         socket.on('data', (chunk: Buffer) => {
           if (!framer.push(chunk)) {
             stats.malformed++;
+            opts.onRejected?.('syslog_malformed', 'broken framing (neither an octet count nor a message ended by LF); the connection was closed', peer);
             socket.destroy();
           }
         });
         socket.on('error', () => {});
         socket.on('close', () => {
-          if (framer.end()) stats.malformed++;
+          if (framer.end()) {
+            stats.malformed++;
+            opts.onRejected?.('syslog_malformed', 'the connection closed inside an octet-counted frame', peer);
+          }
           sockets.delete(socket);
           stats.connections--;
         });
@@ -510,6 +521,8 @@ export interface SyslogLineQueueOptions {
  */
 export class SyslogLineQueue implements AsyncIterable<LineBatch> {
   private queue: string[] = [];
+  /** The sending host of each queued line (the message's HOSTNAME), in step with `queue`. */
+  private senders: (string | null)[] = [];
   private head = 0;
   private ended = false;
   private waiter: (() => void) | null = null;
@@ -531,20 +544,21 @@ export class SyslogLineQueue implements AsyncIterable<LineBatch> {
     if (this.ended || (this.filter && !this.filter(msg))) return;
     let body = msg.message;
     if (body.includes('\n')) {
-      for (const l of body.split('\n')) this.enqueue(l.endsWith('\r') ? l.slice(0, -1) : l);
+      for (const l of body.split('\n')) this.enqueue(l.endsWith('\r') ? l.slice(0, -1) : l, msg.hostname);
     } else {
       if (body.endsWith('\r')) body = body.slice(0, -1);
-      this.enqueue(body);
+      this.enqueue(body, msg.hostname);
     }
   };
 
-  private enqueue(line: string): void {
+  private enqueue(line: string, sender: string | null): void {
     if (line === '') return;
     if (this.queue.length - this.head >= this.maxQueued) {
       this.dropped++;
       return;
     }
     this.queue.push(line);
+    this.senders.push(sender);
     this.wake();
   }
 
@@ -570,13 +584,15 @@ export class SyslogLineQueue implements AsyncIterable<LineBatch> {
       if (this.queue.length > this.head) {
         const end = Math.min(this.queue.length, this.head + this.batchLines);
         const lines = this.queue.slice(this.head, end);
+        const senders = this.senders.slice(this.head, end);
         this.head = end;
         if (this.head === this.queue.length || this.head > 65536) {
           this.queue = this.queue.slice(this.head);
+          this.senders = this.senders.slice(this.head);
           this.head = 0;
         }
         for (const l of lines) this.offset += Buffer.byteLength(l) + 1;
-        const batch: LineBatch = { origin: 'syslog', firstLine: this.nextLine, lines, endOffset: this.offset };
+        const batch: LineBatch = { origin: 'syslog', firstLine: this.nextLine, lines, endOffset: this.offset, senders };
         this.nextLine += lines.length;
         yield batch;
         continue;
