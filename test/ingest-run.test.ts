@@ -487,3 +487,33 @@ test('syslog: the sender names the node (over --node), frames that are not syslo
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('headers named in audit.redact.headers are redacted in ingested events too, as in live traffic', { timeout: 30_000 }, async () => {
+  const dir = await tempDir('tg-redact-ingest-');
+  try {
+    const log = path.join(dir, 'custom.log');
+    await writeFile(log, '192.0.2.1 [24/Nov/2026:10:00:00 +0000] "GET /a HTTP/1.1" 200 "s3cr3t-token" "Bearer abc.def" "fine"\n');
+    const storePath = path.join(dir, 'store.duckdb');
+    const sink = await DuckDbSink.open(storePath);
+    const s = await runIngest({
+      format: 'nginx',
+      parserOptions: { logFormat: '$remote_addr [$time_local] "$request" $status "$http_x_auth_token" "$http_authorization" "$http_x_trace_note"' },
+      factories: ALL_FACTORIES,
+      input: { kind: 'paths', args: [log] },
+      sink,
+      registry: null,
+      signal: new AbortController().signal,
+      redactHeaders: ['X-Auth-Token'],
+    }).finally(() => sink.close());
+    assert.equal(s.events, 1);
+    const store = await DuckDbStore.open({ path: storePath });
+    try {
+      const [e] = (await store.search({ limit: 1 })).events;
+      assert.deepEqual(e.headers, { 'req.x-auth-token': 'REDACTED', 'req.authorization': 'Bearer REDACTED', 'req.x-trace-note': 'fine' });
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -144,6 +144,7 @@ export function registerIngest(program: Command): void {
           registry,
           signal: abort.signal,
           redactQuery: createRedactor({ ...config.audit.redact, record_headers: config.audit.record_headers }).query,
+          redactHeaders: config.audit.redact.headers,
           onProgress: (p) => bar.update(p),
           onFormat: (format, detected) => {
             if (detected && !o.quiet && !o.json) process.stderr.write(`format: ${format} (detected from the first lines; use --format to choose)\n`);

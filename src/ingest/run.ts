@@ -25,7 +25,7 @@ import { followFile } from './inputs/follow.js';
 import { syslogBatches, type SyslogStats } from './inputs/syslog.js';
 import { FINGERPRINT_BYTES, identifyFile, type FileIdentity, type Registry } from './registry.js';
 import type { EventSink, SinkCursor } from './sinks.js';
-import type { QueryFilter } from '../audit/redact.js';
+import { headerFilterFor, type QueryFilter } from '../audit/redact.js';
 
 /**
  * Events per commit. DuckDB inserts a batch with two threads, each writing
@@ -111,6 +111,12 @@ export interface IngestOptions {
   inStore?: { minBytes?: number; chunkBytes?: number };
   /** Redacts secret query parameters (audit.redact.query_params), as for live traffic. */
   redactQuery?: QueryFilter;
+  /**
+   * More header names to redact (audit.redact.headers, lower-case), as for
+   * live traffic; the always-redacted ones (Authorization, Cookie...) the
+   * parsers redact themselves.
+   */
+  redactHeaders?: readonly string[];
   onProgress?(p: IngestProgress): void;
   /** Said once the format is known (detected or given). */
   onFormat?(format: string, detected: boolean, scores: { format: string; score: number }[]): void;
@@ -266,6 +272,14 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
    * else why it was rejected.
    */
   const fallbackNode = o.parserOptions.node ?? null;
+  const secretHeaders: ReadonlySet<string> = new Set((o.redactHeaders ?? []).map((n) => n.trim().toLowerCase()));
+  /** Logged headers are `req.<name>` / `res.<name>` in `headers`. */
+  const redactHeaders = (h: Record<string, string>): void => {
+    for (const key of Object.keys(h)) {
+      const name = key.slice(key.indexOf('.') + 1);
+      if (secretHeaders.has(name)) h[key] = headerFilterFor(name, secretHeaders)(h[key]);
+    }
+  };
   const parseLine = (p: LogParser, text: string, add: (e: AuditEvent) => void, sender: string | null = null): null | 'skip' | { reason: string; detail: string } => {
     let r: ParseOutcome;
     try {
@@ -278,6 +292,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     if (r.ok === false) return r;
     const q = r.event.query;
     if (q !== null && redact) r.event.query = redact(q);
+    const h = r.event.headers;
+    if (h !== null && secretHeaders.size) redactHeaders(h);
     // The syslog sender names the load balancer unless the line did (--node is only the fallback).
     if (sender !== null && (r.event.node === null || r.event.node === fallbackNode)) r.event.node = sender;
     try {
