@@ -240,14 +240,64 @@ describe('every outcome yields exactly one event with the right fields', () => {
     assert.match(e.reason ?? '', /during the response/);
   });
 
-  test('malformed request: 400 from the HTTP parser, with an event', async () => {
+  test('malformed request: 400 from the HTTP parser, with an event whose request id and bytes are the answer\'s', async () => {
     const out = await rawExchange(tg.proxyPort, 'GET /bad path with spaces HTTP/1.1\r\nHost: app.test\r\n\r\n');
     assert.match(out, /^HTTP\/1\.1 400 /);
-    const events = await tg.events({ status: '400' });
-    const e = events.find((x) => x.termination === 'bad_request' && (x.reason ?? '').startsWith('HPE_'));
-    assert.ok(e, 'a bad_request event exists');
+    const id = /\r\nx-request-id: (\S+)\r\n/i.exec(out)?.[1];
+    assert.ok(id, 'the answer carries a request id');
+    const body = out.slice(out.indexOf('\r\n\r\n') + 4);
+    assert.equal(JSON.parse(body).error.request_id, id);
+    const e = await eventFor(id);
+    assert.equal(e.termination, 'bad_request');
+    assert.match(e.reason ?? '', /^HPE_/);
     assert.equal(e.decision, 'error');
     assert.equal(e.peer_ip, '127.0.0.1');
+    assert.equal(e.bytes_out, Buffer.byteLength(body));
+  });
+
+  test('request timeout: the 408 comes about when configured, and the request has one event (not a second one when the client then hangs up)', async () => {
+    const quick = await startTollgate({ app: [backend.address] }, (c) => merge(c, { proxy: { headers_timeout: '1s' } }));
+    try {
+      const started = Date.now();
+      const out = await new Promise<{ text: string; ms: number }>((resolve) => {
+        const sock = net.connect(quick.proxyPort, '127.0.0.1', () => sock.write('GET /slow-head HTTP/1.1\r\nHost: app.test\r\n'));
+        let text = '';
+        sock.on('data', (c: Buffer) => {
+          text += c.toString('latin1');
+          // Answered: the client hangs up, as clients do.
+          sock.destroy();
+          resolve({ text, ms: Date.now() - started });
+        });
+        sock.on('error', () => {});
+        setTimeout(() => {
+          sock.destroy();
+          resolve({ text, ms: Date.now() - started });
+        }, 8000);
+      });
+      assert.match(out.text, /^HTTP\/1\.1 408 /);
+      assert.ok(out.ms >= 1000 && out.ms < 3000, `the 408 came after ${out.ms} ms (headers_timeout 1s)`);
+      const id = /\r\nx-request-id: (\S+)\r\n/i.exec(out.text)![1];
+      const e = await eventFor(id, quick);
+      assert.equal(e.termination, 'request_timeout');
+      assert.ok(e.duration_ms! >= 1000, `duration ${e.duration_ms} ms counts the wait`);
+      await sleep(300);
+      await quick.flush();
+      const all = await quick.events({});
+      assert.equal(all.length, 1, `one event in all: ${JSON.stringify(all.map((x) => [x.status, x.termination, x.reason]))}`);
+    } finally {
+      await quick.stop();
+    }
+  });
+
+  test('pipelined: a malformed request after a good one is answered after the good one\'s response; each has its own event', async () => {
+    const out = await rawExchange(tg.proxyPort, 'GET /pipe1 HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: req-pipe1\r\n\r\nGARBAGE\r\n\r\n');
+    const statuses = [...out.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]);
+    assert.deepEqual(statuses, ['200', '400'], out);
+    const good = await eventFor('req-pipe1');
+    assert.deepEqual([good.status, good.termination, good.path], [200, 'ok', '/pipe1']);
+    const id = [...out.matchAll(/\r\nx-request-id: (\S+)\r\n/gi)].map((m) => m[1])[1];
+    const bad = await eventFor(id);
+    assert.deepEqual([bad.status, bad.termination, bad.method, bad.path], [400, 'bad_request', null, null], 'the 400 is not recorded as the request before it');
   });
 
   test('HTTP/1.1 without Host: 400 and an event', async () => {

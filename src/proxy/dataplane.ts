@@ -92,7 +92,7 @@ export class DataPlane {
     request: (req, res, scheme) => this.pipeline.handle(req, res, scheme),
     upgrade: (req, socket, head, scheme) => this.pipeline.upgrade(req, socket, head, scheme),
     connect: (req, socket, scheme) => this.pipeline.connect(req, socket, scheme),
-    clientError: (socket, scheme, spec, reason, raw, respond) => this.pipeline.clientError(socket, scheme, spec, reason, raw, respond),
+    clientError: (socket, scheme, refused) => this.pipeline.clientError(socket, scheme, refused),
   };
 
   private tags(config: Readonly<Config>): NodeTags {

@@ -5,13 +5,13 @@
  * `clientError` per request the HTTP parser refused. See docs/architecture.md
  * for the lifecycle drawing with every error exit.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/schema.js';
 import { emptyEvent, type AuditEvent } from '../core/event.js';
-import { uuidv7 } from '../core/ids.js';
+import { requestId, uuidv7 } from '../core/ids.js';
 import { isoFromMs } from '../core/iso-time.js';
 import { ERRORS, errorBody, type ErrorSpec } from '../core/errors.js';
 import { createClientIpResolver } from './identify/client-ip.js';
@@ -23,6 +23,7 @@ import { forward, ClientAbortError, type ForwardDeps } from './forward/forwarder
 import { tunnel, rejectUpgrade, type TunnelDeps } from './forward/websocket.js';
 import type { Recorder, RecordTarget } from './record/recorder.js';
 import type { RequestContext } from './context.js';
+import type { RefusedRequest } from './accept/listener.js';
 import { metrics } from './metrics.js';
 import { normalizeTarget, validateRequestHeaders, type PathOptions } from './route/normalize-path.js';
 import { ClientGate, RouteGate, type Verdict } from './authorize/access.js';
@@ -365,13 +366,15 @@ export class Pipeline {
 
   /**
    * A request the HTTP parser refused (or that timed out) before it became an
-   * IncomingMessage. `respond` sends the error response; null when the client is gone.
+   * IncomingMessage: recorded, then answered with the error and a fresh
+   * request id (there are no headers to take one from) when someone is there.
    */
-  clientError(socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, raw: Buffer | undefined, respond: (() => void) | null): void {
+  clientError(socket: Socket, scheme: 'http' | 'https', refused: RefusedRequest): void {
+    const { spec, head, respond } = refused;
     const e = this.newEvent(socket, scheme);
     // What the client managed to send, when it is printable: useful to see probing.
-    if (raw && raw.length) {
-      const firstLine = raw.toString('latin1', 0, Math.min(raw.length, 2048)).split('\r\n')[0];
+    if (head && head.length) {
+      const firstLine = head.toString('latin1', 0, Math.min(head.length, 2048)).split('\r\n')[0];
       const m = /^([A-Z]{1,20}) (\S{1,2048}) HTTP\/(\d\.\d)$/.exec(firstLine);
       if (m) {
         e.method = m[1];
@@ -379,14 +382,29 @@ export class Pipeline {
         e.http_version = m[3];
       }
     }
+    let startMs = performance.now();
+    if (refused.waitedMs > 0) {
+      // A timeout: the request began at least that long ago.
+      startMs -= refused.waitedMs;
+      e.ts = isoFromMs(Date.now() - refused.waitedMs);
+    }
     e.status = spec ? spec.status : null;
     e.termination = spec ? spec.termination : 'client_abort';
     e.decision = 'error';
-    e.reason = reason;
+    e.reason = refused.reason;
     e.bytes_in = 0;
     e.bytes_out = 0;
-    const target: RecordTarget = { event: e, startMs: performance.now(), recorded: false, reqHeaders: null, resHeaders: null };
-    this.deps.recorder.record(target, respond ? (ok) => (ok ? respond() : socket.destroy()) : null);
+    let response: string | null = null;
+    if (spec && respond) {
+      e.request_id = requestId();
+      const body = errorBody(spec, e.request_id);
+      e.bytes_out = Buffer.byteLength(body);
+      response =
+        `HTTP/1.1 ${spec.status} ${STATUS_CODES[spec.status]}\r\nContent-Type: application/json\r\nContent-Length: ${e.bytes_out}\r\n` +
+        `Cache-Control: no-store\r\n${this.requestIdHeader}: ${e.request_id}\r\nConnection: close\r\n\r\n${body}`;
+    }
+    const target: RecordTarget = { event: e, startMs, recorded: false, reqHeaders: null, resHeaders: null };
+    this.deps.recorder.record(target, response !== null ? (ok) => (ok ? respond!(response) : socket.destroy()) : null);
   }
 
   /** Error exit: records the event, then sends a small JSON error with the request id. */

@@ -10,10 +10,10 @@ import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { finished, type Duplex } from 'node:stream';
 import type { Config, ListenerConfig } from '../../config/schema.js';
 import { parseAddress } from '../../config/schema.js';
-import { ERRORS, errorBody, type ErrorSpec } from '../../core/errors.js';
+import { ERRORS, type ErrorSpec } from '../../core/errors.js';
 
 export interface ListenerHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse, scheme: 'http' | 'https'): void;
@@ -21,7 +21,20 @@ export interface ListenerHandlers {
   /** A CONNECT request: refused (405) and recorded. */
   connect(req: http.IncomingMessage, socket: Duplex, scheme: 'http' | 'https'): void;
   /** A request that never became an IncomingMessage (parser error, timeout). */
-  clientError(socket: Socket, scheme: 'http' | 'https', spec: ErrorSpec | null, reason: string, rawPacket: Buffer | undefined, respond: (() => void) | null): void;
+  clientError(socket: Socket, scheme: 'http' | 'https', refused: RefusedRequest): void;
+}
+
+/** A request the HTTP parser refused, or that did not arrive in time. */
+export interface RefusedRequest {
+  /** The error answered; null when the client hung up mid-request (nothing to answer). */
+  spec: ErrorSpec | null;
+  reason: string;
+  /** The refused request's bytes as far as they were read, from its start (its first line is recorded when printable). */
+  head: Buffer | undefined;
+  /** How long the request had been arriving when it was refused: at least the headers timeout for a timeout, 0 otherwise. */
+  waitedMs: number;
+  /** Writes the complete error response and closes the connection; null when there is no one to answer. */
+  respond: ((response: string) => void) | null;
 }
 
 export interface RunningListener {
@@ -81,6 +94,24 @@ export function createSniSelector(certs: NonNullable<ListenerConfig['tls']>['cer
   };
 }
 
+/**
+ * The refused request's bytes: the parser hands over the whole packet it was
+ * reading, which may begin with earlier, pipelined requests; the failed one
+ * starts after the last complete head before the point of failure.
+ */
+function refusedBytes(err: NodeJS.ErrnoException): Buffer | undefined {
+  const raw = (err as { rawPacket?: Buffer }).rawPacket;
+  if (!raw || raw.length === 0) return raw;
+  const at = Math.min(raw.length, (err as { bytesParsed?: number }).bytesParsed ?? 0);
+  const end = at > 0 ? raw.lastIndexOf('\r\n\r\n', at - 1) : -1;
+  return end === -1 ? raw : raw.subarray(end + 4);
+}
+
+/** How often Node looks for requests past their timeout: a quarter of it, between 0.1 and 1 s (Node's 30 s when there is none). */
+function checkingInterval(timeoutMs: number): number {
+  return timeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(timeoutMs / 4))) : 30_000;
+}
+
 function classify(err: NodeJS.ErrnoException): ErrorSpec | null {
   const code = err.code ?? '';
   if (code === 'HPE_HEADER_OVERFLOW') return ERRORS.HEADERS_TOO_LARGE;
@@ -97,6 +128,9 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
     headersTimeout: Math.min(p.headers_timeout, p.request_timeout || p.headers_timeout),
     keepAliveTimeout: p.keepalive_timeout,
     maxHeaderSize: p.max_header_size,
+    // Node checks those two timeouts every 30 s by default, so a 10 s headers timeout fired after up to
+    // 40 s; checking a few times per timeout keeps the 408 close to the configured time.
+    connectionsCheckingInterval: checkingInterval(Math.min(p.headers_timeout, p.request_timeout || p.headers_timeout)),
     noDelay: true,
     // We answer a missing Host ourselves, so that it is audited too.
     requireHostHeader: false,
@@ -124,22 +158,44 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => h.upgrade(req, socket, head, scheme));
   // CONNECT asks for a forward-proxy tunnel; without a listener Node drops the connection unrecorded.
   server.on('connect', (req: http.IncomingMessage, socket: Duplex) => h.connect(req, socket, scheme));
+  // A connection's refused request is recorded and answered once: after a 408 the client's hang-up
+  // (or more bytes the failed parser refuses again) is the same request, not another one.
+  const refused = new WeakMap<Socket, 'answering' | 'answered'>();
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const spec = classify(err);
-    if (!spec) {
-      if (err.code === 'HPE_INVALID_EOF_STATE') h.clientError(socket, scheme, null, `${err.code}: client closed the connection mid-request`, (err as { rawPacket?: Buffer }).rawPacket, null);
+    const state = refused.get(socket);
+    if (state === 'answering') return; // the answer waits for an earlier response on this connection
+    if (state === 'answered') {
       socket.destroy();
       return;
     }
-    const reason = `${err.code}: ${err.message}`;
-    const raw = (err as { rawPacket?: Buffer }).rawPacket;
-    h.clientError(socket, scheme, spec, reason, raw, () => {
-      if (!socket.writable) {
-        socket.destroy();
-        return;
-      }
-      const body = errorBody(spec, '');
-      socket.end(`HTTP/1.1 ${spec.status} ${http.STATUS_CODES[spec.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    refused.set(socket, 'answered');
+    const spec = classify(err);
+    const head = refusedBytes(err);
+    if (!spec) {
+      if (err.code === 'HPE_INVALID_EOF_STATE') h.clientError(socket, scheme, { spec: null, reason: `${err.code}: client closed the connection mid-request`, head, waitedMs: 0, respond: null });
+      socket.destroy();
+      return;
+    }
+    const waitedMs = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? (options.headersTimeout ?? 0) : 0;
+    h.clientError(socket, scheme, {
+      spec,
+      reason: `${err.code}: ${err.message}`,
+      head,
+      waitedMs,
+      respond: (response) => {
+        const send = (): void => {
+          refused.set(socket, 'answered');
+          if (socket.writable) socket.end(response);
+          else socket.destroy();
+        };
+        // Pipelining: the response to an earlier request on this connection is still on its way;
+        // the error answers the request after it, so it goes after that response.
+        const earlier = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+        if (earlier && !earlier.writableFinished && !earlier.destroyed) {
+          refused.set(socket, 'answering');
+          finished(earlier, send);
+        } else send();
+      },
     });
   });
   if (cfg.tls) {
