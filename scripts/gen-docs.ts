@@ -484,11 +484,14 @@ anywhere (spool, store, exports), so the original values are never stored.
   \`a=1&token=x&token=y\` → \`a=1&token=${REDACTED}&token=${REDACTED}\`.
   Parameter names are also recognized after \`;\` and after a \`?\` inside a
   value (\`next=/cb?code=x\`), and a redacted value runs to the next \`&\`.
+  Array and nested forms count as the name they carry, as PHP, Rails and
+  \`qs\` read them: \`token[]=…\`, \`token[0]=…\`, \`user[password]=…\`.
   Everything else is kept byte for byte. A parameter without a value
-  (\`?token\`, \`token=\`) has nothing to hide and is kept. The default
-  list: ${list(audit.redact.query_params)}.
-- Paths, user agents and referers are recorded as received: do not put
-  secrets in paths.
+  (\`?token\`, \`token=\`) has nothing to hide and is kept. The query of the
+  \`referer\` URL is redacted the same way (\`https://idp/cb?code=${REDACTED}\`).
+  The default list: ${list(audit.redact.query_params)}.
+- Paths, user agents and the rest of referers are recorded as received: do
+  not put secrets in paths.
 `;
 }
 

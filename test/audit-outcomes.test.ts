@@ -73,7 +73,7 @@ describe('every outcome yields exactly one event with the right fields', () => {
         cookie: 'sid=abc123; theme=dark',
         accept: 'application/json',
         'user-agent': 'it-test/1.0',
-        referer: 'https://ref.test/',
+        referer: 'https://ref.test/cb?code=oauth-code&state=1',
         'x-request-id': 'req-success-1',
         traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
         'x-forwarded-for': '6.6.6.6',
@@ -123,7 +123,7 @@ describe('every outcome yields exactly one event with the right fields', () => {
     assert.equal(e.decision, 'allow');
     assert.equal(e.termination, 'ok');
     assert.equal(e.user_agent, 'it-test/1.0');
-    assert.equal(e.referer, 'https://ref.test/');
+    assert.equal(e.referer, 'https://ref.test/cb?code=REDACTED&state=1', 'a secret in the Referer\'s query is redacted too');
     assert.equal(e.trace_id, '4bf92f3577b34da6a3ce929d0e0e4736');
     assert.deepEqual(e.labels, { tier: 'web' });
     assert.ok(e.duration_ms !== null && e.duration_ms > 0 && e.upstream_ms !== null && e.upstream_ms <= e.duration_ms);

@@ -10,6 +10,7 @@ import {
   createRedactor,
   hashValue,
   maskIp,
+  redactUrlQuery,
   setCookieFilter,
 } from './redact.js';
 
@@ -123,6 +124,14 @@ void test('query: values of configured params are replaced, everything else byte
     ['q=100%&x=%zz', 'q=100%&x=%zz'],
     ['to%ZZken=1', 'to%ZZken=1'],
     ['tok%65n=1&tok%zzen=2', `tok%65n=${REDACTED}&tok%zzen=2`],
+    // Array and nested forms (PHP, Rails, qs): any part that is a configured name.
+    ['token[]=x&token[]=y', `token[]=${REDACTED}&token[]=${REDACTED}`],
+    ['token[0]=x', `token[0]=${REDACTED}`],
+    ['token%5B%5D=x', `token%5B%5D=${REDACTED}`],
+    ['user[password]=hunter2&user[name]=bob', `user[password]=${REDACTED}&user[name]=bob`],
+    ['a[b][secret]=s', `a[b][secret]=${REDACTED}`],
+    ['tokens[]=x&[token]=y', `tokens[]=x&[token]=${REDACTED}`],
+    [`${'p'.repeat(200)}[token]=x`, `${'p'.repeat(200)}[token]=${REDACTED}`],
   ];
   for (const [input, want] of cases) assert.equal(r.query(input), want, input);
 });
@@ -214,4 +223,16 @@ void test('hashValue: keyed, stable, 16 hex chars', () => {
   assert.notEqual(hashValue('alice', 'k2'), a);
   assert.notEqual(hashValue('bob', 'k1'), a);
   assert.equal(hashValue('alice', Buffer.from('k1')), a);
+});
+
+void test('referer: the query of a URL is redacted like a request\'s, the rest kept', () => {
+  const r = redactor();
+  const cases: [string, string][] = [
+    ['https://app.example/cb?access_token=abc&state=1', `https://app.example/cb?access_token=${REDACTED}&state=1`],
+    ['https://app.example/cb?state=1#token=frag', 'https://app.example/cb?state=1#token=frag'],
+    ['https://app.example/cb?code=xyz#section', `https://app.example/cb?code=${REDACTED}#section`],
+    ['https://app.example/monkey', 'https://app.example/monkey'],
+    ['https://app.example/?', 'https://app.example/?'],
+  ];
+  for (const [input, want] of cases) assert.equal(redactUrlQuery(input, r.query), want, input);
 });

@@ -186,7 +186,7 @@ export interface QueryFilter {
 export function createQueryFilter(names: readonly string[]): QueryFilter {
   const set = new Set(names.map((n) => n.toLowerCase()).filter((n) => n !== ''));
   if (set.size === 0) return Object.assign((q: string | null | undefined) => (q ? q : null), { suspect: null });
-  // Longest possible spelling of a configured name: every UTF-8 byte as "%XX".
+  // Longest possible spelling of a configured name: every UTF-8 byte as "%XX" (plus room for brackets around it).
   let maxRawLen = 0;
   for (const n of set) maxRawLen = Math.max(maxRawLen, Buffer.byteLength(n) * 3);
   // Cheap pre-check with no false negatives: a match needs either a configured
@@ -196,7 +196,18 @@ export function createQueryFilter(names: readonly string[]): QueryFilter {
   // its first "%"/"+" so it stays linear on hostile input like "&%%%%…".
   const maybe = new RegExp(`${[...set].map(escapeRe).join('|')}|(?:^|[&;?])[^=&;?%+]*[%+][^=&;?]*=`, 'i');
 
-  const matches = (raw: string): boolean => raw.length > 0 && raw.length <= maxRawLen && set.has(decodeName(raw).toLowerCase());
+  // Array and nested forms name the parameter too: PHP, Rails and qs read `token[]=…`,
+  // `token[0]=…` as token and `user[password]=…` as a password, so any of their parts counts.
+  const matches = (raw: string): boolean => {
+    if (raw.length === 0 || raw.length > maxRawLen + 256) return false;
+    const name = decodeName(raw).toLowerCase();
+    if (set.has(name)) return true;
+    const open = name.indexOf('[');
+    if (open < 0) return false;
+    if (set.has(name.slice(0, open))) return true;
+    for (const m of name.slice(open).matchAll(/\[([^\]]*)\]/g)) if (set.has(m[1])) return true;
+    return false;
+  };
 
   const filter = (q: string | null | undefined): string | null => {
     if (!q) return null;
@@ -236,6 +247,19 @@ export function createQueryFilter(names: readonly string[]): QueryFilter {
     return changed ? out + q.slice(copied) : q;
   };
   return Object.assign(filter, { suspect: maybe });
+}
+
+/**
+ * A URL (a Referer) with its query's secret parameters redacted by `filter`;
+ * the rest as it is. A link to `/cb?access_token=…` is as secret as the query.
+ */
+export function redactUrlQuery(url: string, filter: QueryFilter): string {
+  const q = url.indexOf('?');
+  if (q === -1 || filter.suspect === null) return url;
+  const hash = url.indexOf('#', q);
+  const query = hash === -1 ? url.slice(q + 1) : url.slice(q + 1, hash);
+  const out = filter(query);
+  return out === query || out === null ? url : url.slice(0, q + 1) + out + (hash === -1 ? '' : url.slice(hash));
 }
 
 // ---------------------------------------------------------------------------

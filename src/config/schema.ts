@@ -192,7 +192,7 @@ export const AuditSchema = z
       .describe('Headers copied into the event `headers` field (lower-case names).'),
     redact: z
       .object({
-        headers: z.array(z.string()).default([]).describe('More headers to redact, in addition to authorization, proxy-authorization, cookie and set-cookie, which always are.'),
+        headers: z.array(z.string()).default([]).describe('More headers to redact, in addition to authorization, proxy-authorization, cookie, set-cookie and x-api-key, which always are (in live and ingested events).'),
         query_params: z
           .array(z.string())
           .default([

@@ -25,7 +25,7 @@ import { followFile } from './inputs/follow.js';
 import { syslogBatches, type SyslogStats } from './inputs/syslog.js';
 import { FINGERPRINT_BYTES, identifyFile, type FileIdentity, type Registry } from './registry.js';
 import type { EventSink, SinkCursor } from './sinks.js';
-import { headerFilterFor, type QueryFilter } from '../audit/redact.js';
+import { headerFilterFor, redactUrlQuery, type QueryFilter } from '../audit/redact.js';
 
 /**
  * Events per commit. DuckDB inserts a batch with two threads, each writing
@@ -292,6 +292,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     if (r.ok === false) return r;
     const q = r.event.query;
     if (q !== null && redact) r.event.query = redact(q);
+    const ref = r.event.referer;
+    if (ref !== null && redact) r.event.referer = redactUrlQuery(ref, redact);
     const h = r.event.headers;
     if (h !== null && secretHeaders.size) redactHeaders(h);
     // The syslog sender names the load balancer unless the line did (--node is only the fallback).

@@ -6,7 +6,7 @@
  */
 import type { AuditEvent } from '../../core/event.js';
 import type { SpoolWriter } from '../../audit/spool/writer.js';
-import type { Redactor } from '../../audit/redact.js';
+import { redactUrlQuery, type Redactor } from '../../audit/redact.js';
 import { metrics } from '../metrics.js';
 import { serializeEvent } from '../../core/event-json.js';
 import type { EventTags } from './event-tags.js';
@@ -77,6 +77,7 @@ export class Recorder {
     if (tags && tags.size) tags.apply(e);
     if (versions && versions.size && e.service !== null) e.deployment = versions.get(e.service) ?? e.deployment;
     if (e.query !== null) e.query = redactor.query(e.query);
+    if (e.referer !== null) e.referer = redactUrlQuery(e.referer, redactor.query);
     if (t.reqHeaders || t.resHeaders) e.headers = redactor.headers(t.reqHeaders ?? {}, (t.resHeaders ?? {}));
     let line: string;
     try {

@@ -62,8 +62,11 @@ export async function stageLogChunk(c: DuckDBConnection, data: Buffer, format: S
   const exprs = format.columns.map(([col, expr]) => `${expr} AS ${ident(col)}`).join(', ');
   const names = format.columns.map(([col]) => ident(col)).join(', ');
   let taken = `_matched AND (${format.taken})`;
-  if (suspect && format.columns.some(([col]) => col === 'query')) {
-    taken += ` AND NOT coalesce(regexp_matches("query", ${sqlString((suspect.flags.includes('i') ? '(?i)' : '') + suspect.source)}), false)`;
+  // A query or a Referer that may hold a secret parameter is left to the caller, whose redaction reads it.
+  for (const col of ['query', 'referer']) {
+    if (suspect && format.columns.some(([c]) => c === col)) {
+      taken += ` AND NOT coalesce(regexp_matches(${ident(col)}, ${sqlString((suspect.flags.includes('i') ? '(?i)' : '') + suspect.source)}), false)`;
+    }
   }
   const groups = format.groups.map(sqlString).join(', ');
   await withBulkFile([data], 'log', tmpDir, async (file) => {

@@ -139,6 +139,8 @@ const EDGE_LINES = [
   combined({ req: 'GET /p? HTTP/1.1' }),
   combined({ req: 'GET /p?a=1?b=2&c HTTP/1.1' }),
   combined({ req: 'GET /login?user=a&token=s3cret HTTP/1.1' }),
+  // A secret in the Referer's query: redacted on both paths (the store leaves the line to JavaScript).
+  combined({ ref: 'https://idp.example/cb?token=s3cret&state=1' }),
   combined({ req: 'GET /login?TOKEN=s3cret HTTP/1.1' }),
   combined({ req: 'GET /login?pass%77ord=x HTTP/1.1' }),
   combined({ req: 'GET /login?a+b=x HTTP/1.1' }),
