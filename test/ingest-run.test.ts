@@ -141,6 +141,30 @@ test('ingest while a node runs: through its spool into its store; bad lines repo
   }
 });
 
+test('a store held by another program and no node running: ingest refuses with the reason instead of spooling events nothing loads', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('tg-busy-store-');
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const storePath = path.join(dir, 'store.duckdb');
+  const holder = await DuckDBInstance.create(storePath);
+  try {
+    const cfg = path.join(dir, 'tollgate.yaml');
+    await writeFile(cfg, `listeners: [{ address: "127.0.0.1:0" }]\nstore: { path: ${JSON.stringify(storePath)} }\naudit: { spool: { dir: ${JSON.stringify(path.join(dir, 'spool'))} } }\n`);
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, line(1));
+    const failed = await run(process.execPath, [CLI, 'ingest', '-c', cfg, '--registry', path.join(dir, 'r.json'), '--json', log]).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.ok(failed, 'the ingest fails');
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /open in another process/);
+    assert.match(failed.stderr, /No Tollgate node writes to the spool/);
+  } finally {
+    holder.closeSync();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 /** A store sink whose `failAt`-th commit fails (nothing of it stored), as a full disk or a kill would leave it. */
 function failingCommit(sink: DuckDbSink, failAt: number): EventSink {
   let commits = 0;

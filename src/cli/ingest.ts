@@ -82,7 +82,13 @@ async function openSink(o: IngestOpts, config: Readonly<Config>): Promise<EventS
     return await DuckDbSink.open(config.store.path);
   } catch (err) {
     if (!(err instanceof StoreBusyError)) throw err;
-    // A node is running: go through its spool; its loader stores the events.
+    // A node is running: go through its spool; its loader stores the events. Only then: another
+    // holder of the store (an analyst's duckdb, a second ingest) loads nothing from the spool.
+    const { liveSpoolWriters } = await import('../audit/spool/writer.js');
+    const node = (await liveSpoolWriters(config.audit.spool.dir)).filter((w) => !w.writer.startsWith('ingest-'));
+    if (!node.length) {
+      throw new Error(`${err.message}. No Tollgate node writes to the spool ${config.audit.spool.dir}, so nothing would load the events from it: close the other program (or wait for the other ingest) and run again.`);
+    }
     return SpoolSink.open(config.audit.spool);
   }
 }

@@ -25,6 +25,22 @@ import { isProcessAlive } from '../../core/process-alive.js';
 
 export type AppendCallback = (err: Error | null) => void;
 
+/**
+ * The writers of a spool directory whose process is alive (their lock names
+ * a live pid), other than this process: a running node's proxies and admin
+ * API write here, and its loader reads what is written.
+ */
+export async function liveSpoolWriters(dir: string): Promise<{ writer: string; pid: number }[]> {
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  const out: { writer: string; pid: number }[] = [];
+  for (const writer of names) {
+    if (!WRITER_ID_RE.test(writer)) continue;
+    const pid = Number((await fsp.readFile(path.join(dir, writer, 'writer.lock'), 'utf8').catch(() => '')).trim());
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) out.push({ writer, pid });
+  }
+  return out;
+}
+
 export interface SpoolWriterOptions extends Pick<SpoolConfig, 'dir' | 'segment_size' | 'segment_age' | 'group_commit' | 'fsync' | 'fsync_interval'> {
   writerId: string;
   /** Most events kept in memory while the disk fails; beyond, new events are dropped and counted. */
