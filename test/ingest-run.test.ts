@@ -541,3 +541,38 @@ test('headers named in audit.redact.headers are redacted in ingested events too,
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+for (const [way, inStore] of [
+  ['line by line', { minBytes: Infinity }],
+  ['in the store, in chunks', { minBytes: 0, chunkBytes: 8 << 10 }],
+] as const) {
+  test(`damaged gzip, a missing argument, a named pipe (${way}): the good lines are stored, the bad inputs reported, the rest read`, { timeout: 60_000 }, async () => {
+    const dir = await tempDir('tg-damaged-');
+    try {
+      const text = Array.from({ length: 2000 }, (_, i) => line(i + 1)).join('');
+      const whole = gzipSync(text);
+      const damaged = path.join(dir, 'a.log.gz');
+      await writeFile(damaged, whole.subarray(0, Math.floor(whole.length * 0.6)));
+      const good = path.join(dir, 'b.log');
+      await writeFile(good, Array.from({ length: 30 }, (_, i) => line(5000 + i)).join(''));
+      const fifo = path.join(dir, 'pipe');
+      await run('mkfifo', [fifo]);
+      const writer = run('sh', ['-c', `printf '%s' "$1" > "$2"`, 'sh', line(9000) + line(9001), fifo]);
+      const s = await ingestFile([damaged, good, fifo, path.join(dir, 'missing.log')], path.join(dir, 'store.duckdb'), { inStore, batchEvents: 500 });
+      await writer;
+      assert.deepEqual(
+        s.inputErrors.map((x) => [path.basename(x.origin), /gzip|no such file/.test(x.error)]).sort(),
+        [['a.log.gz', true], ['missing.log', true]],
+        JSON.stringify(s.inputErrors),
+      );
+      const paths = await storedPaths(path.join(dir, 'store.duckdb'));
+      const fromDamaged = paths.filter((p) => Number(p.slice(3)) < 5000).length;
+      assert.ok(fromDamaged > 100 && fromDamaged < 2000, `the lines before the damage are stored (${fromDamaged})`);
+      assert.equal(paths.filter((p) => Number(p.slice(3)) >= 5000 && Number(p.slice(3)) < 9000).length, 30, 'the good file is read');
+      assert.equal(paths.filter((p) => Number(p.slice(3)) >= 9000).length, 2, 'the named pipe is read');
+      assert.equal(new Set(paths).size, paths.length);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}

@@ -67,6 +67,10 @@ function printSummary(s: IngestSummary, out: NodeJS.WritableStream): void {
     `rejected    ${s.rejected}${s.rejected ? ` (${Object.entries(s.rejectedByReason).map(([r, n]) => `${r}: ${n}`).join(', ')})` : ''}`,
     `time        ${formatDuration(s.elapsedMs)} (${s.elapsedMs} ms), ${s.linesPerSecond} lines/s`,
   ];
+  if (s.inputErrors.length) {
+    lines.push('', `inputs not read (${s.inputErrors.length}):`);
+    for (const x of s.inputErrors) lines.push(`  ${x.origin}: ${x.error}`);
+  }
   if (s.samples.length) {
     lines.push('', `rejected lines (first ${s.samples.length}):`);
     for (const x of s.samples) lines.push(`  ${x.origin}:${x.line}: ${x.reason}: ${x.detail}`);
@@ -163,5 +167,10 @@ export function registerIngest(program: Command): void {
       const out = o.stdout ? process.stderr : process.stdout;
       if (o.json) out.write(JSON.stringify(summary) + '\n');
       else if (!o.quiet) printSummary(summary, out);
+      // Some inputs could not be read: the others are stored, and a script learns it from the exit status.
+      if (summary.inputErrors.length) {
+        if (o.quiet) for (const x of summary.inputErrors) process.stderr.write(`tollgate: ${x.origin}: ${x.error}\n`);
+        process.exitCode = 1;
+      }
     });
 }

@@ -16,8 +16,9 @@
  */
 import type { AuditEvent } from '../core/event.js';
 import type { LineBatch, LogParser, ParseOutcome, ParserFactory, ParserOptions } from './types.js';
-import { open } from 'node:fs/promises';
-import { expandPaths, readFileLines, readStdinLines } from './inputs/files.js';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { expandPaths, expandPathsReport, InputError, NoMatchError, readFileLines, readStdinLines, readStreamLines } from './inputs/files.js';
 import { LineSplitter } from './inputs/lines.js';
 import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest, type LineChunk } from './inputs/chunks.js';
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
@@ -74,6 +75,12 @@ export interface IngestSummary {
   samples: RejectedSample[];
   /** Files left alone because the registry says they were read already. */
   alreadyRead: number;
+  /**
+   * Inputs that could not be read (an argument that matched nothing, a file
+   * that went away or may not be read, damaged gzip data after its good
+   * lines): each is reported and the run goes on with the others.
+   */
+  inputErrors: { origin: string; error: string }[];
   elapsedMs: number;
   linesPerSecond: number;
 }
@@ -124,6 +131,13 @@ export interface IngestOptions {
 
 export class IngestError extends Error {}
 
+/** Errors of reading one input (not of the store): the input is reported and the run goes on. */
+function isInputFailure(err: unknown): boolean {
+  if (err instanceof InputError) return true;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'EISDIR' || code === 'ELOOP';
+}
+
 /** Scores every detectable format on a sample; best first. */
 export function detectFormat(factories: readonly ParserFactory[], sample: readonly string[]): { format: string; score: number }[] {
   const lines = sample.filter((l) => l.trim() !== '').slice(0, 50);
@@ -168,6 +182,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     rejectedByReason: {},
     samples: [],
     alreadyRead: 0,
+    inputErrors: [],
     elapsedMs: 0,
     linesPerSecond: 0,
   };
@@ -574,16 +589,49 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     }
   };
 
+  /**
+   * Reads one input; one that cannot be read on (damaged gzip data, a file
+   * gone or forbidden) is reported after the lines it gave, and the run goes
+   * on. Store failures and everything else still end the run.
+   */
+  const readInput = async (origin: string, read: () => Promise<void>): Promise<void> => {
+    try {
+      await read();
+    } catch (err) {
+      // A failed commit (the store or spool refused the batch) is never blamed on the input.
+      if (commitError || !isInputFailure(err)) throw err;
+      s.inputErrors.push({ origin, error: err instanceof InputError ? err.message.slice(origin.length + 2) : (err as Error).message });
+    }
+  };
+
   try {
     const input = o.input;
     if (input.kind === 'paths') {
-      const files = await expandPaths(input.args);
+      const { files, missing } = await expandPathsReport(input.args);
+      // Nothing at all to read is an error; some arguments without a file are reported, the rest read.
+      if (!files.length && missing.length) throw new NoMatchError(missing);
+      for (const m of missing) s.inputErrors.push({ origin: m, error: 'no such file (or no file matched the pattern)' });
       /** skipLines: a gzip file's lines before this one are stored already (under the file it was compressed from). */
       const plan: { path: string; identity: FileIdentity; size: number; from: number; firstLine?: number; gzip: boolean; skipLines?: number }[] = [];
       const stored = await o.sink.cursors();
       const seen = new Set<string>();
+      /** FIFOs and devices named explicitly (`<(zcat x.gz)`): read as streams, nothing remembered. */
+      const streams: string[] = [];
       for (const path of files) {
-        const { identity, size, firstBytes } = await identifyFile(path);
+        let id: Awaited<ReturnType<typeof identifyFile>>;
+        try {
+          const st = await stat(path);
+          if (!st.isFile()) {
+            streams.push(path);
+            continue;
+          }
+          id = await identifyFile(path);
+        } catch (err) {
+          if (!isInputFailure(err)) throw err;
+          s.inputErrors.push({ origin: path, error: (err as Error).message });
+          continue;
+        }
+        const { identity, size, firstBytes } = id;
         // The same file under two names (./a.log and a.log, a symlink) is read once.
         const fileId = `${identity.dev}:${identity.ino}`;
         if (seen.has(fileId)) continue;
@@ -605,14 +653,19 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         plan.push({ path, identity, size, from, firstLine, gzip, skipLines });
       }
       totalBytes = plan.reduce((n, f) => n + bytesToRead(f), 0);
+      for (const path of streams) {
+        await readInput(path, () => drain({ batches: readStreamLines(createReadStream(path), path) }, path));
+        if (signal.aborted) break;
+      }
       for (const f of plan) {
+        if (signal.aborted) break;
         const sql = !f.skipLines && (await largeEnoughInStore(f)) ? await inStoreFormat(f) : null;
         if (sql) {
-          await drainInStore(f, sql);
+          await readInput(f.path, () => drainInStore(f, sql));
           if (signal.aborted) break;
           continue;
         }
-        await drain(
+        await readInput(f.path, () => drain(
           {
             // A gzip file cannot be entered in the middle: it is read from its start and the lines already stored are skipped.
             batches: readFileLines(f.path, f.gzip ? {} : { fromOffset: f.from, firstLine: f.firstLine }),
@@ -623,7 +676,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
             skipBefore: f.gzip && f.from > 0 && f.firstLine ? f.firstLine : f.skipLines,
           },
           f.path,
-        );
+        ));
         if (signal.aborted) break;
       }
     } else if (input.kind === 'stdin') {

@@ -84,6 +84,7 @@ export async function* gzipLineChunks(path: string, size: number, chunkBytes: nu
   let fill = 0;
   let held: Buffer | null = null;
   const below = (): number => Math.max(0, Math.min(consumed, size - 1));
+  let damage: unknown;
   try {
     for await (const piece of gunzip as AsyncIterable<Buffer>) {
       for (let at = 0; at < piece.length; ) {
@@ -102,9 +103,19 @@ export async function* gzipLineChunks(path: string, size: number, chunkBytes: nu
       }
     }
   } catch (err) {
-    throw withGzipOrigin(err, path);
+    damage = err;
   } finally {
     source.destroy();
+  }
+  if (damage !== undefined) {
+    // The whole lines decompressed before the damage are good: delivered (below the file's end), then the error.
+    if (held) yield { data: held, lines: countLines(held), end: below() };
+    const cut = fill === 0 ? 0 : buf.lastIndexOf(LF, fill - 1) + 1;
+    if (cut > 0) {
+      const data = buf.subarray(0, cut);
+      yield { data, lines: countLines(data), end: below() };
+    }
+    throw withGzipOrigin(damage, path);
   }
   const cut = fill === 0 ? 0 : buf.lastIndexOf(LF, fill - 1) + 1;
   if (held) yield { data: held, lines: countLines(held), end: cut === 0 && fill === 0 ? size : below() };

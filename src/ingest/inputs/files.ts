@@ -50,6 +50,13 @@ export class NoMatchError extends Error {
  * naming every argument that produced no file.
  */
 export async function expandPaths(args: readonly string[]): Promise<string[]> {
+  const { files, missing } = await expandPathsReport(args);
+  if (missing.length) throw new NoMatchError(missing);
+  return files;
+}
+
+/** As expandPaths, but the arguments that matched no file are returned instead of thrown. */
+export async function expandPathsReport(args: readonly string[]): Promise<{ files: string[]; missing: string[] }> {
   const out: string[] = [];
   const seen = new Set<string>();
   const missing: string[] = [];
@@ -86,8 +93,7 @@ export async function expandPaths(args: readonly string[]): Promise<string[]> {
     }
     if (n === 0) missing.push(arg);
   }
-  if (missing.length) throw new NoMatchError(missing);
-  return out;
+  return { files: out, missing };
 }
 
 async function statOrNull(p: string): Promise<Awaited<ReturnType<typeof stat>> | null> {
@@ -191,10 +197,26 @@ async function* readGzipFile(fh: FileHandle, path: string, size: number, opts: R
   yield* gunzipLines(rs, path, opts, size);
 }
 
-/** zlib errors (Z_DATA_ERROR, Z_BUF_ERROR for a truncated file) get the origin; others pass as they are. */
+/**
+ * An input that cannot be read (on): damaged gzip data, a file that went
+ * away or may not be read. The lines before the damage are delivered; the run
+ * reports the input and goes on with the next.
+ */
+export class InputError extends Error {
+  constructor(
+    readonly origin: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${origin}: ${message}`, options);
+    this.name = 'InputError';
+  }
+}
+
+/** zlib errors (Z_DATA_ERROR, Z_BUF_ERROR for a truncated file) become an InputError with the origin; others pass as they are. */
 export function withGzipOrigin(err: unknown, origin: string): unknown {
   const code = (err as NodeJS.ErrnoException).code;
-  if (typeof code === 'string' && code.startsWith('Z_')) return new Error(`${origin}: cannot decompress gzip data: ${(err as Error).message}`, { cause: err });
+  if (typeof code === 'string' && code.startsWith('Z_')) return new InputError(origin, `cannot decompress gzip data: ${(err as Error).message}`, { cause: err });
   return err;
 }
 
@@ -226,6 +248,14 @@ async function* gunzipLines(source: Readable, origin: string, opts: ReadFileOpti
       out.length = 0;
     }
   } catch (err) {
+    // The lines decompressed before the damage are good: delivered, still below the file's end.
+    splitter.flush(out);
+    for (const b of out) {
+      if (held) yield held;
+      b.endOffset = below();
+      held = b;
+    }
+    if (held) yield held;
     throw withGzipOrigin(err, origin);
   }
   splitter.finish(out);
