@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { appendFile, rename, rm, truncate, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -576,3 +577,22 @@ for (const [way, inStore] of [
     }
   });
 }
+
+test('--stdout: one NDJSON event per line with every catalog field (null when absent), the summary on stderr, nothing stored', { timeout: 30_000 }, async () => {
+  const dir = await tempDir('tg-stdout-');
+  try {
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, line(1) + line(2));
+    const r = await run(process.execPath, [CLI, 'ingest', '--stdout', '--json', '--format', 'nginx-combined', log], { cwd: dir });
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(events.length, 2);
+    const { FIELDS } = await import('../src/core/event.js');
+    for (const e of events) assert.deepEqual(Object.keys(e), FIELDS.map((f) => f.name), 'every field, in catalog order');
+    assert.equal(events[0].user_id, null);
+    assert.equal(events[0].path, '/n/1');
+    assert.equal((JSON.parse(r.stderr) as { events: number }).events, 2);
+    assert.ok(!existsSync(path.join(dir, 'data')), 'nothing stored, nothing remembered');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

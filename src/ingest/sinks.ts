@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import type { AuditEvent } from '../core/event.js';
-import { serializeEvent } from '../core/event-json.js';
+import { completeEvent, serializeEvent } from '../core/event-json.js';
 import { DuckDbStore } from '../store/duckdb/duckdb-store.js';
 import { CsvRows } from '../store/duckdb/bulk-csv.js';
 import type { SqlLineFormat } from '../store/duckdb/bulk-log.js';
@@ -209,7 +209,9 @@ export class StdoutSink implements EventSink {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
 
   add(event: AuditEvent): void {
-    this.lines.push(serializeEvent(event));
+    // Every field, null when absent, in catalog order (as the events API prints them): a
+    // pipeline reading this sees the same shape whatever the format (the spool's compact form leaves nulls out).
+    this.lines.push(JSON.stringify(completeEvent(event)));
   }
 
   get pending(): number {
