@@ -596,3 +596,21 @@ test('--stdout: one NDJSON event per line with every catalog field (null when ab
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a line over the 1 MiB limit is rejected as line_too_long with its length, on both paths; the lines around it are read', { timeout: 30_000 }, async () => {
+  const dir = await tempDir('tg-long-');
+  try {
+    const log = path.join(dir, 'access.log');
+    const long = line(2).replace('/n/2', `/n/2?q=${'a'.repeat(2 << 20)}`);
+    await writeFile(log, line(1) + long + line(3));
+    for (const inStore of [{ minBytes: Infinity }, { minBytes: 0 }]) {
+      const s = await ingestFile(log, path.join(dir, `s-${inStore.minBytes}.duckdb`), { inStore, batchEvents: 100 });
+      assert.equal(s.events, 2);
+      assert.deepEqual(s.rejectedByReason, { line_too_long: 1 });
+      assert.equal(s.samples[0].line, 2);
+      assert.match(s.samples[0].detail, new RegExp(`^${Buffer.byteLength(long) - 1} bytes`));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

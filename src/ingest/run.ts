@@ -19,7 +19,7 @@ import type { LineBatch, LogParser, ParseOutcome, ParserFactory, ParserOptions }
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { expandPaths, expandPathsReport, InputError, NoMatchError, readFileLines, readStdinLines, readStreamLines } from './inputs/files.js';
-import { LineSplitter } from './inputs/lines.js';
+import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from './inputs/lines.js';
 import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest, type LineChunk } from './inputs/chunks.js';
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { followFile } from './inputs/follow.js';
@@ -358,7 +358,14 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     }
     const p = parser;
     const senders = batch.senders;
+    // A line cut to the reader's limit is not the line the log holds: rejected as such, not parsed.
+    const cut = batch.truncated ? new Map(batch.truncated.map((t) => [t.index, t.bytes])) : null;
     for (let i = 0; i < batch.lines.length; i++) {
+      const long = cut?.get(i);
+      if (long !== undefined) {
+        reject('line_too_long', `${long} bytes; a line may have at most ${DEFAULT_MAX_LINE_BYTES} (the rest was not read)`, batch, i);
+        continue;
+      }
       const r = parseLine(p, batch.lines[i], addToSink, senders ? senders[i] : null);
       if (r === 'skip') s.skipped++;
       else if (r) reject(r.reason, r.detail, batch, i);
@@ -752,7 +759,10 @@ function bytesToRead(f: { size: number; from: number; gzip: boolean }): number {
 function withoutLinesBefore(batch: LineBatch, line: number): LineBatch {
   if (batch.firstLine >= line) return batch;
   const skip = Math.min(batch.lines.length, line - batch.firstLine);
-  return { ...batch, firstLine: batch.firstLine + skip, lines: batch.lines.slice(skip) };
+  const out: LineBatch = { ...batch, firstLine: batch.firstLine + skip, lines: batch.lines.slice(skip) };
+  if (batch.senders) out.senders = batch.senders.slice(skip);
+  if (batch.truncated) out.truncated = batch.truncated.filter((t) => t.index >= skip).map((t) => ({ index: t.index - skip, bytes: t.bytes }));
+  return out;
 }
 
 /** The key under which a file's position is kept (registry and store cursors). */

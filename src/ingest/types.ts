@@ -83,4 +83,6 @@ export interface LineBatch {
    * name its load balancer, as the syslog header does in a file.
    */
   senders?: (string | null)[];
+  /** Lines longer than the reader's limit (1 MiB), kept cut to it: their index in `lines` and their full length in bytes. */
+  truncated?: { index: number; bytes: number }[];
 }

@@ -134,6 +134,11 @@ test('an over-long line is truncated but keeps its line number and bytes', async
       bs.map((b) => b.endOffset),
       [6, 32, 38, 68],
     );
+    // Each cut line is marked with its full length, so it is rejected as too long, not misparsed.
+    assert.deepEqual(
+      bs.map((b) => b.truncated ?? null),
+      [null, [{ index: 0, bytes: 25 }], null, [{ index: 0, bytes: 30 }]],
+    );
     // The splitter path where the long line spans pushes.
     const s = new LineSplitter('t', { maxLineBytes: 4 });
     const out: LineBatch[] = [];
@@ -143,6 +148,7 @@ test('an over-long line is truncated but keeps its line number and bytes', async
     s.finish(out);
     assert.deepEqual(allLines(out), ['abcd', 'k']);
     assert.equal(out[out.length - 1].endOffset, 13);
+    assert.deepEqual(out.flatMap((b) => b.truncated ?? []), [{ index: 0, bytes: 10 }]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -47,6 +47,10 @@ export class LineSplitter {
   private readonly batchLines: number;
   private readonly batchBytes: number;
   private readonly maxLineBytes: number;
+  /** Whether the last byte of the carried line is a CR (of a CRLF, when the LF follows). */
+  private carryEndsInCr = false;
+  /** Lines of the batch being gathered that were cut to maxLineBytes. */
+  private cut: { index: number; bytes: number }[] = [];
   /** Complete lines not yet emitted. */
   private lines: string[] = [];
   private pendingBytes = 0;
@@ -110,7 +114,10 @@ export class LineSplitter {
     while ((nl = chunk.indexOf(LF, pos)) !== -1) {
       let end = nl;
       if (end > pos && chunk[end - 1] === CR) end--;
-      if (end - pos > max) end = pos + max;
+      if (end - pos > max) {
+        this.cut.push({ index: this.lines.length, bytes: end - pos });
+        end = pos + max;
+      }
       this.lines.push(chunk.toString('utf8', pos, end));
       const n = nl + 1 - pos;
       this.offset += n;
@@ -141,6 +148,7 @@ export class LineSplitter {
       this.carryKept += take;
     }
     this.carryTotal += to - from;
+    if (to > from) this.carryEndsInCr = chunk[to - 1] === CR;
   }
 
   /** The carried line is complete (its bytes before the newline were all passed to `keep`). */
@@ -149,6 +157,7 @@ export class LineSplitter {
     let buf = this.carry.length === 1 ? this.carry[0] : Buffer.concat(this.carry, this.carryKept);
     const truncated = this.carryTotal > this.carryKept;
     if (!truncated && buf.length > 0 && buf[buf.length - 1] === CR) buf = buf.subarray(0, buf.length - 1);
+    if (truncated) this.cut.push({ index: this.lines.length, bytes: this.carryTotal - (withNewline && this.carryEndsInCr ? 1 : 0) });
     this.lines.push(buf.toString('utf8'));
     this.offset += total;
     this.pendingBytes += total;
@@ -160,7 +169,12 @@ export class LineSplitter {
 
   private emit(out: LineBatch[]): void {
     if (this.lines.length === 0) return;
-    out.push({ origin: this.origin, firstLine: this.batchFirstLine, lines: this.lines, endOffset: this.offset });
+    const batch: LineBatch = { origin: this.origin, firstLine: this.batchFirstLine, lines: this.lines, endOffset: this.offset };
+    if (this.cut.length) {
+      batch.truncated = this.cut;
+      this.cut = [];
+    }
+    out.push(batch);
     this.batchFirstLine += this.lines.length;
     this.lines = [];
     this.pendingBytes = 0;
