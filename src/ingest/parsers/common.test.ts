@@ -20,6 +20,17 @@ test('CLF times: the second read once is reused only for the same second and zon
     ['10/Oct/2000:13:55:37 +0000', '2000-10-10T13:55:37.000Z'],
     ['31/Dec/9999:23:59:59 -2359', '+010000-01-01T23:58:59.000Z'],
     ['32/Oct/2000:13:55:37 +0000', null],
+    // Impossible dates and offsets are refused, not rolled over; a leap second reads as the next minute.
+    ['31/Feb/2023:10:00:00 +0000', null],
+    ['29/Feb/2023:10:00:00 +0000', null],
+    ['29/Feb/2024:10:00:00 +0000', '2024-02-29T10:00:00.000Z'],
+    ['29/Feb/1900:10:00:00 +0000', null],
+    ['29/Feb/2000:10:00:00 +0000', '2000-02-29T10:00:00.000Z'],
+    ['31/Apr/2024:10:00:00 +0000', null],
+    ['24/Nov/2026:10:00:00 +2400', null],
+    ['24/Nov/2026:10:00:00 +0060', null],
+    ['24/Nov/2026:10:00:00 -2359', '2026-11-25T09:59:00.000Z'],
+    ['31/Dec/2016:23:59:60 +0000', '2017-01-01T00:00:00.000Z'],
   ];
   for (const [text, iso] of cases) assert.equal(parseClfTime(text), iso, text);
   // In place, within a longer line.

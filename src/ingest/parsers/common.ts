@@ -121,6 +121,13 @@ function sameAs(text: string, s: string, from: number, n: number): boolean {
   return true;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Days in month (0-11) of a proleptic Gregorian year. */
+function daysInMonth(year: number, month: number): number {
+  return month === 1 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : DAYS_IN_MONTH[month];
+}
+
 /** "dd/Mon/yyyy:hh:mm:ss" at s[from] and "±hhmm" at s[zone] as epoch ms; NaN when malformed. */
 function wholeSecondMs(s: string, from: number, zone: number): number {
   const day = digits(s, from, 2);
@@ -134,7 +141,9 @@ function wholeSecondMs(s: string, from: number, zone: number): number {
   const om = digits(s, zone + 3, 2);
   // NaN in any part makes the sum NaN, so one check covers every digit group.
   if (month < 0 || sign === 0 || Number.isNaN(day + year + hh + mm + ss + oh + om)) return NaN;
-  if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return NaN;
+  // Impossible dates and offsets are refused, not rolled over (31/Feb is not 3/Mar). A second 60 is
+  // a leap second: it reads as the next minute's first.
+  if (day < 1 || day > daysInMonth(year, month) || hh > 23 || mm > 59 || ss > 60 || oh > 23 || om > 59) return NaN;
   return Date.UTC(year, month, day, hh, mm, ss) - sign * (oh * 60 + om) * 60_000;
 }
 

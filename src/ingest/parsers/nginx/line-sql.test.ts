@@ -139,6 +139,13 @@ const EDGE_LINES = [
   combined({ req: 'GET /p? HTTP/1.1' }),
   combined({ req: 'GET /p?a=1?b=2&c HTTP/1.1' }),
   combined({ req: 'GET /login?user=a&token=s3cret HTTP/1.1' }),
+  // Impossible dates and offsets (refused by both readers), a leap day and a leap second.
+  combined({ time: '31/Feb/2023:10:00:00 +0000' }),
+  combined({ time: '29/Feb/2024:10:00:00 +0000' }),
+  combined({ time: '24/Nov/2026:10:00:00 +0060' }),
+  combined({ time: '24/Nov/2026:10:00:00 +2400' }),
+  combined({ time: '24/Nov/2026:10:00:00 -2359' }),
+  combined({ time: '31/Dec/2016:23:59:60 +0000' }),
   // A secret in the Referer's query: redacted on both paths (the store leaves the line to JavaScript).
   combined({ ref: 'https://idp.example/cb?token=s3cret&state=1' }),
   combined({ req: 'GET /login?TOKEN=s3cret HTTP/1.1' }),

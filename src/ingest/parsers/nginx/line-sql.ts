@@ -169,8 +169,9 @@ export function compileLineSql(lf: LineFormat, source: string, fin: Finisher): S
         const dt = group(`${name}_t`, `${DAY}/${MONTH}/[0-9]{4}:${CLOCK}`);
         pattern += ' ';
         const sign = group(`${name}_s`, '[+-]');
-        const oh = group(`${name}_h`, '[0-9]{2}');
-        const om = group(`${name}_n`, '[0-9]{2}');
+        // Offsets the JavaScript reader accepts: hours 00-23, minutes 00-59.
+        const oh = group(`${name}_h`, '(?:[01][0-9]|2[0-3])');
+        const om = group(`${name}_n`, '[0-5][0-9]');
         if (bracketed) pattern += '\\]';
         timeGroup = dt;
         // UTC = local time minus the offset, in plain TIMESTAMP arithmetic (no session time zone involved).
