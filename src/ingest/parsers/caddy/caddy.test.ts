@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { goldenSuite, parserConformance, readLines, sourceDirOf } from '../golden.js';
 import { caddyFactories } from './index.js';
-import { CaddyParser } from './caddy.js';
+import { CaddyParser, caddyTime } from './caddy.js';
 import { cipherSuiteName, tlsVersionName } from './tls.js';
 
 const dir = sourceDirOf(import.meta.url);
@@ -48,4 +48,27 @@ test('detect: Caddy scores high on its own sample and low on others', () => {
   assert.ok(f.detect!(lines.slice(0, 14)) >= 0.9);
   for (const [name, sample] of Object.entries(FOREIGN)) assert.ok(f.detect!(sample) < 0.2, name);
   assert.equal(f.detect!([]), 0);
+});
+
+test('ts in every Caddy time_format', () => {
+  const at = '2022-03-09T21:30:01.524Z';
+  const cases: [unknown, string | null][] = [
+    [1646861401.5241024, at], // unix_seconds_float (the default)
+    ['1646861401.5241024', at],
+    [1646861401524.102, at], // unix_milli_float
+    [1646861401524102, at], // microseconds
+    [JSON.parse('1646861401524102400') as number, at], // unix_nano: past 2^53, as JSON.parse reads it
+    ['2022-03-09T21:30:01.524Z', at], // iso8601, rfc3339_nano
+    ['2022-03-09T22:30:01.524+0100', at],
+    ['2022-03-09T22:30:01.524+01:00', at],
+    ['09/Mar/2022:21:30:01 +0000', '2022-03-09T21:30:01.000Z'], // common_log
+    ['2022/03/09 21:30:01', '2022-03-09T21:30:01.000Z'], // wall (no zone: UTC)
+    ['2022/03/09 21:30:01.524', at], // wall_milli
+    ['2022/03/09 21:30:01.524102400', at], // wall_nano
+    ['yesterday', null],
+    [-5, null],
+    [null, null],
+    [{}, null],
+  ];
+  for (const [v, want] of cases) assert.equal(caddyTime(v), want, JSON.stringify(v));
 });

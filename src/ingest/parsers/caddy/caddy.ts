@@ -4,7 +4,7 @@
  * loggers writing to the same file (Caddy's own messages) are skipped.
  */
 import type { AuditEvent } from '../../../core/event.js';
-import { httpVersionOf, ingestedEvent, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, parseClfTime, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { cipherSuiteName, tlsVersionName } from './tls.js';
 
@@ -12,6 +12,28 @@ type Json = Record<string, unknown>;
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * `ts` in any of Caddy's `time_format`s: epoch numbers in seconds (the
+ * default), milliseconds, microseconds or nanoseconds — told apart by size,
+ * as a time in seconds stays below 1e11 until the year 5138 — ISO 8601 /
+ * RFC 3339 text, `common_log` ("02/Jan/2006:15:04:05 -0700"), and `wall`
+ * ("2006/01/02 15:04:05[.frac]", the server's local time without a zone:
+ * read as UTC, like other logs without a zone).
+ */
+export function caddyTime(v: unknown): string | null {
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v)) n = Number(v);
+  else if (typeof v === 'string') {
+    const wall = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(v);
+    if (wall) return parseIsoTime(`${wall[1]}-${wall[2]}-${wall[3]}T${wall[4]}Z`);
+    return parseIsoTime(v) ?? parseClfTime(v);
+  } else return null;
+  if (!Number.isFinite(n) || n <= 0) return null;
+  const seconds = n < 1e11 ? n : n < 1e14 ? n / 1e3 : n < 1e17 ? n / 1e6 : n / 1e9;
+  return parseEpochSeconds(String(seconds));
 }
 
 /** A header's first value; Caddy logs headers as {"Name": ["value", …]} with canonical names. */
@@ -96,7 +118,7 @@ export class CaddyParser implements LogParser {
     const req = o.request;
     if (!isObject(req)) return reject('missing_request', 'no "request" object');
 
-    const ts = typeof o.ts === 'number' ? parseEpochSeconds(String(o.ts)) : typeof o.ts === 'string' ? parseIsoTime(o.ts) ?? parseEpochSeconds(o.ts) : null;
+    const ts = caddyTime(o.ts);
     if (ts === null) return reject('bad_timestamp', `ts ${JSON.stringify(o.ts)?.slice(0, 40) ?? 'missing'}`);
 
     const e: AuditEvent = ingestedEvent(ts, 'http', 'caddy');
