@@ -101,6 +101,20 @@ backends:
   assert.match(msgs, /backends\.p\.servers\[1\]\.address: duplicate server/);
   assert.match(msgs, /health_check\.timeout: timeout must not exceed interval/);
   assert.match(msgs, /outlier\.max_ejection: max_ejection must be at least base_ejection/);
+  // An interval shorter than the default timeout alone is fine: the timeout follows it.
+  const short = loadConfigText(
+    `
+listeners: [{ address: "127.0.0.1:8080" }]
+routes: [{ id: r, backend: p }]
+backends:
+  p:
+    servers: [{ address: "127.0.0.1:1" }]
+    health_check: { interval: 1s }
+`,
+    'test.yaml',
+    {},
+  );
+  assert.equal(short.ok, true, JSON.stringify(!short.ok && short.errors));
 });
 
 test('durations and addresses', () => {

@@ -214,8 +214,9 @@ function crossCheck(rawDoc: unknown): RawError[] {
     });
     const hc = pool.health_check === undefined ? undefined : asObj(pool.health_check);
     if (hc) {
+      // Only a timeout the user set: the default (2 s) shrinks to a shorter interval by itself.
       const interval = parseDuration((hc.interval as string | number | undefined) ?? '5s');
-      const timeout = parseDuration((hc.timeout as string | number | undefined) ?? '2s');
+      const timeout = hc.timeout === undefined ? null : parseDuration(hc.timeout as string | number);
       if (interval !== null && timeout !== null && timeout > interval) err(['backends', poolName, 'health_check', 'timeout'], 'timeout must not exceed interval');
     }
     const outlier = asObj(pool.outlier);

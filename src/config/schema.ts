@@ -33,7 +33,7 @@ export const HealthCheckSchema = z
   .object({
     path: z.string().startsWith('/').default('/healthz').describe('Path requested with GET.'),
     interval: duration('Time between checks of one server.').prefault('5s'),
-    timeout: duration('A check that takes longer fails.').prefault('2s'),
+    timeout: duration('A check that takes longer fails. Not longer than `interval`; the default 2s becomes the interval when that is shorter.').prefault('2s'),
     healthy_threshold: z.number().int().min(1).default(2).describe('Consecutive passes that mark an unhealthy server healthy again.'),
     unhealthy_threshold: z.number().int().min(1).default(3).describe('Consecutive failures that mark a server unhealthy.'),
     expect_status: z

@@ -84,6 +84,7 @@ export class HealthChecker {
   private readonly matches: StatusMatcher;
   private started: Promise<void> | null = null;
   private closed = false;
+  private readonly timeoutMs: number;
 
   constructor(
     upstreams: readonly Upstream[],
@@ -92,14 +93,17 @@ export class HealthChecker {
   ) {
     if (!(cfg.interval > 0)) throw new Error(`health_check.interval must be positive (got ${cfg.interval}ms)`);
     if (!(cfg.timeout > 0)) throw new Error(`health_check.timeout must be positive (got ${cfg.timeout}ms)`);
+    // A check never outlives its interval: the default 2 s timeout shrinks to a shorter interval
+    // (a timeout set longer than the interval is a config error).
+    this.timeoutMs = Math.min(cfg.timeout, cfg.interval);
     this.matches = compileExpectStatus(cfg.expect_status);
-    const connectTimeout = Math.min(opts.connectTimeout ?? cfg.timeout, cfg.timeout);
+    const connectTimeout = Math.min(opts.connectTimeout ?? this.timeoutMs, this.timeoutMs);
     this.targets = upstreams.map((upstream) => ({
       upstream,
       client: new Client(upstream.origin, {
         connect: { timeout: connectTimeout },
-        headersTimeout: cfg.timeout,
-        bodyTimeout: cfg.timeout,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
         pipelining: 1,
       }),
       host: cfg.host ?? upstream.address,
@@ -156,7 +160,7 @@ export class HealthChecker {
     const timer = setTimeout(() => {
       timedOut = true;
       ac.abort();
-    }, this.cfg.timeout);
+    }, this.timeoutMs);
     timer.unref();
     const done = (ok: boolean, status: number | null, error: string | null): HealthCheckRecord => ({
       ts,
