@@ -161,6 +161,13 @@ test('CLI: query (table, --json, --csv) and check', async () => {
   assert.equal((JSON.parse(json.stdout) as { events: { request_id: string }[] }).events[0].request_id, 'cli-1');
   const csv = await run(process.execPath, [CLI, 'query', '--admin', tg.admin, '--request-id', 'cli-1', '--csv']);
   assert.match(csv.stdout.split('\n')[0], /^id,ts,duration_ms,kind/);
+  // Methods match whatever their case; the admin API's own calls are left out unless asked for.
+  const lower = await run(process.execPath, [CLI, 'query', '--admin', tg.admin, '--request-id', 'cli-1', '--method', 'get', '--json']);
+  assert.equal((JSON.parse(lower.stdout) as { events: unknown[] }).events.length, 1);
+  const recent = JSON.parse((await run(process.execPath, [CLI, 'query', '--admin', tg.admin, '--json', '-n', '200'])).stdout) as { events: { kind: string }[] };
+  assert.ok(recent.events.length > 0 && recent.events.every((e) => e.kind !== 'admin'), 'no admin events by default');
+  const admin = JSON.parse((await run(process.execPath, [CLI, 'query', '--admin', tg.admin, '--json', '--kind', 'admin'])).stdout) as { events: { kind: string }[] };
+  assert.ok(admin.events.length > 0 && admin.events.every((e) => e.kind === 'admin'), 'admin events with --kind admin');
   const checkOk = await run(process.execPath, [CLI, 'check', '-c', path.join(tg.dir, 'tollgate.yaml')]);
   assert.match(checkOk.stdout, /OK/);
   const badFile = path.join(tg.dir, 'bad.yaml');

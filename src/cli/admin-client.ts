@@ -16,6 +16,11 @@ export const FILTER_OPTIONS: [flag: string, param: string, help: string][] = [
   ['--request-id <id>', 'request_id', 'request id'],
   ['--host <host>', 'host', 'host'],
   ['--termination <t>', 'termination', 'ok, client_abort, upstream_timeout, ...'],
+  ['--service <name>', 'service', 'service'],
+  ['--source <source>', 'source', 'tollgate, or the load balancer of an ingested log (nginx, haproxy, alb, ...)'],
+  ['--rule-id <id>', 'rule_id', 'the access rule that decided'],
+  ['--trace-id <id>', 'trace_id', 'W3C trace id'],
+  ['--kind <kind>', 'kind', 'http, websocket, tcp, admin, or all (default: all but admin, the admin API\'s own calls); "!x" excludes x'],
 ];
 
 /** Where the admin API is and where its token comes from (never from the command line). */
@@ -79,7 +84,9 @@ export function filterParams(opts: Record<string, unknown>): URLSearchParams {
       .slice(2)
       .split(' ')[0]
       .replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-    const v = opts[key];
+    let v = opts[key];
+    // The admin API records its own calls (these included): left out unless asked for.
+    if (param === 'kind') v = v === undefined ? '!admin' : v === 'all' ? undefined : v;
     if (typeof v === 'string' && v) p.set(param, v);
   }
   return p;
