@@ -446,7 +446,8 @@ test('the admin API refuses everything but /healthz without a token, enforces ro
   const admin = await tg.events({ kind: 'admin' });
   const refused = admin.filter((e) => e.status === 401);
   assert.ok(refused.length >= 7, 'refused admin calls are events');
-  assert.ok(refused.every((e) => e.decision === 'deny' && e.auth_error !== null));
+  assert.ok(refused.every((e) => e.decision === 'deny' && e.auth_error !== null && e.termination === 'denied'));
+  assert.ok(admin.every((e) => e.host === '127.0.0.1'), 'admin events record the host as the proxy does (no port)');
   const bad = refused.find((e) => e.auth_error === 'unknown_key');
   assert.ok(bad, 'a wrong token is recorded as unknown_key');
   const reads = admin.filter((e) => e.route === 'events.list' && e.status === 200);

@@ -155,6 +155,7 @@ describe('every outcome yields exactly one event with the right fields', () => {
     assert.equal(e.decision, 'error');
     assert.equal(e.route, null);
     assert.equal(e.upstream, null);
+    assert.equal(e.attempts, 0, 'no backend was tried');
     assert.match(e.reason ?? '', /no route/);
   });
 

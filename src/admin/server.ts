@@ -22,6 +22,7 @@ import type { DeploymentRegistry } from './deployments.js';
 import type { Detector } from '../detect/runtime/detector.js';
 import { handleBlocksApi } from './blocks-api.js';
 import type { BlockRegistry } from '../proxy/authorize/blocks.js';
+import { normalizeHost } from '../proxy/route/router.js';
 import { createEventFilter, FILTER_KEYS } from './event-filter.js';
 
 export interface ReadinessCheck {
@@ -153,7 +154,8 @@ export class AdminServer {
     const startMs = performance.now();
     res.once('close', () => {
       e.status = res.headersSent ? res.statusCode : null;
-      e.termination = res.writableFinished ? 'ok' : 'client_abort';
+      // A refused token or role is a denial, as on the proxy (termination=denied finds both).
+      e.termination = !res.writableFinished ? 'client_abort' : e.decision === 'deny' ? 'denied' : 'ok';
       const len = res.getHeader('content-length');
       e.bytes_out = typeof len === 'number' ? len : typeof len === 'string' ? Number(len) : null;
       e.duration_ms = Math.round((performance.now() - startMs) * 1000) / 1000;
@@ -190,7 +192,8 @@ export class AdminServer {
     e.scheme = 'http';
     e.method = req.method ?? null;
     e.http_version = req.httpVersion;
-    e.host = req.headers.host ?? null;
+    // As the proxy records hosts: lower-case, without the port.
+    e.host = normalizeHost(req.headers.host) || null;
     e.path = url.pathname;
     e.query = url.search ? url.search.slice(1) : null;
     e.user_agent = req.headers['user-agent'] ?? null;

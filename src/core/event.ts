@@ -119,7 +119,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { name: 'upstream', type: 'string', otel: 'server.address', filter: true, description: 'The backend (host:port) that served the final attempt.' },
   { name: 'upstream_status', type: 'int', description: 'Status the backend answered (null when no backend answered).' },
   { name: 'upstream_ms', type: 'float', description: 'From sending the request to the backend until its response headers arrived (final attempt).' },
-  { name: 'attempts', type: 'int', description: 'Backend attempts made (retries included); 0 when no backend was tried.' },
+  { name: 'attempts', type: 'int', description: 'Backend attempts made (retries included); 0 when a proxied request tried no backend (no route, refused, no server available). Null for admin calls, and for ingested logs that do not say.' },
   { name: 'status', type: 'int', otel: 'http.response.status_code', filter: true, description: 'Status the client got (null when the client aborted before any response).' },
   { name: 'bytes_in', type: 'int', otel: 'http.request.body.size', description: 'Request body bytes received from the client.' },
   { name: 'bytes_out', type: 'int', otel: 'http.response.body.size', description: 'Response body bytes sent to the client.' },

@@ -149,6 +149,8 @@ export class Pipeline {
     e.client_ip = e.peer_ip;
     e.client_port = socket.remotePort ?? null;
     e.scheme = scheme;
+    // No backend tried yet: 0, also for the requests that end before forwarding (404, 401, 413, 400...).
+    e.attempts = 0;
     e.labels = this.labels;
     if (scheme === 'https') {
       const f = tlsFactsOf(socket);
