@@ -391,6 +391,52 @@ describe('every outcome yields exactly one event with the right fields', () => {
   });
 });
 
+describe('WebSocket tunnels end, and are recorded, even when a side goes quiet', () => {
+  test('a silent tunnel is closed after timeouts.tunnel; a client half-close is recorded though the backend never closes', async () => {
+    // A backend that switches protocols, then never says or closes anything (not even after the client's FIN).
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer({ allowHalfOpen: true }, (s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      s.once('data', () => s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'));
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentAt = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const node = await startTollgate({ ws: [silentAt] }, (c) => merge(c, { backends: { ws: { timeouts: { tunnel: '1s' } } } }));
+    // The default tunnel timeout (1 h): only the half-close ends the second tunnel.
+    const patient = await startTollgate({ ws: [silentAt] });
+    const open = (id: string, at = node) =>
+      new Promise<net.Socket>((resolve) => {
+        const c = net.connect(at.proxyPort, '127.0.0.1', () =>
+          c.write(`GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Request-Id: ${id}\r\n\r\n`),
+        );
+        c.on('error', () => {});
+        c.once('data', () => resolve(c));
+      });
+    try {
+      const idle = await open('req-ws-idle');
+      const started = Date.now();
+      await new Promise((r) => idle.once('close', r));
+      const idleMs = Date.now() - started;
+      assert.ok(idleMs >= 900 && idleMs < 4000, `closed after ${idleMs} ms of silence (tunnel: 1s)`);
+      const e1 = await eventFor('req-ws-idle', node);
+      assert.deepEqual([e1.kind, e1.status, e1.termination], ['websocket', 101, 'upstream_timeout']);
+      assert.match(e1.reason ?? '', /idle/);
+
+      const halfClosed = await open('req-ws-fin', patient);
+      halfClosed.end();
+      const e2 = await waitFor(async () => (await patient.events({ request_id: 'req-ws-fin' }))[0], 'the half-closed tunnel\'s event', 10_000, 100);
+      assert.equal(e2.termination, 'ok');
+      assert.match(e2.reason ?? '', /client closed its side/);
+    } finally {
+      await node.stop();
+      await patient.stop();
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+});
+
 describe('the response waits for its event', () => {
   test('a client sees the end of a response only once its event is in the spool', async () => {
     // A long group commit widens the window: a response released before its

@@ -25,6 +25,9 @@ export const TimeoutsSchema = z
     response_headers: duration('Time allowed, after the request was sent, for the backend to send its response headers.').prefault('30s'),
     idle: duration('Longest silence allowed while streaming a body in either direction.').prefault('60s'),
     total: duration('Upper bound on the whole exchange, request start to last response byte (0 = none).').prefault('0'),
+    tunnel: duration(
+      'Longest silence allowed in a WebSocket tunnel, both directions together (applications ping to stay under it); then both connections are closed and the tunnel recorded with termination `upstream_timeout`. 0 = none.',
+    ).prefault('1h'),
   })
   .strict()
   .describe('Backend timeouts. Exceeding any of them ends the request with 504 and termination `upstream_timeout`.');

@@ -39,6 +39,9 @@ export interface TunnelRequest {
   upstreamHeaders: Readonly<Record<string, string>> | null;
 }
 
+/** After the client half-closes a tunnel, how long the backend may take to close its side. */
+const HALF_CLOSE_GRACE_MS = 5000;
+
 /** Writes a plain HTTP error on a raw socket after the event is recorded. */
 export function rejectUpgrade(socket: Duplex, t: RecordTarget, spec: ErrorSpec, reason: string, deps: TunnelDeps, headers: Readonly<Record<string, string>> | null = null): void {
   const e = t.event;
@@ -193,6 +196,13 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
           clientBytes += c.length;
         });
         socket.pipe(up);
+        // Silence both ways (the client socket sees every byte of the tunnel, read or written).
+        const client = socket as Duplex & Partial<Pick<net.Socket, 'setTimeout'>>;
+        if (timeouts.tunnel > 0) client.setTimeout?.(timeouts.tunnel, () => finish('upstream_timeout', `tunnel idle for ${timeouts.tunnel / 1000} s`));
+        // The client closed its side (FIN), which the pipe passes on: the backend has a moment to close too.
+        socket.once('end', () => {
+          setTimeout(() => finish('ok', `client closed its side; the backend did not close within ${HALF_CLOSE_GRACE_MS / 1000} s`), HALF_CLOSE_GRACE_MS).unref();
+        });
         return;
       }
       refused(status, responseHead, pending.subarray(end + 4));
