@@ -87,6 +87,8 @@ export function filterParams(opts: Record<string, unknown>): URLSearchParams {
     let v = opts[key];
     // The admin API records its own calls (these included): left out unless asked for.
     if (param === 'kind') v = v === undefined ? '!admin' : v === 'all' ? undefined : v;
+    // Methods are case-sensitive on the wire and in the API; typed at a prompt, "get" means GET.
+    if (param === 'method' && typeof v === 'string') v = v.toUpperCase();
     if (typeof v === 'string' && v) p.set(param, v);
   }
   return p;

@@ -145,9 +145,8 @@ export function parseFilter(q: object): Filter {
     // "!admin" excludes: e.g. kind=!admin leaves out the admin API's own events.
     const not = value.startsWith('!');
     if (not) value = value.slice(1);
-    // Hosts are stored lower-cased; let "API.example.com" find them. Methods are upper-case ("get" finds GET).
+    // Hosts are stored lower-cased; let "API.example.com" find them.
     if (column === 'host') value = value.toLowerCase();
-    else if (column === 'method') value = value.toUpperCase();
     equals.push({ column, value, not });
   }
   return {
