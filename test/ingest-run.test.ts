@@ -614,3 +614,38 @@ test('a line over the 1 MiB limit is rejected as line_too_long with its length, 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('--format auto over a directory of mixed logs: each file detected from its own lines; one of no known format is reported, the others stored', { timeout: 30_000 }, async () => {
+  const dir = await tempDir('tg-mixed-');
+  try {
+    const logs = path.join(dir, 'logs');
+    await run('mkdir', [logs]);
+    await writeFile(path.join(logs, 'a-nginx.log'), Array.from({ length: 25 }, (_, i) => line(i + 1)).join(''));
+    await writeFile(
+      path.join(logs, 'b-envoy.log'),
+      '[2024-03-05T10:15:30.310Z] "GET /api/v1/items?limit=10 HTTP/1.1" 200 - 0 512 12 10 "203.0.113.7" "curl/8.5.0" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "api.example.com" "10.0.2.1:8080"\n' +
+        '[2024-03-05T10:15:31.310Z] "GET /h3 HTTP/3" 200 - 0 512 12 10 "203.0.113.7" "curl/8.5.0" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd3" "api.example.com" "10.0.2.1:8080"\n',
+    );
+    await writeFile(path.join(logs, 'c-notes.txt'), 'shopping list\neggs\nmilk\n');
+    const sink = await DuckDbSink.open(path.join(dir, 'store.duckdb'));
+    const detected: string[] = [];
+    const s = await runIngest({
+      format: 'auto',
+      parserOptions: {},
+      factories: ALL_FACTORIES,
+      input: { kind: 'paths', args: [logs] },
+      sink,
+      registry: null,
+      signal: new AbortController().signal,
+      onFormat: (format, _d, _s, input) => detected.push(`${path.basename(input ?? '?')}=${format}`),
+    }).finally(() => sink.close());
+    assert.deepEqual(detected, ['a-nginx.log=nginx-combined', 'b-envoy.log=envoy']);
+    assert.equal(s.format, 'nginx-combined, envoy');
+    assert.equal(s.events, 27);
+    assert.deepEqual(s.rejectedByReason, { unknown_format: 3 });
+    assert.deepEqual(s.inputErrors.map((x) => path.basename(x.origin)), ['c-notes.txt']);
+    assert.match(s.inputErrors[0].error, /cannot detect the log format/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -156,8 +156,8 @@ export function registerIngest(program: Command): void {
           redactQuery: createRedactor({ ...config.audit.redact, record_headers: config.audit.record_headers }).query,
           redactHeaders: config.audit.redact.headers,
           onProgress: (p) => bar.update(p),
-          onFormat: (format, detected) => {
-            if (detected && !o.quiet && !o.json) process.stderr.write(`format: ${format} (detected from the first lines; use --format to choose)\n`);
+          onFormat: (format, detected, _scores, input) => {
+            if (detected && !o.quiet && !o.json) process.stderr.write(`format: ${format}${input ? ` for ${input}` : ''} (detected from the first lines; use --format to choose)\n`);
           },
         });
       } finally {

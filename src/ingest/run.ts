@@ -126,14 +126,17 @@ export interface IngestOptions {
   redactHeaders?: readonly string[];
   onProgress?(p: IngestProgress): void;
   /** Said once the format is known (detected or given). */
-  onFormat?(format: string, detected: boolean, scores: { format: string; score: number }[]): void;
+  onFormat?(format: string, detected: boolean, scores: { format: string; score: number }[], input?: string): void;
 }
 
 export class IngestError extends Error {}
 
+/** --format auto found no format that fits an input's first lines. */
+export class FormatUndetectedError extends IngestError {}
+
 /** Errors of reading one input (not of the store): the input is reported and the run goes on. */
 function isInputFailure(err: unknown): boolean {
-  if (err instanceof InputError) return true;
+  if (err instanceof InputError || err instanceof FormatUndetectedError) return true;
   const code = (err as NodeJS.ErrnoException)?.code;
   return code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'EISDIR' || code === 'ELOOP';
 }
@@ -208,7 +211,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       scores = detectFormat(o.factories, sample);
       if (!scores.length || scores[0].score < 0.5) {
         const best = scores.slice(0, 3).map((x) => `${x.format} ${x.score.toFixed(2)}`).join(', ');
-        throw new IngestError(`cannot detect the log format from the first lines${best ? ` (best: ${best})` : ''}; name it with --format (see tollgate ingest --help)`);
+        throw new FormatUndetectedError(`cannot detect the log format from the first lines${best ? ` (best: ${best})` : ''}; name it with --format (see tollgate ingest --help)`);
       }
       format = scores[0].format;
       detected = true;
@@ -216,9 +219,11 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     const factory = o.factories.find((f) => f.format === format);
     if (!factory) throw new IngestError(`unknown format "${format}"; known: ${o.factories.map((f) => f.format).join(', ')}`);
     if (factory.needsLogFormat && !o.parserOptions.logFormat) throw new IngestError(`format ${format} needs --log-format with the log_format / log-format / LogFormat string`);
-    s.format = format;
+    // Several files of different formats (--format auto, each file detected): all are named.
+    if (s.format === 'auto' || s.format === o.format) s.format = format;
+    else if (!s.format.split(', ').includes(format)) s.format += `, ${format}`;
     s.formatDetected = detected;
-    o.onFormat?.(format, detected, scores);
+    o.onFormat?.(format, detected, scores, current);
     return factory.create(o.parserOptions);
   };
 
@@ -342,8 +347,25 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       }
       return;
     }
-    parser = chooseParser(queued.flatMap((q) => q.batch.lines));
+    try {
+      parser = chooseParser(queued.flatMap((q) => q.batch.lines));
+    } catch (err) {
+      // Lines of no known format: read, and rejected with the input (the caller reports it).
+      if (err instanceof FormatUndetectedError) {
+        const n = queued.reduce((k, q) => k + q.batch.lines.length, 0);
+        s.linesRead += n;
+        s.rejected += n;
+        s.rejectedByReason.unknown_format = (s.rejectedByReason.unknown_format ?? 0) + n;
+      }
+      throw err;
+    }
     for (const q of queued) await consume(q.batch, q.stream);
+  };
+  /** --format auto over several files: each file's format is detected from its own first lines. */
+  const detectPerInput = (): void => {
+    if (o.format !== 'auto') return;
+    parser = null;
+    detectLines = 0;
   };
   const consume = async (batch: LineBatch, stream: StreamInfo): Promise<void> => {
     if (!parser) {
@@ -661,11 +683,15 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       }
       totalBytes = plan.reduce((n, f) => n + bytesToRead(f), 0);
       for (const path of streams) {
+        detectPerInput();
+        current = path;
         await readInput(path, () => drain({ batches: readStreamLines(createReadStream(path), path) }, path));
         if (signal.aborted) break;
       }
       for (const f of plan) {
         if (signal.aborted) break;
+        detectPerInput();
+        current = f.path;
         const sql = !f.skipLines && (await largeEnoughInStore(f)) ? await inStoreFormat(f) : null;
         if (sql) {
           await readInput(f.path, () => drainInStore(f, sql));
