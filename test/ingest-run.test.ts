@@ -39,7 +39,7 @@ test('--follow across rename and copytruncate rotation: every line exactly once,
       for (let i = 0; i < k; i++) await appendFile(log, line(++written));
     };
     /** Follows until `events` have been stored in this run, then stops. */
-    const follow = async (events: number) => {
+    const follow = async (events: number, args = [log]) => {
       const abort = new AbortController();
       const sink = await DuckDbSink.open(storePath);
       const registry = await openRegistry(`${storePath}.ingest.json`);
@@ -48,7 +48,7 @@ test('--follow across rename and copytruncate rotation: every line exactly once,
         format: 'nginx-combined',
         parserOptions: {},
         factories: ALL_FACTORIES,
-        input: { kind: 'follow', args: [log] },
+        input: { kind: 'follow', args },
         sink,
         registry,
         signal: abort.signal,
@@ -99,6 +99,18 @@ test('--follow across rename and copytruncate rotation: every line exactly once,
     const again = await stored();
     assert.equal(again.length, total + 25);
     assert.equal(new Set(again).size, again.length, 'no duplicates');
+
+    // Rotated while no ingest ran: the old file's last lines are read under its new name, then the new
+    // file. The path named twice (./) is followed once.
+    await write(10);
+    await rename(log, `${log}.3`);
+    await writeFile(log, '');
+    await write(20);
+    const third = await follow(30, [log, `${dir}/./access.log`]);
+    assert.equal(third.events, 30);
+    const last = await stored();
+    assert.equal(last.length, total + 25 + 30);
+    assert.deepEqual([...last].sort((x, y) => x - y), Array.from({ length: total + 55 }, (_, i) => i + 1), 'every line once');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -21,6 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { readJsonFile, writeFileAtomic } from '../core/json-file.js';
 
 /** How many leading bytes the fingerprint covers at most. */
@@ -168,6 +169,18 @@ export class Registry {
       if (fp === e.fingerprint && (best === null || e.nextLine > best.nextLine!)) best = e;
     }
     return best ? { offset: best.offset, nextLine: best.nextLine!, path: best.path } : null;
+  }
+
+  /**
+   * The file last read under `filePath` (the most recently updated entry with
+   * that path): after a restart, the followed path may name a new file while
+   * the one read before was renamed away with lines still unread.
+   */
+  lastAt(filePath: string): { dev: string; ino: string; fingerprint: string; fingerprintBytes: number; offset: number; nextLine?: number } | null {
+    let best: FileEntry | null = null;
+    const want = resolve(filePath);
+    for (const e of this.files.values()) if (resolve(e.path) === want && (best === null || e.updatedAt > best.updatedAt)) best = e;
+    return best ? { dev: best.dev, ino: best.ino, fingerprint: best.fingerprint, fingerprintBytes: best.fingerprintBytes, offset: best.offset, nextLine: best.nextLine } : null;
   }
 
   /** The byte offset to resume `filePath` from (0: read it all). */

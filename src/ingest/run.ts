@@ -17,7 +17,8 @@
 import type { AuditEvent } from '../core/event.js';
 import type { LineBatch, LogParser, ParseOutcome, ParserFactory, ParserOptions } from './types.js';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { expandPaths, expandPathsReport, InputError, NoMatchError, readFileLines, readStdinLines, readStreamLines } from './inputs/files.js';
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from './inputs/lines.js';
 import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest, type LineChunk } from './inputs/chunks.js';
@@ -619,6 +620,33 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   };
 
   /**
+   * A followed path that names another file than the one read last time
+   * (rotated while no ingest ran): the old file, found again under its new
+   * name in the same directory (access.log.1), is read from where it was
+   * left before the path is followed, so its last lines are not lost.
+   */
+  const finishRenamedAway = async (followed: string, stored: Map<string, { offset: number; nextLine: number }>): Promise<void> => {
+    const last = o.registry!.lastAt(followed);
+    if (!last) return;
+    const now = await stat(followed, { bigint: true }).catch(() => null);
+    if (now && String(now.dev) === last.dev && String(now.ino) === last.ino) return;
+    const dir = dirname(followed);
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const candidate = join(dir, name);
+      const st = await stat(candidate, { bigint: true }).catch(() => null);
+      if (!st || !st.isFile() || String(st.dev) !== last.dev || String(st.ino) !== last.ino) continue;
+      const { identity, size, firstBytes } = await identifyFile(candidate);
+      // The same file (its first bytes unchanged: not a recycled inode) with lines past the position.
+      const { from, firstLine, known } = resumePoint(candidate, identity, size, firstBytes, stored);
+      if (!known || from >= size) return;
+      await readInput(candidate, () =>
+        drain({ batches: readFileLines(candidate, { fromOffset: from, firstLine }), identity, path: candidate, size: size - from, startOffset: from }, candidate),
+      );
+      return;
+    }
+  };
+
+  /**
    * Reads one input; one that cannot be read on (damaged gzip data, a file
    * gone or forbidden) is reported after the lines it gave, and the run goes
    * on. Store failures and everything else still end the run.
@@ -715,8 +743,17 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     } else if (input.kind === 'stdin') {
       await drain({ batches: readStdinLines(), eager: true }, 'stdin');
     } else if (input.kind === 'follow') {
-      const files = await expandPaths(input.args);
       const stored = await o.sink.cursors();
+      // The same file under two names (./a.log and a.log, a symlink) is followed once.
+      const files: string[] = [];
+      const seenFiles = new Set<string>();
+      for (const path of await expandPaths(input.args)) {
+        const st = await stat(path, { bigint: true }).catch(() => null);
+        const key = st ? `${st.dev}:${st.ino}` : `path:${path}`;
+        if (seenFiles.has(key)) continue;
+        seenFiles.add(key);
+        files.push(path);
+      }
       // Followed files are read concurrently; each batch is committed with its own identity.
       await Promise.all(
         files.map(async (path) => {
@@ -724,6 +761,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
           let expect: { dev: string; ino: string } | undefined;
           let firstLine: number | undefined;
           if (o.registry) {
+            await finishRenamedAway(path, stored);
             const { identity, firstBytes, size } = await identifyFile(path);
             ({ from, firstLine } = resumePoint(path, identity, size, firstBytes, stored));
             expect = { dev: identity.dev, ino: identity.ino };
