@@ -12,6 +12,7 @@ import { runIngest, IngestError, type InputSpec, type IngestSummary } from '../i
 import type { EventSink } from '../ingest/sinks.js';
 import { formatConfigErrors } from './config-errors.js';
 import { createRedactor } from '../audit/redact.js';
+import { isTimeZone } from '../core/time-zone.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 interface IngestOpts {
@@ -30,6 +31,7 @@ interface IngestOpts {
   registry?: string;
   node?: string;
   environment?: string;
+  timezone?: string;
 }
 
 function formatsHelp(): string {
@@ -114,6 +116,7 @@ export function registerIngest(program: Command): void {
     .option('--registry <file>', 'where positions read are remembered (default: next to the store, <store>.ingest.json)')
     .option('--node <name>', 'recorded as `node` when the log does not name its load balancer')
     .option('--environment <env>', 'recorded as `environment`')
+    .option('--timezone <zone>', 'IANA time zone of times the log writes without an offset (HAProxy\'s default dates, Apache %{...}t without %z, Caddy wall), e.g. Europe/Berlin; default UTC')
     .option('-q, --quiet', 'no progress bar and no summary (errors only)')
     .option('--json', 'print the summary as JSON (on stderr with --stdout)')
     .addHelpText('after', `\nFormats:\n${formatsHelp()}\n\nExamples:\n  tollgate ingest -c tollgate.yaml /var/log/nginx/access.log*\n  tollgate ingest --format alb s3://my-logs/AWSLogs/123456789012/elasticloadbalancing/\n  tollgate ingest --format nginx --log-format '$remote_addr [$time_local] "$request" $status' --follow /var/log/nginx/custom.log\n  tollgate ingest --syslog-udp 127.0.0.1:5514 --format haproxy-http\n  zcat old.log.gz | tollgate ingest --stdout - | jq .status`)
@@ -127,6 +130,7 @@ export function registerIngest(program: Command): void {
       } else {
         config = ConfigSchema.parse({ listeners: [{ address: '127.0.0.1:0' }] });
       }
+      if (o.timezone !== undefined && !isTimeZone(o.timezone)) throw new Error(`--timezone: unknown time zone ${JSON.stringify(o.timezone)} (an IANA name such as Europe/Berlin, America/New_York or UTC)`);
       const input = inputSpec(inputs, o);
       const sink = await openSink(o, config);
       const registry = o.stdout ? null : await openRegistry(o.registry ?? `${path.resolve(config.store.path)}.ingest.json`);
@@ -147,7 +151,7 @@ export function registerIngest(program: Command): void {
       try {
         summary = await runIngest({
           format: o.format,
-          parserOptions: { logFormat: o.logFormat, node: o.node, environment: o.environment },
+          parserOptions: { logFormat: o.logFormat, node: o.node, environment: o.environment, timezone: o.timezone },
           factories: ALL_FACTORIES,
           input,
           sink,

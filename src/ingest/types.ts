@@ -50,6 +50,12 @@ export interface ParserOptions {
   node?: string;
   /** Recorded as `environment`. */
   environment?: string;
+  /**
+   * IANA time zone ("Europe/Berlin") of times the log writes without an
+   * offset: HAProxy's default dates, Apache %{...}t without %z, Caddy's
+   * `wall`. Default: UTC.
+   */
+  timezone?: string;
 }
 
 export interface ParserFactory {

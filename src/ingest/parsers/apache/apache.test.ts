@@ -136,3 +136,12 @@ test('detect: each built-in format picks its own sample, above every other Apach
     assert.ok(scores[0][1] >= 0.8, `${caseName}: confident ${JSON.stringify(scores)}`);
   }
 });
+
+test('a time without %z is the server\'s local time: read in the given timezone (UTC without one); a time with %z keeps its offset', () => {
+  const logFormat = '%h [%{%d/%b/%Y %T}t] "%r" %>s %b';
+  const line = '192.0.2.1 [12/Mar/2024 10:15:32] "GET / HTTP/1.1" 200 5';
+  assert.equal(event(factory('apache').create({ logFormat }), line).ts, '2024-03-12T10:15:32.000Z');
+  assert.equal(event(factory('apache').create({ logFormat, timezone: 'America/New_York' }), line).ts, '2024-03-12T14:15:32.000Z');
+  const zoned = factory('apache-common').create({ timezone: 'America/New_York' });
+  assert.equal(event(zoned, '192.0.2.1 - - [12/Mar/2024:10:15:32 +0100] "GET / HTTP/1.1" 304 -').ts, '2024-03-12T09:15:32.000Z');
+});

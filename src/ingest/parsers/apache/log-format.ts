@@ -184,8 +184,8 @@ function timeDirective(arg: string | null): FieldSpec {
     case 'usec_frac':
       return S(Sink.TimeFracUs);
   }
-  const { reader, minWidth } = compileStrftime(fmt);
-  return S(Sink.Time, { time: reader, minWidth, timeAtEnd });
+  const { reader, minWidth, local } = compileStrftime(fmt);
+  return S(Sink.Time, { time: reader, minWidth, timeAtEnd, timeLocal: local });
 }
 
 function epochSecondsInt(s: string, a: number, b: number): number {
@@ -212,9 +212,9 @@ const EXPAND: Record<string, string> = { T: '%H:%M:%S', F: '%Y-%m-%d', D: '%m/%d
 /**
  * Compiles a strftime format (as in %{%Y-%m-%d %H:%M:%S}t) into a reader.
  * Without %z the server wrote its local time, which the log does not say:
- * it is read as UTC (run the server in UTC, or log %z).
+ * it is read in the parser's `timezone` (UTC unless given; or log %z).
  */
-export function compileStrftime(fmt: string): { reader: TimeReader; minWidth: number } {
+export function compileStrftime(fmt: string): { reader: TimeReader; minWidth: number; local: boolean } {
   const parts: Part[] = [];
   const lit = (t: string): void => {
     const last = parts[parts.length - 1];
@@ -294,7 +294,9 @@ export function compileStrftime(fmt: string): { reader: TimeReader; minWidth: nu
   let minWidth = 0;
   for (const p of parts) minWidth += p.kind === 'lit' ? p.text.length : p.kind === 'num' ? p.width : p.kind === 'month' ? 3 : p.kind === 'zone' ? 5 : p.kind === 'ampm' ? 2 : 1;
   const reader: TimeReader = (s, a, b) => readStrftime(parts, s, a, b);
-  return { reader, minWidth };
+  // Without an offset (or epoch seconds) the server's local time was written: the parser's timezone applies.
+  const local = !parts.some((p) => p.kind === 'zone' || p.kind === 'zoneName' || p.kind === 'epoch');
+  return { reader, minWidth, local };
 }
 
 const MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec';

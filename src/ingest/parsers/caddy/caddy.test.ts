@@ -5,6 +5,7 @@ import { goldenSuite, parserConformance, readLines, sourceDirOf } from '../golde
 import { caddyFactories } from './index.js';
 import { CaddyParser, caddyTime } from './caddy.js';
 import { cipherSuiteName, tlsVersionName } from './tls.js';
+import { ZoneOffsets } from '../../../core/time-zone.js';
 
 const dir = sourceDirOf(import.meta.url);
 const lines = readLines(path.join(dir, 'testdata', 'access.log'));
@@ -71,4 +72,9 @@ test('ts in every Caddy time_format', () => {
     [{}, null],
   ];
   for (const [v, want] of cases) assert.equal(caddyTime(v), want, JSON.stringify(v));
+});
+
+test('wall times are read in the given timezone', () => {
+  assert.equal(caddyTime('2022/03/09 21:30:01', new ZoneOffsets('Europe/Berlin')), '2022-03-09T20:30:01.000Z');
+  assert.equal(caddyTime(1646861401.524, new ZoneOffsets('Europe/Berlin')), '2022-03-09T21:30:01.524Z', 'epoch times have no zone to apply');
 });

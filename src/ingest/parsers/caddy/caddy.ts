@@ -4,7 +4,8 @@
  * loggers writing to the same file (Caddy's own messages) are skipped.
  */
 import type { AuditEvent } from '../../../core/event.js';
-import { httpVersionOf, ingestedEvent, parseClfTime, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, isoFromMs, parseClfTime, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
+import { ZoneOffsets } from '../../../core/time-zone.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { cipherSuiteName, tlsVersionName } from './tls.js';
 
@@ -20,15 +21,18 @@ function isObject(v: unknown): v is Json {
  * as a time in seconds stays below 1e11 until the year 5138 — ISO 8601 /
  * RFC 3339 text, `common_log` ("02/Jan/2006:15:04:05 -0700"), and `wall`
  * ("2006/01/02 15:04:05[.frac]", the server's local time without a zone:
- * read as UTC, like other logs without a zone).
+ * read in `zone`, UTC when null).
  */
-export function caddyTime(v: unknown): string | null {
+export function caddyTime(v: unknown, zone: ZoneOffsets | null = null): string | null {
   let n: number;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v)) n = Number(v);
   else if (typeof v === 'string') {
     const wall = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(v);
-    if (wall) return parseIsoTime(`${wall[1]}-${wall[2]}-${wall[3]}T${wall[4]}Z`);
+    if (wall) {
+      const ms = Date.parse(`${wall[1]}-${wall[2]}-${wall[3]}T${wall[4]}Z`);
+      return Number.isNaN(ms) ? null : isoFromMs(zone === null ? ms : zone.toUtc(ms));
+    }
     return parseIsoTime(v) ?? parseClfTime(v);
   } else return null;
   if (!Number.isFinite(n) || n <= 0) return null;
@@ -100,7 +104,11 @@ export class CaddyParser implements LogParser {
   readonly format = 'caddy';
   readonly source = 'caddy';
 
-  constructor(private readonly opts: ParserOptions = {}) {}
+  private readonly zone: ZoneOffsets | null;
+
+  constructor(private readonly opts: ParserOptions = {}) {
+    this.zone = opts.timezone ? new ZoneOffsets(opts.timezone) : null;
+  }
 
   parse(line: string): ParseOutcome {
     const text = line.trim();
@@ -118,7 +126,7 @@ export class CaddyParser implements LogParser {
     const req = o.request;
     if (!isObject(req)) return reject('missing_request', 'no "request" object');
 
-    const ts = caddyTime(o.ts);
+    const ts = caddyTime(o.ts, this.zone);
     if (ts === null) return reject('bad_timestamp', `ts ${JSON.stringify(o.ts)?.slice(0, 40) ?? 'missing'}`);
 
     const e: AuditEvent = ingestedEvent(ts, 'http', 'caddy');

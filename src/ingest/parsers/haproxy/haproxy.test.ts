@@ -126,6 +126,14 @@ test('%Ts past the range of a Date is rejected as bad_timestamp, not thrown', ()
   assert.equal(hex.parse('1.2.3.4 FFFFFFFFFFFFFF 200').ok, false);
 });
 
+test('dates without an offset are HAProxy\'s local time: read in the given timezone, UTC without one', () => {
+  const line = '10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"';
+  assert.equal(event(factory('haproxy-http').create({}), line).ts, '2009-02-06T12:14:14.655Z');
+  assert.equal(event(factory('haproxy-http').create({ timezone: 'Europe/Berlin' }), line).ts, '2009-02-06T11:14:14.655Z');
+  const summer = line.replace('06/Feb/2009', '06/Jul/2009');
+  assert.equal(event(factory('haproxy-http').create({ timezone: 'Europe/Berlin' }), summer).ts, '2009-07-06T10:14:14.655Z');
+});
+
 test('ParserOptions.node is used when the line has no syslog host; environment is set', () => {
   const p = factory('haproxy-http').create({ node: 'lb-fallback', environment: 'staging' });
   const line = '10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"';

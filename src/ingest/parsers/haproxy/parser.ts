@@ -4,7 +4,8 @@
  * to the catalog (see README.md for the table and the termination mapping).
  */
 import type { AuditEvent, Termination } from '../../../core/event.js';
-import { httpVersionOf, ingestedEvent, isoFromMs, MAX_DATE_MS, parseClfTime, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, isoFromMs, MAX_DATE_MS, parseClfTime, parseClfTimeMs, reject, SKIP } from '../common.js';
+import { ZoneOffsets } from '../../../core/time-zone.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { V, type CompiledFormat } from './format.js';
 import { Matcher } from './match.js';
@@ -137,9 +138,15 @@ function hexIp(s: string): string | null {
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
-/** "06/Feb/2009:12:14:14.655" (no zone: HAProxy's local time, read as UTC) or "…:14 +0100". */
-function haproxyDate(s: string): string | null {
-  return parseClfTime(s.length > 24 && s[s.length - 6] === ' ' ? s : `${s} +0000`);
+/**
+ * "06/Feb/2009:12:14:14.655" (no zone: HAProxy's local time, read in `zone`,
+ * UTC when null) or "…:14 +0100".
+ */
+function haproxyDate(s: string, zone: ZoneOffsets | null): string | null {
+  if (s.length > 24 && s[s.length - 6] === ' ') return parseClfTime(s);
+  const ms = parseClfTimeMs(`${s} +0000`);
+  if (Number.isNaN(ms)) return null;
+  return isoFromMs(zone === null ? ms : zone.toUtc(ms));
 }
 
 /** "Host.Example:443" → "host.example". */
@@ -255,12 +262,15 @@ export class HaproxyParser implements LogParser {
   readonly source = 'haproxy';
   private readonly matcher: Matcher;
 
+  private readonly zone: ZoneOffsets | null;
+
   constructor(
     readonly format: string,
     private readonly cf: CompiledFormat,
     private readonly opts: ParserOptions = {},
   ) {
     this.matcher = new Matcher(cf);
+    this.zone = opts.timezone ? new ZoneOffsets(opts.timezone) : null;
   }
 
   parse(line: string): ParseOutcome {
@@ -272,7 +282,7 @@ export class HaproxyParser implements LogParser {
     const err = this.matcher.match(line, start);
     if (err !== null) {
       if (err.reason === 'format_mismatch') {
-        const failed = errorLogLine(line, start, header.host ?? this.opts.node ?? null, this.opts.environment ?? null);
+        const failed = errorLogLine(line, start, header.host ?? this.opts.node ?? null, this.opts.environment ?? null, this.zone);
         if (failed !== null) return failed;
       }
       return reject(err.reason, err.detail);
@@ -322,7 +332,7 @@ export class HaproxyParser implements LogParser {
         case V.t:
         case V.T:
         case V.Tl: {
-          if (haproxyDate(raw) === null) return reject('bad_timestamp', `date ${JSON.stringify(raw.slice(0, 40))}`);
+          if (haproxyDate(raw, this.zone) === null) return reject('bad_timestamp', `date ${JSON.stringify(raw.slice(0, 40))}`);
           // Request dates (%tr…) are when the request started; %t is the accept date.
           if (v.id === V.tr || v.id === V.trg || v.id === V.trl) dateRequest ??= raw;
           else dateAccept ??= raw;
@@ -471,7 +481,7 @@ export class HaproxyParser implements LogParser {
     }
 
     const date = dateRequest ?? dateAccept;
-    let ts = date !== null ? haproxyDate(date) : tsEpoch;
+    let ts = date !== null ? haproxyDate(date, this.zone) : tsEpoch;
     if (ts === null) return reject('bad_timestamp', 'the log-format has no date variable (%tr, %t, %T, %Ts, …)');
     // "[06/Feb/2009:12:14:14 +0100]" (CLF) has whole seconds; %ms holds the milliseconds.
     if (acceptMs !== null && acceptMs > 0 && (date === null || date.charCodeAt(20) !== 46)) ts = new Date(Date.parse(ts) + acceptMs).toISOString();
@@ -514,7 +524,7 @@ export class HaproxyParser implements LogParser {
  * format, when a connection fails before a request (SSL handshake, bad PROXY
  * header): `client:port [accept_date] frontend/bind: message`.
  */
-function errorLogLine(line: string, start: number, node: string | null, environment: string | null): ParseOutcome | null {
+function errorLogLine(line: string, start: number, node: string | null, environment: string | null, zone: ZoneOffsets | null): ParseOutcome | null {
   const open = line.indexOf(' [', start);
   if (open === -1) return null;
   const addr = line.slice(start, open);
@@ -528,7 +538,7 @@ function errorLogLine(line: string, start: number, node: string | null, environm
   if (slash <= 0) return null;
   const ip = addr.slice(0, colon);
   const port = num(addr.slice(colon + 1), false);
-  const iso = haproxyDate(line.slice(open + 2, close));
+  const iso = haproxyDate(line.slice(open + 2, close), zone);
   if (!looksLikeIp(ip) || port === undefined || iso === null) return null;
   const e = ingestedEvent(iso, 'tcp', 'haproxy');
   e.client_ip = ip;

@@ -104,7 +104,7 @@ export class NginxJsonParser implements LogParser {
   private readonly fin: Finisher;
 
   constructor(opts: ParserOptions) {
-    this.fin = { node: opts.node ?? null, environment: opts.environment ?? null };
+    this.fin = { node: opts.node ?? null, environment: opts.environment ?? null, zone: null }; // NGINX writes every time with its offset
   }
 
   parse(line: string): ParseOutcome {

@@ -29,6 +29,7 @@ import {
   unescapeLogString,
 } from '../common.js';
 import { ALWAYS_REDACTED_HEADERS, headerFilterFor, redactFilter } from '../../../audit/redact.js';
+import { ZoneOffsets } from '../../../core/time-zone.js';
 
 /** What a field feeds. Declared `const` so tsc inlines the numbers into the hot switch. */
 export const enum Sink {
@@ -112,12 +113,14 @@ export interface FieldSpec {
   timeAtEnd: boolean;
   /** Of several time fields in one line, the most precise one gives `ts` (e.g. $msec over $time_local). */
   timePrecision: number;
+  /** The time is the server's local time without an offset (read in the parser's timezone). */
+  timeLocal: boolean;
   /** For credentials and cookies kept in `headers` or `extra`: what is recorded instead of the value. */
   redact: ((value: string) => string) | null;
 }
 
 export function spec(sink: Sink, more: Partial<FieldSpec> = {}): FieldSpec {
-  return { sink, key: '', weak: false, optional: false, list: false, minWidth: 0, time: null, timeAtEnd: false, timePrecision: 0, redact: null, ...more };
+  return { sink, key: '', weak: false, optional: false, list: false, minWidth: 0, time: null, timeAtEnd: false, timePrecision: 0, timeLocal: false, redact: null, ...more };
 }
 
 /**
@@ -176,6 +179,7 @@ export interface LineState {
   timePrecision: number;
   timeAtEnd: boolean;
   timeLabel: string;
+  timeLocal: boolean;
   fracMs: number;
   /** The request line was absent or not HTTP: the server refused it itself. */
   badRequest: boolean;
@@ -183,13 +187,14 @@ export interface LineState {
 }
 
 export function newState(): LineState {
-  return { timeMs: NaN, timePrecision: -1, timeAtEnd: false, timeLabel: '', fracMs: 0, badRequest: false, aborted: false };
+  return { timeMs: NaN, timePrecision: -1, timeAtEnd: false, timeLabel: '', timeLocal: false, fracMs: 0, badRequest: false, aborted: false };
 }
 
 export function resetState(st: LineState): void {
   st.timeMs = NaN;
   st.timePrecision = -1;
   st.timeAtEnd = false;
+  st.timeLocal = false;
   st.fracMs = 0;
   st.badRequest = false;
   st.aborted = false;
@@ -515,6 +520,7 @@ export function apply(f: Field, s: string, a: number, b: number, e: AuditEvent, 
       st.timePrecision = f.timePrecision;
       st.timeAtEnd = f.timeAtEnd;
       st.timeLabel = f.label;
+      st.timeLocal = f.timeLocal;
       return Fail.None;
     }
     case Sink.TimeFracMs:
@@ -668,6 +674,8 @@ export function terminationOf(status: number | null): string | null {
 export interface Finisher {
   node: string | null;
   environment: string | null;
+  /** The zone of times written without an offset; null: UTC. */
+  zone: ZoneOffsets | null;
 }
 
 /**
@@ -680,6 +688,7 @@ export function finish(e: AuditEvent, st: LineState, fin: Finisher): ParseOutcom
   if (st.timePrecision < 0) return reject('missing_time', 'no time field in the line');
   let ms = st.timeMs;
   if (st.timePrecision === 0) ms += st.fracMs;
+  if (st.timeLocal && fin.zone !== null) ms = fin.zone.toUtc(ms);
   if (st.timeAtEnd && e.duration_ms !== null) ms -= e.duration_ms;
   ms = Math.round(ms);
   if (!(ms > 0 && ms <= LAST_MS)) return reject('bad_timestamp', `${st.timeLabel} minus the duration is not a valid time`);
@@ -750,7 +759,7 @@ export class LineParser implements LogParser {
     private readonly lf: LineFormat,
     opts: ParserOptions,
   ) {
-    this.fin = { node: opts.node ?? null, environment: opts.environment ?? null };
+    this.fin = { node: opts.node ?? null, environment: opts.environment ?? null, zone: opts.timezone ? new ZoneOffsets(opts.timezone) : null };
     this.sql = compileLineSql(lf, source, this.fin);
   }
 
