@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { writeFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { startBackend, startTollgate, merge, freePort, tempDir, baseConfig, spawnTollgate, waitFor, allEvents, get, CLI, sleep, adminFetch } from './helpers.js';
 import { emptyEvent } from '../src/core/event.js';
@@ -95,6 +95,8 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
     assert.equal(new Set(events.map((e) => e.request_id)).size, N);
     const writers = (await readdir(path.join(dir, 'spool'))).filter((n) => /^w\d+$/.test(n)).sort();
     assert.deepEqual(writers, ['w0', 'w1'], 'each worker writes its own spool stream');
+    // The trail is not readable by other users: the store as the spool.
+    for (const f of ['store.duckdb', 'spool/w0', 'spool/admin']) assert.equal((await stat(path.join(dir, f))).mode & 0o007, 0, `${f} is not open to others`);
     // The stream an event is in tells which worker served it: both served traffic.
     for (const w of writers) assert.ok((await spoolText(dir, w)).includes('"request_id":"cl-'), `worker ${w} served requests`);
     const backends = (await (await adminFetch(`${admin}/api/v1/backends`)).json()) as { backends: { worker: string; pools: { name: string; servers: { address: string; state: string }[] }[] }[] };

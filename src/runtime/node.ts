@@ -134,6 +134,9 @@ function detectorMetrics(detector: Detector): client.Registry {
 
 export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const { log } = opts;
+  // The trail is as private as the spool's 0640 segments: the store, its WAL and every other file
+  // this node creates are not readable by other users (an umask that is stricter already stays).
+  process.umask(process.umask() | 0o027);
   let config = opts.config;
   const loader = new StoreLoader(
     {
