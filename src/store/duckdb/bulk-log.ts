@@ -63,10 +63,11 @@ export async function stageLogChunk(c: DuckDBConnection, data: Buffer, format: S
   const names = format.columns.map(([col]) => ident(col)).join(', ');
   let taken = `_matched AND (${format.taken})`;
   // A query or a Referer that may hold a secret parameter is left to the caller, whose redaction reads it.
-  for (const col of ['query', 'referer']) {
-    if (suspect && format.columns.some(([c]) => c === col)) {
-      taken += ` AND NOT coalesce(regexp_matches(${ident(col)}, ${sqlString((suspect.flags.includes('i') ? '(?i)' : '') + suspect.source)}), false)`;
-    }
+  if (suspect) {
+    const pattern = sqlString((suspect.flags.includes('i') ? '(?i)' : '') + suspect.source);
+    if (format.columns.some(([c]) => c === 'query')) taken += ` AND NOT coalesce(regexp_matches("query", ${pattern}), false)`;
+    // Only a Referer with a query can hold a secret parameter: the others skip the pattern (most lines).
+    if (format.columns.some(([c]) => c === 'referer')) taken += ` AND NOT (CASE WHEN contains("referer", '?') THEN coalesce(regexp_matches("referer", ${pattern}), false) ELSE false END)`;
   }
   const groups = format.groups.map(sqlString).join(', ');
   await withBulkFile([data], 'log', tmpDir, async (file) => {
