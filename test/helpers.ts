@@ -126,6 +126,16 @@ export async function tempDir(prefix = 'tg-it-'): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
+/** Runs `fn` with a fresh temporary directory, removed afterwards whatever happens. */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await tempDir(prefix);
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Starts a node in this process. `configure` gets a base config to adjust. */
 export async function startTollgate(backends: Record<string, string[]>, configure: (c: ConfigObject) => ConfigObject = (c) => c, dir?: string): Promise<TestNode> {
   dir ??= await tempDir();

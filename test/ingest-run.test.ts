@@ -12,10 +12,10 @@ import { existsSync } from 'node:fs';
 import { appendFile, rename, rm, truncate, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startBackend, startTollgate, tempDir, waitFor, sleep, allEvents, CLI, TEST_ADMIN_TOKEN } from './helpers.js';
+import { startBackend, startTollgate, tempDir, withTempDir, waitFor, sleep, allEvents, CLI, TEST_ADMIN_TOKEN } from './helpers.js';
 import { ALL_FACTORIES } from '../src/ingest/parsers/index.js';
 import { openRegistry } from '../src/ingest/registry.js';
-import { runIngest } from '../src/ingest/run.js';
+import { runIngest, type IngestOptions, type IngestSummary } from '../src/ingest/run.js';
 import { DuckDbSink, type EventSink } from '../src/ingest/sinks.js';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
@@ -29,8 +29,7 @@ function line(n: number): string {
 }
 
 test('--follow across rename and copytruncate rotation: every line exactly once, and a restart resumes', { timeout: 60_000 }, async () => {
-  const dir = await tempDir('tg-follow-');
-  try {
+  await withTempDir('tg-follow-', async (dir) => {
     const log = path.join(dir, 'access.log');
     const storePath = path.join(dir, 'store.duckdb');
     await writeFile(log, '');
@@ -111,9 +110,7 @@ test('--follow across rename and copytruncate rotation: every line exactly once,
     const last = await stored();
     assert.equal(last.length, total + 25 + 30);
     assert.deepEqual([...last].sort((x, y) => x - y), Array.from({ length: total + 55 }, (_, i) => i + 1), 'every line once');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('ingest while a node runs: through its spool into its store; bad lines reported with file and line; JSON summary', { timeout: 60_000 }, async () => {
@@ -244,11 +241,26 @@ function assertProgressForward(reports: readonly IngestProgress[], what: string)
   assert.equal(reports.at(-1)!.bytes, total, `${what}: ends at the total`);
 }
 
+/** One run into a new store sink at `storePath` (closed after): nginx-combined, no registry, unless `over` says otherwise. */
+async function ingestInto(storePath: string, over: Partial<IngestOptions> & Pick<IngestOptions, 'input'>): Promise<IngestSummary> {
+  const sink = await DuckDbSink.open(storePath);
+  try {
+    return await runIngest({ format: 'nginx-combined', parserOptions: {}, factories: ALL_FACTORIES, sink, registry: null, signal: new AbortController().signal, ...over });
+  } finally {
+    await sink.close();
+  }
+}
+
 /** The paths of the events in a store. */
 async function storedPaths(storePath: string): Promise<string[]> {
+  return (await storedEvents(storePath)).map((e) => e.path!);
+}
+
+/** The events in a store, oldest first. */
+async function storedEvents(storePath: string) {
   const s = await DuckDbStore.open({ path: storePath });
   try {
-    return (await s.search({ limit: 20_000 })).events.map((e) => e.path!);
+    return (await s.search({ limit: 20_000, order: 'asc' })).events;
   } finally {
     await s.close();
   }
@@ -259,8 +271,7 @@ for (const [way, inStore] of [
   ['in the store, in chunks', { minBytes: 0, chunkBytes: 64 << 10 }],
 ] as const) {
   test(`a gzip file read ${way} and stopped after a commit resumes without duplicates (it is re-read, the stored lines skipped); once done it is not read again`, { timeout: 60_000 }, async () => {
-    const dir = await tempDir('tg-gz-');
-    try {
+    await withTempDir('tg-gz-', async (dir) => {
       // The last line has no newline: it is read after the chunks, and it is what marks the file done.
       const text = Array.from({ length: 5000 }, (_, i) => line(i + 1)).join('').slice(0, -1);
       const gz = path.join(dir, 'old.log.gz');
@@ -284,15 +295,12 @@ for (const [way, inStore] of [
       const again = await once(whole, null);
       assert.deepEqual([again.events, again.alreadyRead], [0, 1], 'the registry marks the file done');
       assert.equal((await storedPaths(whole)).length, 5000);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 
 test('rotation between runs with the glob access.log*: compress (access.log.1 â†’ .gz) and copytruncate store every line once', { timeout: 60_000 }, async () => {
-  const dir = await tempDir('tg-rot-');
-  try {
+  await withTempDir('tg-rot-', async (dir) => {
     const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => line(from + i)).join('');
     const store = path.join(dir, 'store.duckdb');
     const log = path.join(dir, 'access.log');
@@ -319,14 +327,11 @@ test('rotation between runs with the glob access.log*: compress (access.log.1 â†
     const paths = await storedPaths(store);
     assert.equal(paths.length, 170);
     assert.equal(new Set(paths).size, 170, 'no line stored twice');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a gzip file stopped part-way in the store is finished by the next run, every line once: a chunk parsed in JavaScript (CRLF) or a stop while skipping a re-read', { timeout: 60_000 }, async () => {
-  const dir = await tempDir('tg-gz-stop-');
-  try {
+  await withTempDir('tg-gz-stop-', async (dir) => {
     const go = (file: string, storePath: string, opts: { failAt?: number; stopWhen?: (p: IngestProgress) => boolean; chunkBytes?: number }) =>
       ingestFile(file, storePath, { inStore: { minBytes: 0, chunkBytes: opts.chunkBytes }, batchEvents: 1000, failAt: opts.failAt, stopWhen: opts.stopWhen });
     // CRLF: the one chunk goes to the line path in batches of 1,000; the second commit fails.
@@ -364,14 +369,11 @@ test('a gzip file stopped part-way in the store is finished by the next run, eve
     const whole = await go(long, path.join(dir, 'c.duckdb'), { chunkBytes: 64 << 10, stopWhen: wholeProgress.stopWhen });
     assert.equal(whole.events, 8000);
     assertProgressForward(wholeProgress.reports, 'gzip file re-read after a long line');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('progress over several files, in the store and line by line: forward only, each file its share, ending at the total', { timeout: 60_000 }, async () => {
-  const dir = await tempDir('tg-progress-');
-  try {
+  await withTempDir('tg-progress-', async (dir) => {
     const text = (from: number, n: number) => Array.from({ length: n }, (_, i) => line(from + i).replace('/n/', `/n/${randomBytes(200).toString('hex')}/`)).join('');
     const plain = path.join(dir, 'a.log');
     await writeFile(plain, text(1, 3000));
@@ -384,14 +386,11 @@ test('progress over several files, in the store and line by line: forward only, 
       assert.equal(summary.events, 6000);
       assertProgressForward(recorder.reports, inStore.minBytes === 0 ? 'in the store' : 'line by line');
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a failing store stops a continuous ingest at once with the error', { timeout: 30_000 }, async () => {
-  const dir = await tempDir('tg-fail-');
-  try {
+  await withTempDir('tg-fail-', async (dir) => {
     const log = path.join(dir, 'access.log');
     await writeFile(log, line(1));
     let n = 1;
@@ -420,14 +419,11 @@ test('a failing store stops a continuous ingest at once with the error', { timeo
     );
     clearInterval(writer);
     assert.ok(Date.now() - started < 5000, 'it stopped promptly instead of reading on with nothing stored');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an event the store refuses, or a parser that throws, rejects its line (invalid_event, parser_error, with file and line), on both parsing paths', { timeout: 30_000 }, async () => {
-  const dir = await tempDir('tg-invalid-event-');
-  try {
+  await withTempDir('tg-invalid-event-', async (dir) => {
     // NGINX combined, except that a line for /bad gets a status the catalog refuses (not an integer).
     const combined = ALL_FACTORIES.find((f) => f.format === 'nginx-combined')!;
     const factory = {
@@ -453,17 +449,7 @@ test('an event the store refuses, or a parser that throws, rejects its line (inv
     const special: Record<number, string> = { 2: '/boom', 3: '/bad' };
     await writeFile(log, [1, 2, 3, 4].map((n) => line(n).replace(`/n/${n}`, special[n] ?? `/n/${n}`).replace('follow-test', special[n] ? 'a\\x22b' : 'ok')).join(''));
     for (const minBytes of [Infinity, 0]) {
-      const sink = await DuckDbSink.open(path.join(dir, `s-${minBytes}.duckdb`));
-      const s = await runIngest({
-        format: 'combined-with-bad-status',
-        parserOptions: {},
-        factories: [factory],
-        input: { kind: 'paths', args: [log] },
-        sink,
-        registry: null,
-        signal: new AbortController().signal,
-        inStore: { minBytes },
-      }).finally(() => sink.close());
+      const s = await ingestInto(path.join(dir, `s-${minBytes}.duckdb`), { format: 'combined-with-bad-status', factories: [factory], input: { kind: 'paths', args: [log] }, inStore: { minBytes } });
       assert.equal(s.parsedInStore, minBytes === 0 ? 2 : 0);
       assert.equal(s.events, 2);
       assert.deepEqual(s.rejectedByReason, { parser_error: 1, invalid_event: 1 });
@@ -471,27 +457,19 @@ test('an event the store refuses, or a parser that throws, rejects its line (inv
       assert.match(s.samples[0].detail, /a parser bug/);
       assert.match(s.samples[1].detail, /status/);
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('syslog: the sender names the node (over --node), frames that are not syslog are rejected with a sample, nothing is silent', { timeout: 30_000 }, async () => {
-  const dir = await tempDir('tg-syslog-run-');
-  try {
+  await withTempDir('tg-syslog-run-', async (dir) => {
     const storePath = path.join(dir, 'store.duckdb');
-    const sink = await DuckDbSink.open(storePath);
     const stop = new AbortController();
     let port = 0;
-    const done = runIngest({
-      format: 'nginx-combined',
+    const done = ingestInto(storePath, {
       parserOptions: { node: 'fallback-node' },
-      factories: ALL_FACTORIES,
       input: { kind: 'syslog', udp: '127.0.0.1:0', onListening: (p) => (port = p.udp!) },
-      sink,
-      registry: null,
       signal: stop.signal,
-    }).finally(() => sink.close());
+    });
     await waitFor(() => port, 'the receiver');
     const { createSocket } = await import('node:dgram');
     const udp = createSocket('udp4');
@@ -510,49 +488,28 @@ test('syslog: the sender names the node (over --node), frames that are not syslo
     assert.match(s.samples[0].origin, /^syslog from 127\.0\.0\.1:\d+$/);
     assert.equal(s.samples[0].line, 2, 'the second frame received');
     assert.match(s.samples[0].detail, /garbage without a priority/);
-    const store = await DuckDbStore.open({ path: storePath });
-    try {
-      const events = (await store.search({ limit: 10, order: 'asc' })).events;
-      assert.deepEqual(
-        events.map((e) => [e.path, e.node]),
-        [['/n/1', 'lb-a'], ['/n/2', 'fallback-node'], ['/n/3', 'lb-b']],
-      );
-    } finally {
-      await store.close();
-    }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+    assert.deepEqual(
+      (await storedEvents(storePath)).map((e) => [e.path, e.node]),
+      [['/n/1', 'lb-a'], ['/n/2', 'fallback-node'], ['/n/3', 'lb-b']],
+    );
+  });
 });
 
 test('headers named in audit.redact.headers are redacted in ingested events too, as in live traffic', { timeout: 30_000 }, async () => {
-  const dir = await tempDir('tg-redact-ingest-');
-  try {
+  await withTempDir('tg-redact-ingest-', async (dir) => {
     const log = path.join(dir, 'custom.log');
     await writeFile(log, '192.0.2.1 [24/Nov/2026:10:00:00 +0000] "GET /a HTTP/1.1" 200 "s3cr3t-token" "Bearer abc.def" "fine"\n');
     const storePath = path.join(dir, 'store.duckdb');
-    const sink = await DuckDbSink.open(storePath);
-    const s = await runIngest({
+    const s = await ingestInto(storePath, {
       format: 'nginx',
       parserOptions: { logFormat: '$remote_addr [$time_local] "$request" $status "$http_x_auth_token" "$http_authorization" "$http_x_trace_note"' },
-      factories: ALL_FACTORIES,
       input: { kind: 'paths', args: [log] },
-      sink,
-      registry: null,
-      signal: new AbortController().signal,
       redactHeaders: ['X-Auth-Token'],
-    }).finally(() => sink.close());
+    });
     assert.equal(s.events, 1);
-    const store = await DuckDbStore.open({ path: storePath });
-    try {
-      const [e] = (await store.search({ limit: 1 })).events;
-      assert.deepEqual(e.headers, { 'req.x-auth-token': 'REDACTED', 'req.authorization': 'Bearer REDACTED', 'req.x-trace-note': 'fine' });
-    } finally {
-      await store.close();
-    }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+    const [e] = await storedEvents(storePath);
+    assert.deepEqual(e.headers, { 'req.x-auth-token': 'REDACTED', 'req.authorization': 'Bearer REDACTED', 'req.x-trace-note': 'fine' });
+  });
 });
 
 for (const [way, inStore] of [
@@ -560,8 +517,7 @@ for (const [way, inStore] of [
   ['in the store, in chunks', { minBytes: 0, chunkBytes: 8 << 10 }],
 ] as const) {
   test(`damaged gzip, a missing argument, a named pipe (${way}): the good lines are stored, the bad inputs reported, the rest read`, { timeout: 60_000 }, async () => {
-    const dir = await tempDir('tg-damaged-');
-    try {
+    await withTempDir('tg-damaged-', async (dir) => {
       const text = Array.from({ length: 2000 }, (_, i) => line(i + 1)).join('');
       const whole = gzipSync(text);
       const damaged = path.join(dir, 'a.log.gz');
@@ -584,15 +540,12 @@ for (const [way, inStore] of [
       assert.equal(paths.filter((p) => Number(p.slice(3)) >= 5000 && Number(p.slice(3)) < 9000).length, 30, 'the good file is read');
       assert.equal(paths.filter((p) => Number(p.slice(3)) >= 9000).length, 2, 'the named pipe is read');
       assert.equal(new Set(paths).size, paths.length);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 
 test('--stdout: one NDJSON event per line with every catalog field (null when absent), the summary on stderr, nothing stored', { timeout: 30_000 }, async () => {
-  const dir = await tempDir('tg-stdout-');
-  try {
+  await withTempDir('tg-stdout-', async (dir) => {
     const log = path.join(dir, 'access.log');
     await writeFile(log, line(1) + line(2));
     const r = await run(process.execPath, [CLI, 'ingest', '--stdout', '--json', '--format', 'nginx-combined', log], { cwd: dir });
@@ -604,14 +557,11 @@ test('--stdout: one NDJSON event per line with every catalog field (null when ab
     assert.equal(events[0].path, '/n/1');
     assert.equal((JSON.parse(r.stderr) as { events: number }).events, 2);
     assert.ok(!existsSync(path.join(dir, 'data')), 'nothing stored, nothing remembered');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a line over the 1 MiB limit is rejected as line_too_long with its length, on both paths; the lines around it are read', { timeout: 30_000 }, async () => {
-  const dir = await tempDir('tg-long-');
-  try {
+  await withTempDir('tg-long-', async (dir) => {
     const log = path.join(dir, 'access.log');
     const long = line(2).replace('/n/2', `/n/2?q=${'a'.repeat(2 << 20)}`);
     await writeFile(log, line(1) + long + line(3));
@@ -622,14 +572,11 @@ test('a line over the 1 MiB limit is rejected as line_too_long with its length, 
       assert.equal(s.samples[0].line, 2);
       assert.match(s.samples[0].detail, new RegExp(`^${Buffer.byteLength(long) - 1} bytes`));
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('--format auto over a directory of mixed logs: each file detected from its own lines; one of no known format is reported, the others stored', { timeout: 30_000 }, async () => {
-  const dir = await tempDir('tg-mixed-');
-  try {
+  await withTempDir('tg-mixed-', async (dir) => {
     const logs = path.join(dir, 'logs');
     await run('mkdir', [logs]);
     await writeFile(path.join(logs, 'a-nginx.log'), Array.from({ length: 25 }, (_, i) => line(i + 1)).join(''));
@@ -639,25 +586,17 @@ test('--format auto over a directory of mixed logs: each file detected from its 
         '[2024-03-05T10:15:31.310Z] "GET /h3 HTTP/3" 200 - 0 512 12 10 "203.0.113.7" "curl/8.5.0" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd3" "api.example.com" "10.0.2.1:8080"\n',
     );
     await writeFile(path.join(logs, 'c-notes.txt'), 'shopping list\neggs\nmilk\n');
-    const sink = await DuckDbSink.open(path.join(dir, 'store.duckdb'));
     const detected: string[] = [];
-    const s = await runIngest({
+    const s = await ingestInto(path.join(dir, 'store.duckdb'), {
       format: 'auto',
-      parserOptions: {},
-      factories: ALL_FACTORIES,
       input: { kind: 'paths', args: [logs] },
-      sink,
-      registry: null,
-      signal: new AbortController().signal,
       onFormat: (format, _d, _s, input) => detected.push(`${path.basename(input ?? '?')}=${format}`),
-    }).finally(() => sink.close());
+    });
     assert.deepEqual(detected, ['a-nginx.log=nginx-combined', 'b-envoy.log=envoy']);
     assert.equal(s.format, 'nginx-combined, envoy');
     assert.equal(s.events, 27);
     assert.deepEqual(s.rejectedByReason, { unknown_format: 3 });
     assert.deepEqual(s.inputErrors.map((x) => path.basename(x.origin)), ['c-notes.txt']);
     assert.match(s.inputErrors[0].error, /cannot detect the log format/);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
