@@ -145,3 +145,13 @@ test('a time without %z is the server\'s local time: read in the given timezone 
   const zoned = factory('apache-common').create({ timezone: 'America/New_York' });
   assert.equal(event(zoned, '192.0.2.1 - - [12/Mar/2024:10:15:32 +0100] "GET / HTTP/1.1" 304 -').ts, '2024-03-12T09:15:32.000Z');
 });
+
+test('mod_log_config\'s own example: date, time, milliseconds and offset logged as separate pieces', () => {
+  const logFormat = '%h [%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t] "%r" %>s %b';
+  const p = factory('apache').create({ logFormat, timezone: 'America/New_York' });
+  assert.equal(event(p, '192.0.2.1 [12/Mar/2024 10:15:32.250 +0100] "GET / HTTP/1.1" 200 5').ts, '2024-03-12T09:15:32.250Z', 'the logged offset wins over --timezone');
+  assert.equal(event(p, '192.0.2.1 [12/Mar/2024 10:15:32.250 -0530] "GET / HTTP/1.1" 200 5').ts, '2024-03-12T15:45:32.250Z');
+  const bad = p.parse('192.0.2.1 [12/Mar/2024 10:15:32.250 +2500] "GET / HTTP/1.1" 200 5');
+  assert.equal(bad.ok, false);
+  assert.throws(() => factory('apache').create({ logFormat: '%h [%t %{%z}t] "%r" %>s %b' }), /needs a time without an offset/);
+});

@@ -183,6 +183,9 @@ function timeDirective(arg: string | null): FieldSpec {
       return S(Sink.TimeFracMs);
     case 'usec_frac':
       return S(Sink.TimeFracUs);
+    case '%z':
+      // The offset alone, as mod_log_config's own example logs it apart from the date and time.
+      return S(Sink.TimeZoneOffset);
   }
   const { reader, minWidth, local } = compileStrftime(fmt);
   return S(Sink.Time, { time: reader, minWidth, timeAtEnd, timeLocal: local });
@@ -497,6 +500,9 @@ export function compileApacheFormat(input: string): LineFormat {
     fields.push(field(specs[k].label, s.key ? s : { ...s, key: specs[k].label }, quoted, after));
   }
   if (!fields.some((f) => f.sink === Sink.Time)) throw new Error('LogFormat has no time directive: add %t (or %{...}t)');
+  if (fields.some((f) => f.sink === Sink.TimeZoneOffset) && !fields.some((f) => f.sink === Sink.Time && f.timeLocal)) {
+    throw new Error('LogFormat: %{%z}t alone needs a time without an offset next to it (e.g. %{%d/%b/%Y %T}t)');
+  }
   if (fields.some((f) => f.sink === Sink.TimeFracMs || f.sink === Sink.TimeFracUs) && !fields.some((f) => f.sink === Sink.Time && f.timePrecision === 0)) {
     throw new Error('LogFormat: %{msec_frac}t / %{usec_frac}t need a time to the second next to them (e.g. %{%d/%b/%Y:%H:%M:%S}t)');
   }

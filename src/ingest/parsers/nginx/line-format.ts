@@ -74,6 +74,8 @@ export const enum Sink {
   TimeFracMs,
   /** Microseconds (6 digits), likewise (%{usec_frac}t). */
   TimeFracUs,
+  /** A UTC offset ("+0100") logged apart from a local time without one (Apache's %{%z}t next to %{%d/%b/%Y %T}t). */
+  TimeZoneOffset,
   /** NGINX's $upstream_addr: a list; the last address served. */
   UpstreamAddr,
   UpstreamStatus,
@@ -156,7 +158,7 @@ export interface Field extends FieldSpec {
 
 const TOKEN_SINKS: ReadonlySet<Sink> = new Set([
   Sink.ClientIp, Sink.ClientPort, Sink.PeerIp, Sink.Status, Sink.BytesOut, Sink.BytesOutClf, Sink.BytesIn,
-  Sink.DurationSeconds, Sink.DurationMs, Sink.DurationUs, Sink.TimeFracMs, Sink.TimeFracUs,
+  Sink.DurationSeconds, Sink.DurationMs, Sink.DurationUs, Sink.TimeFracMs, Sink.TimeFracUs, Sink.TimeZoneOffset,
   Sink.Scheme, Sink.HttpsFlag, Sink.TlsVersion, Sink.TlsCipher, Sink.ConnStatus,
 ]);
 
@@ -181,13 +183,15 @@ export interface LineState {
   timeLabel: string;
   timeLocal: boolean;
   fracMs: number;
+  /** A separately logged UTC offset (ms, east positive), NaN when none. */
+  offsetMs: number;
   /** The request line was absent or not HTTP: the server refused it itself. */
   badRequest: boolean;
   aborted: boolean;
 }
 
 export function newState(): LineState {
-  return { timeMs: NaN, timePrecision: -1, timeAtEnd: false, timeLabel: '', timeLocal: false, fracMs: 0, badRequest: false, aborted: false };
+  return { timeMs: NaN, timePrecision: -1, timeAtEnd: false, timeLabel: '', timeLocal: false, fracMs: 0, offsetMs: NaN, badRequest: false, aborted: false };
 }
 
 export function resetState(st: LineState): void {
@@ -196,6 +200,7 @@ export function resetState(st: LineState): void {
   st.timeAtEnd = false;
   st.timeLocal = false;
   st.fracMs = 0;
+  st.offsetMs = NaN;
   st.badRequest = false;
   st.aborted = false;
 }
@@ -530,6 +535,14 @@ export function apply(f: Field, s: string, a: number, b: number, e: AuditEvent, 
       st.fracMs = f.sink === Sink.TimeFracMs ? n : n / 1000;
       return Fail.None;
     }
+    case Sink.TimeZoneOffset: {
+      const sign = s.charCodeAt(a) === 43 ? 1 : s.charCodeAt(a) === 45 ? -1 : 0;
+      const hh = b - a === 5 ? readInt(s, a + 1, a + 3) : -1;
+      const mm = b - a === 5 ? readInt(s, a + 3, a + 5) : -1;
+      if (sign === 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59) return Fail.Time;
+      st.offsetMs = sign * (hh * 60 + mm) * 60_000;
+      return Fail.None;
+    }
     case Sink.UpstreamAddr: {
       if (f.weak && e.upstream !== null) return Fail.None;
       const start = lastItemStart(s, a, b);
@@ -688,7 +701,8 @@ export function finish(e: AuditEvent, st: LineState, fin: Finisher): ParseOutcom
   if (st.timePrecision < 0) return reject('missing_time', 'no time field in the line');
   let ms = st.timeMs;
   if (st.timePrecision === 0) ms += st.fracMs;
-  if (st.timeLocal && fin.zone !== null) ms = fin.zone.toUtc(ms);
+  // A local time: its offset logged next to it, else the parser's timezone, else UTC.
+  if (st.timeLocal) ms = st.offsetMs === st.offsetMs ? ms - st.offsetMs : fin.zone !== null ? fin.zone.toUtc(ms) : ms;
   if (st.timeAtEnd && e.duration_ms !== null) ms -= e.duration_ms;
   ms = Math.round(ms);
   if (!(ms > 0 && ms <= LAST_MS)) return reject('bad_timestamp', `${st.timeLabel} minus the duration is not a valid time`);
