@@ -290,6 +290,68 @@ describe('every outcome yields exactly one event with the right fields', () => {
     }
   });
 
+  test('request timeout on a slow body: the request\'s own event records the 408, which the client gets; no second event', async () => {
+    const node = await startTollgate({ app: [backend.address] }, (c) => merge(c, { proxy: { request_timeout: '1s', headers_timeout: '1s' } }));
+    try {
+      const started = Date.now();
+      const out = await new Promise<string>((resolve) => {
+        let text = '';
+        const sock = net.connect(node.proxyPort, '127.0.0.1', () =>
+          sock.write('POST /upload HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: req-slow-body\r\nContent-Length: 1000\r\n\r\nabc'),
+        );
+        const drip = setInterval(() => (sock.destroyed ? clearInterval(drip) : sock.write('x')), 200);
+        sock.on('data', (c: Buffer) => (text += c.toString('latin1')));
+        sock.on('error', () => {});
+        sock.on('close', () => {
+          clearInterval(drip);
+          resolve(text);
+        });
+        setTimeout(() => sock.destroy(), 8000);
+      });
+      assert.match(out, /^HTTP\/1\.1 408 /, `the client gets the 408 (after ${Date.now() - started} ms)`);
+      const e = await eventFor('req-slow-body', node);
+      assert.deepEqual([e.status, e.termination], [408, 'request_timeout']);
+      await sleep(300);
+      await node.flush();
+      assert.equal((await node.events({})).length, 1, 'one event for the request');
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test('an oversized head arriving in several pieces is answered 431 once, not cut off while its event is written', async () => {
+    // A long group commit holds the answer while more of the head arrives (as it does over a real network).
+    const node = await startTollgate({ app: [backend.address] }, (c) => merge(c, { proxy: { max_header_size: 2048 }, audit: { spool: { group_commit: '200ms' } } }));
+    try {
+      const out = await new Promise<string>((resolve) => {
+        let text = '';
+        const sock = net.connect(node.proxyPort, '127.0.0.1', async () => {
+          sock.write(`GET / HTTP/1.1\r\nHost: app.test\r\nX-Big: ${'z'.repeat(3000)}`);
+          await sleep(50);
+          sock.write(`${'z'.repeat(3000)}\r\nX-More: ${'y'.repeat(3000)}\r\n\r\n`);
+        });
+        sock.on('data', (c: Buffer) => (text += c.toString('latin1')));
+        sock.on('error', () => {});
+        sock.on('close', () => resolve(text));
+        setTimeout(() => sock.destroy(), 3000);
+      });
+      assert.match(out, /^HTTP\/1\.1 431 /);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test('pipelined: a malformed request after two good ones (the second slow) is answered after both responses', async () => {
+    const out = await rawExchange(
+      tg.proxyPort,
+      'GET /p2a HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: req-p2a\r\n\r\nGET /slow/p2b HTTP/1.1\r\nHost: any.test\r\nX-Request-Id: req-p2b\r\n\r\nGARBAGE\r\n\r\n',
+      5000,
+    );
+    const statuses = [...out.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]);
+    assert.deepEqual(statuses, ['200', '504', '400'], out.slice(0, 400));
+    assert.equal((await eventFor('req-p2b')).termination, 'upstream_timeout', 'the slow one is answered, not cut off');
+  });
+
   test('pipelined: a malformed request after a good one is answered after the good one\'s response; each has its own event', async () => {
     const out = await rawExchange(tg.proxyPort, 'GET /pipe1 HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: req-pipe1\r\n\r\nGARBAGE\r\n\r\n');
     const statuses = [...out.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]);

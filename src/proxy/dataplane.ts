@@ -93,6 +93,7 @@ export class DataPlane {
     upgrade: (req, socket, head, scheme) => this.pipeline.upgrade(req, socket, head, scheme),
     connect: (req, socket, scheme) => this.pipeline.connect(req, socket, scheme),
     clientError: (socket, scheme, refused) => this.pipeline.clientError(socket, scheme, refused),
+    requestTimedOut: (res) => this.pipeline.requestTimedOut(res),
   };
 
   private tags(config: Readonly<Config>): NodeTags {

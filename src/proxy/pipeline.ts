@@ -90,6 +90,9 @@ interface Identified {
   peerTrusted: boolean;
 }
 
+/** The context of each response in flight, for the listener's request timeout (any pipeline: reloads swap them). */
+const CONTEXTS = new WeakMap<ServerResponse, RequestContext>();
+
 export class Pipeline {
   readonly router: Router<BackendPool>;
   private readonly resolveIp;
@@ -246,6 +249,7 @@ export class Pipeline {
       upstreamHeaders: null,
     };
     res.once('close', () => this.onClose(ctx));
+    CONTEXTS.set(res, ctx);
     if (!this.deps.recorder.accepting) {
       this.fail(ctx, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject');
       return;
@@ -407,6 +411,19 @@ export class Pipeline {
     }
     const target: RecordTarget = { event: e, startMs, recorded: false, reqHeaders: null, resHeaders: null };
     this.deps.recorder.record(target, response !== null ? (ok) => (ok ? respond!(response) : socket.destroy()) : null);
+  }
+
+  /**
+   * The request's body did not arrive within request_timeout (Node noticed, past the headers):
+   * its own event records the 408, which is answered, and the backend exchange stops.
+   */
+  requestTimedOut(res: ServerResponse): boolean {
+    const ctx = CONTEXTS.get(res);
+    if (ctx === undefined || ctx.recorded) return false;
+    this.fail(ctx, ERRORS.REQUEST_TIMEOUT, 'the request body did not arrive within request_timeout');
+    ctx.controller?.abort(new ClientAbortError());
+    ctx.controller = null;
+    return true;
   }
 
   /** Error exit: records the event, then sends a small JSON error with the request id. */

@@ -22,6 +22,8 @@ export interface ListenerHandlers {
   connect(req: http.IncomingMessage, socket: Duplex, scheme: 'http' | 'https'): void;
   /** A request that never became an IncomingMessage (parser error, timeout). */
   clientError(socket: Socket, scheme: 'http' | 'https', refused: RefusedRequest): void;
+  /** The body of this response's request did not arrive within request_timeout: answered 408 and recorded; false when not ours to answer. */
+  requestTimedOut(res: http.ServerResponse): boolean;
 }
 
 /** A request the HTTP parser refused, or that did not arrive in time. */
@@ -154,28 +156,47 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
   } else {
     server = http.createServer(options);
   }
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => h.request(req, res, scheme));
+  /**
+   * The response to the last request of each connection: pipelined responses complete in
+   * order, so an error answering a later, refused request goes out once this one is done.
+   */
+  const lastResponse = new WeakMap<Duplex, http.ServerResponse>();
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    lastResponse.set(req.socket, res);
+    h.request(req, res, scheme);
+  });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => h.upgrade(req, socket, head, scheme));
   // CONNECT asks for a forward-proxy tunnel; without a listener Node drops the connection unrecorded.
   server.on('connect', (req: http.IncomingMessage, socket: Duplex) => h.connect(req, socket, scheme));
-  // A connection's refused request is recorded and answered once: after a 408 the client's hang-up
-  // (or more bytes the failed parser refuses again) is the same request, not another one.
-  const refused = new WeakMap<Socket, 'answering' | 'answered'>();
+  /**
+   * A connection's refused request is recorded and answered once. While its event is written and
+   * its answer waits (`pending`), more errors from the same bytes (the rest of an oversized head,
+   * the client's hang-up) change nothing; once answered, the connection is closed on any.
+   */
+  const refused = new WeakMap<Socket, 'pending' | 'answered'>();
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const state = refused.get(socket);
-    if (state === 'answering') return; // the answer waits for an earlier response on this connection
+    if (state === 'pending') return;
     if (state === 'answered') {
       socket.destroy();
       return;
     }
-    refused.set(socket, 'answered');
+    const earlier = lastResponse.get(socket);
+    const inFlight = earlier !== undefined && !earlier.writableFinished && !earlier.destroyed;
+    // Headers arrived but the body did not in time: that request's own event says so (408), not a second one.
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && inFlight && !earlier.req.complete && h.requestTimedOut(earlier)) {
+      refused.set(socket, 'answered');
+      return;
+    }
     const spec = classify(err);
     const head = refusedBytes(err);
     if (!spec) {
+      refused.set(socket, 'answered');
       if (err.code === 'HPE_INVALID_EOF_STATE') h.clientError(socket, scheme, { spec: null, reason: `${err.code}: client closed the connection mid-request`, head, waitedMs: 0, respond: null });
       socket.destroy();
       return;
     }
+    refused.set(socket, 'pending');
     const waitedMs = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? (options.headersTimeout ?? 0) : 0;
     h.clientError(socket, scheme, {
       spec,
@@ -188,13 +209,9 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
           if (socket.writable) socket.end(response);
           else socket.destroy();
         };
-        // Pipelining: the response to an earlier request on this connection is still on its way;
-        // the error answers the request after it, so it goes after that response.
-        const earlier = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
-        if (earlier && !earlier.writableFinished && !earlier.destroyed) {
-          refused.set(socket, 'answering');
-          finished(earlier, send);
-        } else send();
+        // Pipelining: the responses to earlier requests on this connection go first (they complete in order).
+        if (inFlight && !earlier.writableFinished && !earlier.destroyed) finished(earlier, send);
+        else send();
       },
     });
   });
