@@ -575,7 +575,11 @@ test('a line over the 1 MiB limit is rejected as line_too_long with its length, 
   });
 });
 
-test('--format auto over a directory of mixed logs: each file detected from its own lines; one of no known format is reported, the others stored', { timeout: 30_000 }, async () => {
+for (const [way, inStore] of [
+  ['line by line', { minBytes: Infinity }],
+  ['in the store', { minBytes: 0 }],
+] as const) {
+test(`--format auto over a directory of mixed logs (${way}): each file detected from its own lines; one of no known format is reported, the others stored`, { timeout: 30_000 }, async () => {
   await withTempDir('tg-mixed-', async (dir) => {
     const logs = path.join(dir, 'logs');
     await run('mkdir', [logs]);
@@ -585,18 +589,61 @@ test('--format auto over a directory of mixed logs: each file detected from its 
       '[2024-03-05T10:15:30.310Z] "GET /api/v1/items?limit=10 HTTP/1.1" 200 - 0 512 12 10 "203.0.113.7" "curl/8.5.0" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "api.example.com" "10.0.2.1:8080"\n' +
         '[2024-03-05T10:15:31.310Z] "GET /h3 HTTP/3" 200 - 0 512 12 10 "203.0.113.7" "curl/8.5.0" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd3" "api.example.com" "10.0.2.1:8080"\n',
     );
-    await writeFile(path.join(logs, 'c-notes.txt'), 'shopping list\neggs\nmilk\n');
+    await writeFile(path.join(logs, 'c-notes.txt'), Array.from({ length: 30 }, (_, i) => `shopping list item ${i}\n`).join(''));
     const detected: string[] = [];
     const s = await ingestInto(path.join(dir, 'store.duckdb'), {
       format: 'auto',
       input: { kind: 'paths', args: [logs] },
+      inStore,
       onFormat: (format, _d, _s, input) => detected.push(`${path.basename(input ?? '?')}=${format}`),
     });
     assert.deepEqual(detected, ['a-nginx.log=nginx-combined', 'b-envoy.log=envoy']);
     assert.equal(s.format, 'nginx-combined, envoy');
     assert.equal(s.events, 27);
-    assert.deepEqual(s.rejectedByReason, { unknown_format: 3 });
+    // Line by line the undetected lines are counted; in the store only the sample was looked at.
+    if (inStore.minBytes === Infinity) assert.deepEqual(s.rejectedByReason, { unknown_format: 30 });
     assert.deepEqual(s.inputErrors.map((x) => path.basename(x.origin)), ['c-notes.txt']);
     assert.match(s.inputErrors[0].error, /cannot detect the log format/);
+  });
+});
+}
+
+test('--format auto: the good lines of a damaged gzip file are parsed as its own format, not the next file\'s', { timeout: 30_000 }, async () => {
+  await withTempDir('tg-damaged-auto-', async (dir) => {
+    const logs = path.join(dir, 'logs');
+    await run('mkdir', [logs]);
+    // A truncated gzip file: the reader gives the lines it could decompress (fewer than detection waits for), then fails.
+    const gz = gzipSync(Array.from({ length: 12 }, (_, i) => line(i + 1).replace(`/n/${i + 1}`, `/n/${i + 1}/${'abcdefghij'.repeat(i % 7)}`)).join(''));
+    await writeFile(path.join(logs, 'a.log.gz'), gz.subarray(0, Math.floor(gz.length * 0.7)));
+    await writeFile(
+      path.join(logs, 'b-envoy.log'),
+      '[2024-03-05T10:15:30.310Z] "GET /api/v1/items?limit=10 HTTP/1.1" 200 - 0 512 12 10 "203.0.113.7" "curl/8.5.0" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "api.example.com" "10.0.2.1:8080"\n',
+    );
+    const s = await ingestInto(path.join(dir, 'store.duckdb'), { format: 'auto', input: { kind: 'paths', args: [logs] } });
+    assert.equal(s.rejected, 0, JSON.stringify(s.rejectedByReason));
+    const paths = await storedPaths(path.join(dir, 'store.duckdb'));
+    assert.ok(paths.filter((p) => p.startsWith('/n/')).length >= 3, `the good lines of the damaged file are stored: ${paths.join(' ')}`);
+    assert.ok(paths.includes('/api/v1/items'), 'and the next file');
+    assert.deepEqual(s.inputErrors.map((x) => path.basename(x.origin)), ['a.log.gz']);
+    assert.equal(s.format, 'nginx-combined, envoy');
+  });
+});
+
+test('a store that fails while parsing a chunk ends the run with its error, whatever its code, instead of blaming the file', { timeout: 30_000 }, async () => {
+  await withTempDir('tg-chunk-fail-', async (dir) => {
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, Array.from({ length: 50 }, (_, i) => line(i + 1)).join(''));
+    const sink = await DuckDbSink.open(path.join(dir, 'store.duckdb'));
+    const failing = Object.assign(Object.create(sink) as DuckDbSink, {
+      commitLogChunk: () => Promise.reject(Object.assign(new Error('temporary file: permission denied'), { code: 'EACCES' })),
+    });
+    try {
+      await assert.rejects(
+        runIngest({ format: 'nginx-combined', parserOptions: {}, factories: ALL_FACTORIES, input: { kind: 'paths', args: [log] }, sink: failing, registry: null, signal: new AbortController().signal, inStore: { minBytes: 0 } }),
+        /permission denied/,
+      );
+    } finally {
+      await sink.close();
+    }
   });
 });

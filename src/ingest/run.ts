@@ -367,6 +367,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     if (o.format !== 'auto') return;
     parser = null;
     detectLines = 0;
+    detectQueue = [];
   };
   const consume = async (batch: LineBatch, stream: StreamInfo): Promise<void> => {
     if (!parser) {
@@ -554,6 +555,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       } catch (err) {
         // DuckDB's reader refused the chunk, having stored nothing: the line path reads it.
         if (err instanceof LogChunkRefusedError) return false;
+        // Anything else is the store's failure, never the input's (whatever its error code).
+        commitError ??= err as Error;
         throw err;
       }
       s.linesRead += lines;
@@ -657,6 +660,12 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     } catch (err) {
       // A failed commit (the store or spool refused the batch) is never blamed on the input.
       if (commitError || !isInputFailure(err)) throw err;
+      // The lines it gave before failing that wait for --format auto to decide are this input's: parsed now.
+      if (!(err instanceof FormatUndetectedError)) {
+        await detectNow().catch((again: unknown) => {
+          if (!(again instanceof FormatUndetectedError)) throw again;
+        });
+      }
       s.inputErrors.push({ origin, error: err instanceof InputError ? err.message.slice(origin.length + 2) : (err as Error).message });
     }
   };
@@ -702,6 +711,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
           const same = o.registry.findByContent(gzip ? await gzipTextSample(path, FINGERPRINT_BYTES) : firstBytes);
           if (same && gzip) skipLines = same.nextLine;
           else if (same && same.offset <= size) ({ from, firstLine } = { from: same.offset, firstLine: same.nextLine });
+          // A copy shorter than what was read of its original (the original grew after the copy): all of it is stored.
+          else if (same) from = size;
         }
         if (from >= size && size > 0) {
           s.alreadyRead++;
@@ -720,24 +731,23 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         if (signal.aborted) break;
         detectPerInput();
         current = f.path;
-        const sql = !f.skipLines && (await largeEnoughInStore(f)) ? await inStoreFormat(f) : null;
-        if (sql) {
-          await readInput(f.path, () => drainInStore(f, sql));
-          if (signal.aborted) break;
-          continue;
-        }
-        await readInput(f.path, () => drain(
-          {
-            // A gzip file cannot be entered in the middle: it is read from its start and the lines already stored are skipped.
-            batches: readFileLines(f.path, f.gzip ? {} : { fromOffset: f.from, firstLine: f.firstLine }),
-            identity: f.identity,
-            path: f.path,
-            size: bytesToRead(f),
-            startOffset: f.gzip ? 0 : f.from,
-            skipBefore: f.gzip && f.from > 0 && f.firstLine ? f.firstLine : f.skipLines,
-          },
-          f.path,
-        ));
+        await readInput(f.path, async () => {
+          // Choosing the store's form detects the format (--format auto): a file of no known format is this file's failure.
+          const sql = !f.skipLines && (await largeEnoughInStore(f)) ? await inStoreFormat(f) : null;
+          if (sql) return drainInStore(f, sql);
+          return drain(
+            {
+              // A gzip file cannot be entered in the middle: it is read from its start and the lines already stored are skipped.
+              batches: readFileLines(f.path, f.gzip ? {} : { fromOffset: f.from, firstLine: f.firstLine }),
+              identity: f.identity,
+              path: f.path,
+              size: bytesToRead(f),
+              startOffset: f.gzip ? 0 : f.from,
+              skipBefore: f.gzip && f.from > 0 && f.firstLine ? f.firstLine : f.skipLines,
+            },
+            f.path,
+          );
+        });
         if (signal.aborted) break;
       }
     } else if (input.kind === 'stdin') {
