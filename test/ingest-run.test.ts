@@ -647,3 +647,15 @@ test('a store that fails while parsing a chunk ends the run with its error, what
     }
   });
 });
+
+test('tollgate ingest creates its store and registry not readable by other users', { timeout: 30_000 }, async () => {
+  await withTempDir('tg-ingest-private-', async (dir) => {
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, line(1));
+    const cfg = path.join(dir, 'tollgate.yaml');
+    await writeFile(cfg, `listeners: [{ address: "127.0.0.1:0" }]\nstore: { path: ${JSON.stringify(path.join(dir, 'data', 'store.duckdb'))} }\n`);
+    await run(process.execPath, [CLI, 'ingest', '-c', cfg, '--quiet', '--format', 'nginx-combined', log]);
+    const { stat } = await import('node:fs/promises');
+    for (const f of ['data', 'data/store.duckdb', 'data/store.duckdb.ingest.json']) assert.equal((await stat(path.join(dir, f))).mode & 0o007, 0, `${f} is not open to others`);
+  });
+});

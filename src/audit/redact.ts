@@ -199,7 +199,8 @@ export function createQueryFilter(names: readonly string[]): QueryFilter {
   // Array and nested forms name the parameter too: PHP, Rails and qs read `token[]=…`,
   // `token[0]=…` as token and `user[password]=…` as a password, so any of their parts counts.
   const matches = (raw: string): boolean => {
-    if (raw.length === 0 || raw.length > maxRawLen + 256) return false;
+    // Longer names are not decoded (cost), except those that may nest a configured name in brackets.
+    if (raw.length === 0 || (raw.length > maxRawLen && raw.indexOf('[') === -1 && !/%5b/i.test(raw)) || raw.length > 64 * 1024) return false;
     const name = decodeName(raw).toLowerCase();
     if (set.has(name)) return true;
     const open = name.indexOf('[');

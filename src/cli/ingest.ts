@@ -13,6 +13,7 @@ import type { EventSink } from '../ingest/sinks.js';
 import { formatConfigErrors } from './config-errors.js';
 import { createRedactor } from '../audit/redact.js';
 import { isTimeZone } from '../core/time-zone.js';
+import { keepFilesPrivate } from '../core/private-files.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 interface IngestOpts {
@@ -131,6 +132,8 @@ export function registerIngest(program: Command): void {
         config = ConfigSchema.parse({ listeners: [{ address: '127.0.0.1:0' }] });
       }
       if (o.timezone !== undefined && !isTimeZone(o.timezone)) throw new Error(`--timezone: unknown time zone ${JSON.stringify(o.timezone)} (an IANA name such as Europe/Berlin, America/New_York or UTC)`);
+      // A store or registry this run creates is as private as a node's.
+      keepFilesPrivate();
       const input = inputSpec(inputs, o);
       const sink = await openSink(o, config);
       const registry = o.stdout ? null : await openRegistry(o.registry ?? `${path.resolve(config.store.path)}.ingest.json`);

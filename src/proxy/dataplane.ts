@@ -197,7 +197,15 @@ export class DataPlane {
     // What can fail comes first, before anything is swapped: a reload either applies whole or
     // leaves the running config (and its listeners) as they were.
     const access = this.buildAccess(config);
-    const removed = await this.openListeners(config);
+    let removed: RunningListener[];
+    try {
+      removed = await this.openListeners(config);
+    } catch (err) {
+      // Refused: what was built for the new config goes (identity methods' key files and JWKS, a new limiter's Redis).
+      for (const m of access.identities.values()) void m.close();
+      if (access.limiter && access.limiter !== this.limiter) void access.limiter.close();
+      throw err;
+    }
     const oldPools = new Map(this.pools);
     const fresh = this.build(config, oldPools, access);
     for (const p of fresh) await p.start();

@@ -9,6 +9,7 @@
  * Each proxy process writes its own spool stream, so no event crosses a
  * process boundary on the hot path.
  */
+import { keepFilesPrivate } from '../core/private-files.js';
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import os from 'node:os';
 import path from 'node:path';
@@ -134,9 +135,7 @@ function detectorMetrics(detector: Detector): client.Registry {
 
 export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const { log } = opts;
-  // The trail is as private as the spool's 0640 segments: the store, its WAL and every other file
-  // this node creates are not readable by other users (an umask that is stricter already stays).
-  process.umask(process.umask() | 0o027);
+  keepFilesPrivate();
   let config = opts.config;
   const loader = new StoreLoader(
     {

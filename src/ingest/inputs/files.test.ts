@@ -149,6 +149,14 @@ test('an over-long line is truncated but keeps its line number and bytes', async
     assert.deepEqual(allLines(out), ['abcd', 'k']);
     assert.equal(out[out.length - 1].endOffset, 13);
     assert.deepEqual(out.flatMap((b) => b.truncated ?? []), [{ index: 0, bytes: 10 }]);
+    // A line of exactly the limit, its CRLF in the next push: whole, not cut.
+    const exact = new LineSplitter('t', { maxLineBytes: 4 });
+    const got: LineBatch[] = [];
+    exact.push(Buffer.from('ab'), got);
+    exact.push(Buffer.from('cd\r\nef\r'), got);
+    exact.finish(got);
+    assert.deepEqual(allLines(got), ['abcd', 'ef']);
+    assert.deepEqual(got.flatMap((b) => b.truncated ?? []), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -155,9 +155,12 @@ export class LineSplitter {
   private completeCarry(withNewline: boolean, out: LineBatch[]): void {
     const total = this.carryTotal + (withNewline ? 1 : 0);
     let buf = this.carry.length === 1 ? this.carry[0] : Buffer.concat(this.carry, this.carryKept);
-    const truncated = this.carryTotal > this.carryKept;
-    if (!truncated && buf.length > 0 && buf[buf.length - 1] === CR) buf = buf.subarray(0, buf.length - 1);
-    if (truncated) this.cut.push({ index: this.lines.length, bytes: this.carryTotal - (withNewline && this.carryEndsInCr ? 1 : 0) });
+    // The line's own bytes: a CR at its end is the terminator's (it may be the byte past the limit).
+    const lineBytes = this.carryTotal - (this.carryTotal > 0 && this.carryEndsInCr ? 1 : 0);
+    this.carryEndsInCr = false;
+    const truncated = lineBytes > this.maxLineBytes;
+    if (buf.length > lineBytes) buf = buf.subarray(0, lineBytes);
+    if (truncated) this.cut.push({ index: this.lines.length, bytes: lineBytes });
     this.lines.push(buf.toString('utf8'));
     this.offset += total;
     this.pendingBytes += total;
