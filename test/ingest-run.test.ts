@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, rename, rm, truncate, writeFile, copyFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, rm, truncate, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startBackend, startTollgate, tempDir, withTempDir, waitFor, sleep, allEvents, CLI, TEST_ADMIN_TOKEN } from './helpers.js';
@@ -110,6 +110,23 @@ test('--follow across rename and copytruncate rotation: every line exactly once,
     const last = await stored();
     assert.equal(last.length, total + 25 + 30);
     assert.deepEqual([...last].sort((x, y) => x - y), Array.from({ length: total + 55 }, (_, i) => i + 1), 'every line once');
+
+    // copytruncate while no ingest ran: the unread lines are in the copy.
+    await write(10);
+    await copyFile(log, `${log}.4`);
+    await truncate(log, 0);
+    await write(15);
+    assert.equal((await follow(25)).events, 25);
+    // compress while no ingest ran: the file read last time was renamed and compressed (a new inode).
+    await write(5);
+    await rename(log, `${log}.5`);
+    await writeFile(`${log}.5.gz`, gzipSync(await readFile(`${log}.5`)));
+    await rm(`${log}.5`);
+    await writeFile(log, '');
+    await write(7);
+    assert.equal((await follow(12)).events, 12);
+    const all = await stored();
+    assert.deepEqual([...all].sort((x, y) => x - y), Array.from({ length: total + 55 + 37 }, (_, i) => i + 1), 'every line once, after both');
   });
 });
 

@@ -84,6 +84,11 @@ export function fingerprintOf(firstBytes: Uint8Array): { fingerprint: string; fi
   return { fingerprint: createHash('sha256').update(firstBytes.subarray(0, n)).digest('hex'), fingerprintBytes: n };
 }
 
+/** Whether `text` begins with the bytes a fingerprint was taken of. */
+export function fingerprintMatches(text: Uint8Array, fp: { fingerprint: string; fingerprintBytes: number }): boolean {
+  return text.length >= fp.fingerprintBytes && createHash('sha256').update(text.subarray(0, fp.fingerprintBytes)).digest('hex') === fp.fingerprint;
+}
+
 export function identityOf(stat: StatLike, firstBytes: Uint8Array): FileIdentity {
   return { dev: String(stat.dev), ino: String(stat.ino), ...fingerprintOf(firstBytes) };
 }

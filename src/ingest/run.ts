@@ -18,14 +18,14 @@ import type { AuditEvent } from '../core/event.js';
 import type { LineBatch, LogParser, ParseOutcome, ParserFactory, ParserOptions } from './types.js';
 import { createReadStream } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { expandPaths, expandPathsReport, InputError, NoMatchError, readFileLines, readStdinLines, readStreamLines } from './inputs/files.js';
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from './inputs/lines.js';
 import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest, type LineChunk } from './inputs/chunks.js';
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { followFile } from './inputs/follow.js';
 import { syslogBatches, type SyslogStats } from './inputs/syslog.js';
-import { FINGERPRINT_BYTES, identifyFile, type FileIdentity, type Registry } from './registry.js';
+import { FINGERPRINT_BYTES, fingerprintMatches, identifyFile, type FileIdentity, type Registry } from './registry.js';
 import type { EventSink, SinkCursor } from './sinks.js';
 import { headerFilterFor, redactUrlQuery, type QueryFilter } from '../audit/redact.js';
 
@@ -623,28 +623,42 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   };
 
   /**
-   * A followed path that names another file than the one read last time
-   * (rotated while no ingest ran): the old file, found again under its new
-   * name in the same directory (access.log.1), is read from where it was
-   * left before the path is followed, so its last lines are not lost.
+   * A followed path whose file was rotated while no ingest ran: the text read
+   * last time now lives elsewhere in the same directory — the same file
+   * renamed (access.log.1), a copy (copytruncate) or a compressed copy
+   * (compress) — with lines after the recorded position that nobody read.
+   * Those are read first, so a restart loses nothing.
    */
-  const finishRenamedAway = async (followed: string, stored: Map<string, { offset: number; nextLine: number }>): Promise<void> => {
+  const finishRotatedAway = async (followed: string, stored: Map<string, { offset: number; nextLine: number }>): Promise<void> => {
     const last = o.registry!.lastAt(followed);
     if (!last) return;
+    const sameInode = (st: { dev: bigint; ino: bigint }): boolean => String(st.dev) === last.dev && String(st.ino) === last.ino;
     const now = await stat(followed, { bigint: true }).catch(() => null);
-    if (now && String(now.dev) === last.dev && String(now.ino) === last.ino) return;
+    if (now && sameInode(now)) {
+      // Still the text read last time (it may have grown): the follower resumes it.
+      const { size, firstBytes } = await identifyFile(followed);
+      if (fingerprintMatches(firstBytes, last) && size >= last.offset) return;
+    }
     const dir = dirname(followed);
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
+    for (const name of (await readdir(dir).catch(() => [] as string[])).sort()) {
       const candidate = join(dir, name);
+      if (candidate === join(dir, basename(followed))) continue;
       const st = await stat(candidate, { bigint: true }).catch(() => null);
-      if (!st || !st.isFile() || String(st.dev) !== last.dev || String(st.ino) !== last.ino) continue;
+      if (!st || !st.isFile()) continue;
       const { identity, size, firstBytes } = await identifyFile(candidate);
-      // The same file (its first bytes unchanged: not a recycled inode) with lines past the position.
-      const { from, firstLine, known } = resumePoint(candidate, identity, size, firstBytes, stored);
-      if (!known || from >= size) return;
-      await readInput(candidate, () =>
-        drain({ batches: readFileLines(candidate, { fromOffset: from, firstLine }), identity, path: candidate, size: size - from, startOffset: from }, candidate),
-      );
+      const gzip = firstBytes[0] === 0x1f && firstBytes[1] === 0x8b;
+      if (!sameInode(st) && !fingerprintMatches(gzip ? await gzipTextSample(candidate, FINGERPRINT_BYTES) : firstBytes, last)) continue;
+      const known = resumePoint(candidate, identity, size, firstBytes, stored);
+      let read: Stream | null = null;
+      if (known.known) {
+        // Read before (a catch-up cut short, or the renamed file itself): from where that stopped.
+        if (known.from < size) read = gzip ? { batches: readFileLines(candidate), skipBefore: known.firstLine } : { batches: readFileLines(candidate, { fromOffset: known.from, firstLine: known.firstLine }), size: size - known.from, startOffset: known.from };
+      } else if (gzip) {
+        if (last.nextLine !== undefined) read = { batches: readFileLines(candidate), skipBefore: last.nextLine };
+      } else if (last.offset < size) {
+        read = { batches: readFileLines(candidate, { fromOffset: last.offset, firstLine: last.nextLine }), size: size - last.offset, startOffset: last.offset };
+      }
+      if (read) await readInput(candidate, () => drain({ ...read, identity, path: candidate }, candidate));
       return;
     }
   };
@@ -771,7 +785,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
           let expect: { dev: string; ino: string } | undefined;
           let firstLine: number | undefined;
           if (o.registry) {
-            await finishRenamedAway(path, stored);
+            await finishRotatedAway(path, stored);
             const { identity, firstBytes, size } = await identifyFile(path);
             ({ from, firstLine } = resumePoint(path, identity, size, firstBytes, stored));
             expect = { dev: identity.dev, ino: identity.ino };
