@@ -93,7 +93,8 @@ export class DataPlane {
     upgrade: (req, socket, head, scheme) => this.pipeline.upgrade(req, socket, head, scheme),
     connect: (req, socket, scheme) => this.pipeline.connect(req, socket, scheme),
     clientError: (socket, scheme, refused) => this.pipeline.clientError(socket, scheme, refused),
-    requestTimedOut: (res) => this.pipeline.requestTimedOut(res),
+    requestTimedOut: (socket) => this.pipeline.requestTimedOut(socket),
+    inFlightResponse: (socket) => this.pipeline.inFlightResponse(socket),
   };
 
   private tags(config: Readonly<Config>): NodeTags {

@@ -90,8 +90,13 @@ interface Identified {
   peerTrusted: boolean;
 }
 
-/** The context of each response in flight, for the listener's request timeout (any pipeline: reloads swap them). */
-const CONTEXTS = new WeakMap<ServerResponse, RequestContext>();
+/**
+ * The context of the last request read on a connection (pipelined responses complete in order,
+ * and only the last request can still be receiving its body), for the listener's refusals.
+ * A property on the socket, not a map: one store per request on an object that already has it.
+ */
+const LAST_CONTEXT = Symbol('tollgate.lastContext');
+type WithLastContext = { [LAST_CONTEXT]?: RequestContext };
 
 export class Pipeline {
   readonly router: Router<BackendPool>;
@@ -249,7 +254,7 @@ export class Pipeline {
       upstreamHeaders: null,
     };
     res.once('close', () => this.onClose(ctx));
-    CONTEXTS.set(res, ctx);
+    (req.socket as WithLastContext)[LAST_CONTEXT] = ctx;
     if (!this.deps.recorder.accepting) {
       this.fail(ctx, ERRORS.AUDIT_UNAVAILABLE, 'the audit spool cannot be written and on_audit_failure is reject');
       return;
@@ -417,13 +422,19 @@ export class Pipeline {
    * The request's body did not arrive within request_timeout (Node noticed, past the headers):
    * its own event records the 408, which is answered, and the backend exchange stops.
    */
-  requestTimedOut(res: ServerResponse): boolean {
-    const ctx = CONTEXTS.get(res);
-    if (ctx === undefined || ctx.recorded) return false;
+  requestTimedOut(socket: Socket): boolean {
+    const ctx = (socket as WithLastContext)[LAST_CONTEXT];
+    if (ctx === undefined || ctx.recorded || ctx.req.complete) return false;
     this.fail(ctx, ERRORS.REQUEST_TIMEOUT, 'the request body did not arrive within request_timeout');
     ctx.controller?.abort(new ClientAbortError());
     ctx.controller = null;
     return true;
+  }
+
+  /** The response to the last request read on this connection while it is still being written, else null. */
+  inFlightResponse(socket: Socket): ServerResponse | null {
+    const res = (socket as WithLastContext)[LAST_CONTEXT]?.res;
+    return res !== undefined && !res.writableFinished && !res.destroyed ? res : null;
   }
 
   /** Error exit: records the event, then sends a small JSON error with the request id. */

@@ -22,8 +22,10 @@ export interface ListenerHandlers {
   connect(req: http.IncomingMessage, socket: Duplex, scheme: 'http' | 'https'): void;
   /** A request that never became an IncomingMessage (parser error, timeout). */
   clientError(socket: Socket, scheme: 'http' | 'https', refused: RefusedRequest): void;
-  /** The body of this response's request did not arrive within request_timeout: answered 408 and recorded; false when not ours to answer. */
-  requestTimedOut(res: http.ServerResponse): boolean;
+  /** The last request on this connection is still receiving its body past request_timeout: answered 408 and recorded; false when there is none. */
+  requestTimedOut(socket: Socket): boolean;
+  /** The response to the last request on this connection while it is being written (pipelined ones complete in order), else null. */
+  inFlightResponse(socket: Socket): http.ServerResponse | null;
 }
 
 /** A request the HTTP parser refused, or that did not arrive in time. */
@@ -156,15 +158,7 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
   } else {
     server = http.createServer(options);
   }
-  /**
-   * The response to the last request of each connection: pipelined responses complete in
-   * order, so an error answering a later, refused request goes out once this one is done.
-   */
-  const lastResponse = new WeakMap<Duplex, http.ServerResponse>();
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    lastResponse.set(req.socket, res);
-    h.request(req, res, scheme);
-  });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => h.request(req, res, scheme));
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => h.upgrade(req, socket, head, scheme));
   // CONNECT asks for a forward-proxy tunnel; without a listener Node drops the connection unrecorded.
   server.on('connect', (req: http.IncomingMessage, socket: Duplex) => h.connect(req, socket, scheme));
@@ -181,13 +175,13 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
       socket.destroy();
       return;
     }
-    const earlier = lastResponse.get(socket);
-    const inFlight = earlier !== undefined && !earlier.writableFinished && !earlier.destroyed;
     // Headers arrived but the body did not in time: that request's own event says so (408), not a second one.
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && inFlight && !earlier.req.complete && h.requestTimedOut(earlier)) {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && h.requestTimedOut(socket)) {
       refused.set(socket, 'answered');
       return;
     }
+    // Pipelining: responses to earlier requests on this connection are still being written (they complete in order).
+    const earlier = h.inFlightResponse(socket);
     const spec = classify(err);
     const head = refusedBytes(err);
     if (!spec) {
@@ -209,8 +203,8 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
           if (socket.writable) socket.end(response);
           else socket.destroy();
         };
-        // Pipelining: the responses to earlier requests on this connection go first (they complete in order).
-        if (inFlight && !earlier.writableFinished && !earlier.destroyed) finished(earlier, send);
+        // The responses to earlier requests go first.
+        if (earlier !== null && !earlier.writableFinished && !earlier.destroyed) finished(earlier, send);
         else send();
       },
     });
