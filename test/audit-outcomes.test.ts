@@ -319,6 +319,33 @@ describe('every outcome yields exactly one event with the right fields', () => {
     }
   });
 
+  test('a request answered before its body arrived, whose body then times out, keeps its one event', async () => {
+    const early = await startBackend((_req, res) => res.end('answered early'));
+    const node = await startTollgate({ app: [early.address] }, (c) => merge(c, { proxy: { request_timeout: '1s', headers_timeout: '1s' } }));
+    try {
+      const out = await new Promise<string>((resolve) => {
+        let text = '';
+        const sock = net.connect(node.proxyPort, '127.0.0.1', () =>
+          sock.write('POST /upload HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: req-early-answer\r\nContent-Length: 1000\r\n\r\nabc'),
+        );
+        sock.on('data', (c: Buffer) => (text += c.toString('latin1')));
+        sock.on('error', () => {});
+        sock.on('close', () => resolve(text));
+        setTimeout(() => sock.destroy(), 6000);
+      });
+      assert.match(out, /^HTTP\/1\.1 200 /);
+      assert.equal([...out.matchAll(/^HTTP\/1\.1 /gm)].length, 1, 'no second answer');
+      const e = await eventFor('req-early-answer', node);
+      assert.equal(e.status, 200);
+      await sleep(300);
+      await node.flush();
+      assert.equal((await node.events({})).length, 1, 'one event in all');
+    } finally {
+      await node.stop();
+      await early.close();
+    }
+  });
+
   test('an oversized head arriving in several pieces is answered 431 once, not cut off while its event is written', async () => {
     // A long group commit holds the answer while more of the head arrives (as it does over a real network).
     const node = await startTollgate({ app: [backend.address] }, (c) => merge(c, { proxy: { max_header_size: 2048 }, audit: { spool: { group_commit: '200ms' } } }));

@@ -424,10 +424,26 @@ export class Pipeline {
    */
   requestTimedOut(socket: Socket): boolean {
     const ctx = (socket as WithLastContext)[LAST_CONTEXT];
-    if (ctx === undefined || ctx.recorded || ctx.req.complete) return false;
-    this.fail(ctx, ERRORS.REQUEST_TIMEOUT, 'the request body did not arrive within request_timeout');
+    if (ctx === undefined || ctx.req.complete) return false;
+    if (ctx.recorded) {
+      // Answered before its body was in (a 413, a 401 on an upload): that request has its event;
+      // the rest of its body is not coming, so the connection goes.
+      socket.destroy();
+      return true;
+    }
     ctx.controller?.abort(new ClientAbortError());
     ctx.controller = null;
+    if (!ctx.res.headersSent) {
+      this.fail(ctx, ERRORS.REQUEST_TIMEOUT, 'the request body did not arrive within request_timeout');
+      return true;
+    }
+    // The backend's status is already on its way: the event keeps it, says why the exchange was cut, and the connection goes.
+    const e = ctx.event;
+    e.termination = 'request_timeout';
+    e.reason = 'the request body did not arrive within request_timeout (during the response)';
+    e.bytes_out = ctx.bytesOut;
+    e.decision ??= 'error';
+    this.deps.recorder.record(ctx, () => ctx.res.destroy());
     return true;
   }
 

@@ -177,7 +177,8 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
     }
     // Headers arrived but the body did not in time: that request's own event says so (408), not a second one.
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && h.requestTimedOut(socket)) {
-      refused.set(socket, 'answered');
+      // Its answer (or the close) comes once its event is written; nothing else is this connection's to answer.
+      refused.set(socket, 'pending');
       return;
     }
     // Pipelining: responses to earlier requests on this connection are still being written (they complete in order).
