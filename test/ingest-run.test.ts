@@ -676,3 +676,47 @@ test('tollgate ingest creates its store and registry not readable by other users
     for (const f of ['data', 'data/store.duckdb', 'data/store.duckdb.ingest.json']) assert.equal((await stat(path.join(dir, f))).mode & 0o007, 0, `${f} is not open to others`);
   });
 });
+
+/** Follows `args` into the store until `events` are stored in this run (then 600 ms more, for duplicates to show), with the registry. */
+async function followUntil(storePath: string, args: string[], events: number): Promise<IngestSummary> {
+  const abort = new AbortController();
+  const sink = await DuckDbSink.open(storePath);
+  const registry = await openRegistry(`${storePath}.ingest.json`);
+  let stored = 0;
+  try {
+    const done = runIngest({ format: 'nginx-combined', parserOptions: {}, factories: ALL_FACTORIES, input: { kind: 'follow', args }, sink, registry, signal: abort.signal, onProgress: (p) => (stored = p.events) });
+    await waitFor(() => stored >= events, `${events} events to be stored (have ${stored})`, 30_000, 100);
+    await sleep(600);
+    abort.abort();
+    return await done;
+  } finally {
+    await sink.close();
+  }
+}
+
+test('--follow restarts: a caught-up copy compressed later is not read again; a rotated file that is followed itself is read once', { timeout: 60_000 }, async () => {
+  await withTempDir('tg-follow-restart-', async (dir) => {
+    const store = path.join(dir, 'store.duckdb');
+    const log = path.join(dir, 'access.log');
+    const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => line(from + i)).join('');
+    await writeFile(log, lines(1, 10));
+    assert.equal((await followUntil(store, [log], 10)).events, 10);
+    // copytruncate while down; the restart catches the copy up.
+    await appendFile(log, lines(11, 15));
+    await copyFile(log, `${log}.1`);
+    await truncate(log, 0);
+    assert.equal((await followUntil(store, [log], 5)).events, 5);
+    // Then logrotate compresses the copy: nothing in it is new.
+    await writeFile(`${log}.1.gz`, gzipSync(await readFile(`${log}.1`)));
+    await rm(`${log}.1`);
+    await appendFile(log, lines(16, 18));
+    assert.equal((await followUntil(store, [log], 3)).events, 3);
+    // A rename while down, with the rotated name followed too: its own follower reads it, the catch-up leaves it.
+    await appendFile(log, lines(19, 22));
+    await rename(log, `${log}.2`);
+    await writeFile(log, lines(23, 25));
+    assert.equal((await followUntil(store, [log, `${log}.2`], 7)).events, 7);
+    const paths = (await storedEvents(store)).map((e) => Number(e.path!.slice(3))).sort((x, y) => x - y);
+    assert.deepEqual(paths, Array.from({ length: 25 }, (_, i) => i + 1), 'every line once');
+  });
+});

@@ -627,39 +627,54 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
    * last time now lives elsewhere in the same directory — the same file
    * renamed (access.log.1), a copy (copytruncate) or a compressed copy
    * (compress) — with lines after the recorded position that nobody read.
-   * Those are read first, so a restart loses nothing.
+   * Every file there that begins with that text is read past what is stored
+   * of it (its own position, else the furthest the registry got in the same
+   * text), so a restart loses nothing and reads nothing twice. Files that are
+   * followed themselves are left to their followers.
    */
-  const finishRotatedAway = async (followed: string, stored: Map<string, { offset: number; nextLine: number }>): Promise<void> => {
+  const finishRotatedAway = async (followed: string, stored: Map<string, { offset: number; nextLine: number }>, followedIds: ReadonlySet<string>): Promise<void> => {
     const last = o.registry!.lastAt(followed);
     if (!last) return;
-    const sameInode = (st: { dev: bigint; ino: bigint }): boolean => String(st.dev) === last.dev && String(st.ino) === last.ino;
     const now = await stat(followed, { bigint: true }).catch(() => null);
-    if (now && sameInode(now)) {
+    if (now && String(now.dev) === last.dev && String(now.ino) === last.ino) {
       // Still the text read last time (it may have grown): the follower resumes it.
-      const { size, firstBytes } = await identifyFile(followed);
-      if (fingerprintMatches(firstBytes, last) && size >= last.offset) return;
+      const here = await identifyFile(followed).catch(() => null);
+      if (here === null || (fingerprintMatches(here.firstBytes, last) && here.size >= last.offset)) return;
     }
     const dir = dirname(followed);
     for (const name of (await readdir(dir).catch(() => [] as string[])).sort()) {
       const candidate = join(dir, name);
       if (candidate === join(dir, basename(followed))) continue;
-      const st = await stat(candidate, { bigint: true }).catch(() => null);
-      if (!st || !st.isFile()) continue;
-      const { identity, size, firstBytes } = await identifyFile(candidate);
-      const gzip = firstBytes[0] === 0x1f && firstBytes[1] === 0x8b;
-      if (!sameInode(st) && !fingerprintMatches(gzip ? await gzipTextSample(candidate, FINGERPRINT_BYTES) : firstBytes, last)) continue;
-      const known = resumePoint(candidate, identity, size, firstBytes, stored);
-      let read: Stream | null = null;
-      if (known.known) {
-        // Read before (a catch-up cut short, or the renamed file itself): from where that stopped.
-        if (known.from < size) read = gzip ? { batches: readFileLines(candidate), skipBefore: known.firstLine } : { batches: readFileLines(candidate, { fromOffset: known.from, firstLine: known.firstLine }), size: size - known.from, startOffset: known.from };
-      } else if (gzip) {
-        if (last.nextLine !== undefined) read = { batches: readFileLines(candidate), skipBefore: last.nextLine };
-      } else if (last.offset < size) {
-        read = { batches: readFileLines(candidate, { fromOffset: last.offset, firstLine: last.nextLine }), size: size - last.offset, startOffset: last.offset };
+      let found: { identity: FileIdentity; size: number; firstBytes: Buffer; gzip: boolean; text: Uint8Array };
+      try {
+        const st = await stat(candidate, { bigint: true });
+        if (!st.isFile() || followedIds.has(`${st.dev}:${st.ino}`)) continue;
+        const id = await identifyFile(candidate);
+        const gzip = id.firstBytes[0] === 0x1f && id.firstBytes[1] === 0x8b;
+        found = { ...id, gzip, text: gzip ? await gzipTextSample(candidate, FINGERPRINT_BYTES) : id.firstBytes };
+      } catch (err) {
+        // A file that went away or may not be read is not the one looked for.
+        if (isInputFailure(err)) continue;
+        throw err;
       }
-      if (read) await readInput(candidate, () => drain({ ...read, identity, path: candidate }, candidate));
-      return;
+      // The same text as the file read last time (a renamed file keeps its first bytes; a recycled inode does not).
+      if (!fingerprintMatches(found.text, last)) continue;
+      const { identity, size, gzip } = found;
+      const own = resumePoint(candidate, identity, size, found.firstBytes, stored);
+      const done = own.known ? { offset: own.from, nextLine: own.firstLine } : o.registry!.findByContent(found.text);
+      if (!done) continue;
+      let read: Stream | null = null;
+      if (gzip) {
+        // Read from its start, the stored lines skipped; without a line number that cannot be done safely.
+        if (done.nextLine !== undefined && !(own.known && own.from >= size)) read = { batches: readFileLines(candidate), skipBefore: done.nextLine };
+      } else if (done.offset < size) {
+        read = { batches: readFileLines(candidate, { fromOffset: done.offset, firstLine: done.nextLine }), size: size - done.offset, startOffset: done.offset };
+      }
+      if (!read) continue;
+      const stream = read;
+      await readInput(candidate, () => drain({ ...stream, identity, path: candidate }, candidate));
+      // Its position in the registry before the next file of the same text is judged.
+      await inFlight.catch(() => undefined);
     }
   };
 
@@ -778,6 +793,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         seenFiles.add(key);
         files.push(path);
       }
+      // Catching up after rotations first, one path after another, before any follower reads.
+      if (o.registry) for (const path of files) await finishRotatedAway(path, stored, seenFiles);
       // Followed files are read concurrently; each batch is committed with its own identity.
       await Promise.all(
         files.map(async (path) => {
@@ -785,7 +802,6 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
           let expect: { dev: string; ino: string } | undefined;
           let firstLine: number | undefined;
           if (o.registry) {
-            await finishRotatedAway(path, stored);
             const { identity, firstBytes, size } = await identifyFile(path);
             ({ from, firstLine } = resumePoint(path, identity, size, firstBytes, stored));
             expect = { dev: identity.dev, ino: identity.ino };
