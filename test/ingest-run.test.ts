@@ -720,3 +720,32 @@ test('--follow restarts: a caught-up copy compressed later is not read again; a 
     assert.deepEqual(paths, Array.from({ length: 25 }, (_, i) => i + 1), 'every line once');
   });
 });
+
+test('--follow of a glob that matches the rotated names too: a file moved from one followed path to another is read once', { timeout: 60_000 }, async () => {
+  await withTempDir('tg-follow-glob-', async (dir) => {
+    const store = path.join(dir, 'store.duckdb');
+    const log = path.join(dir, 'access.log');
+    const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => line(from + i)).join('');
+    await writeFile(`${log}.1`, lines(1, 10));
+    await writeFile(log, lines(11, 20));
+    const abort = new AbortController();
+    const sink = await DuckDbSink.open(store);
+    let stored = 0;
+    try {
+      const done = runIngest({ format: 'nginx-combined', parserOptions: {}, factories: ALL_FACTORIES, input: { kind: 'follow', args: [`${log}*`] }, sink, registry: await openRegistry(`${store}.ingest.json`), signal: abort.signal, onProgress: (p) => (stored = p.events) });
+      await waitFor(() => stored >= 20, 'the first 20 lines', 30_000, 100);
+      // logrotate: .1 → .2, access.log → .1, a new access.log.
+      await rename(`${log}.1`, `${log}.2`);
+      await rename(log, `${log}.1`);
+      await writeFile(log, lines(21, 30));
+      await waitFor(() => stored >= 30, 'the new file', 30_000, 100);
+      await sleep(2500); // past the rotation grace: a second reading of access.log.1 would show now
+      abort.abort();
+      await done;
+    } finally {
+      await sink.close();
+    }
+    const paths = (await storedEvents(store)).map((e) => Number(e.path!.slice(3))).sort((x, y) => x - y);
+    assert.deepEqual(paths, Array.from({ length: 30 }, (_, i) => i + 1), 'every line once');
+  });
+});

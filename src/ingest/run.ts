@@ -23,7 +23,7 @@ import { expandPaths, expandPathsReport, InputError, NoMatchError, readFileLines
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from './inputs/lines.js';
 import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest, type LineChunk } from './inputs/chunks.js';
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
-import { followFile } from './inputs/follow.js';
+import { FollowedFiles, followFile } from './inputs/follow.js';
 import { syslogBatches, type SyslogStats } from './inputs/syslog.js';
 import { FINGERPRINT_BYTES, fingerprintMatches, identifyFile, type FileIdentity, type Registry } from './registry.js';
 import type { EventSink, SinkCursor } from './sinks.js';
@@ -795,6 +795,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       }
       // Catching up after rotations first, one path after another, before any follower reads.
       if (o.registry) for (const path of files) await finishRotatedAway(path, stored, seenFiles);
+      // A file rotation moves from one followed path to another (access.log → access.log.1) stays with its follower.
+      const shared = new FollowedFiles();
       // Followed files are read concurrently; each batch is committed with its own identity.
       await Promise.all(
         files.map(async (path) => {
@@ -806,7 +808,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
             ({ from, firstLine } = resumePoint(path, identity, size, firstBytes, stored));
             expect = { dev: identity.dev, ino: identity.ino };
           }
-          await drain({ batches: followFile(path, { fromOffset: from, firstLine, expect, signal }), path, eager: true }, path);
+          await drain({ batches: followFile(path, { fromOffset: from, firstLine, expect, signal, shared }), path, eager: true }, path);
         }),
       );
     } else if (input.kind === 'syslog') {

@@ -76,6 +76,34 @@ export interface FollowOptions {
   onOpen?(ev: { path: string; identity: FileIdentity; offset: number }): void;
   /** Called when a rotation is handled, after the last batch of the old content and before the first of the new. */
   onRotate?(ev: RotateEvent): void;
+  /**
+   * Files other followers of the same run read: when rotation moves one of
+   * them to this path (`--follow 'access.log*'`: access.log becomes
+   * access.log.1), this follower leaves it to them instead of reading it again.
+   */
+  shared?: FollowedFiles;
+}
+
+/** The files a run's followers have open or have finished, by device + inode (+ first bytes, for finished ones: inodes are reused). */
+export class FollowedFiles {
+  private readonly open = new Map<string, symbol>();
+  private readonly finished = new Set<string>();
+
+  claim(owner: symbol, id: FileIdentity): void {
+    this.open.set(`${id.dev}:${id.ino}`, owner);
+  }
+
+  release(owner: symbol, id: FileIdentity): void {
+    const key = `${id.dev}:${id.ino}`;
+    if (this.open.get(key) === owner) this.open.delete(key);
+    this.finished.add(`${key}:${id.fingerprint}`);
+  }
+
+  /** Whether another follower has this file open, or finished it (the same text at the same inode). */
+  takenBy(owner: symbol, id: FileIdentity): boolean {
+    const holder = this.open.get(`${id.dev}:${id.ino}`);
+    return (holder !== undefined && holder !== owner) || this.finished.has(`${id.dev}:${id.ino}:${id.fingerprint}`);
+  }
 }
 
 /** Wakes the follower on a watch event, a poll tick or abort; remembers an event that arrives while it is busy. */
@@ -270,6 +298,8 @@ export async function* followFile(file: string, opts: FollowOptions): AsyncGener
   const pending: Tail[] = [];
   const out: LineBatch[] = [];
   const withId = (b: LineBatch, t: Tail): FollowBatch => ({ ...b, identity: t.identity });
+  const me = Symbol(file);
+  const shared = opts.shared;
   try {
     let first = true;
     while (!cur) {
@@ -280,6 +310,7 @@ export async function* followFile(file: string, opts: FollowOptions): AsyncGener
         await waker.wait();
       }
     }
+    shared?.claim(me, cur.identity);
     opts.onOpen?.({ path: file, identity: cur.identity, offset: cur.readPos });
     /** When the newest rotation was noticed (the grace period counts from there). */
     let rotatedSince: number | null = null;
@@ -314,7 +345,7 @@ export async function* followFile(file: string, opts: FollowOptions): AsyncGener
       if (now !== null && !known(now)) {
         const t = await openTail(file, { ...opts, expect: undefined }, 0, 1);
         // The path may have changed again between stat and open: keep whatever new file was opened.
-        if (t && !known(t.identity)) {
+        if (t && !known(t.identity) && !shared?.takenBy(me, t.identity)) {
           pending.push(t);
           rotatedSince = Date.now();
         } else {
@@ -334,7 +365,9 @@ export async function* followFile(file: string, opts: FollowOptions): AsyncGener
         for (const b of out) yield withId(b, cur);
         out.length = 0;
         await cur.fh.close();
+        shared?.release(me, cur.identity);
         cur = pending.shift() as Tail;
+        shared?.claim(me, cur.identity);
         cur.lastGrowth = Date.now();
         rotatedSince = pending.length ? Date.now() : null;
         opts.onRotate?.({ kind: 'rename', path: file, from, to: cur.identity });
