@@ -671,7 +671,11 @@ test('tollgate ingest creates its store and registry not readable by other users
     await writeFile(log, line(1));
     const cfg = path.join(dir, 'tollgate.yaml');
     await writeFile(cfg, `listeners: [{ address: "127.0.0.1:0" }]\nstore: { path: ${JSON.stringify(path.join(dir, 'data', 'store.duckdb'))} }\n`);
-    await run(process.execPath, [CLI, 'ingest', '-c', cfg, '--quiet', '--format', 'nginx-combined', log]);
+    // Started with the usual umask 022: an earlier in-process node in this file has already tightened ours.
+    const umask = process.umask(0o022);
+    const ingest = run(process.execPath, [CLI, 'ingest', '-c', cfg, '--quiet', '--format', 'nginx-combined', log]);
+    process.umask(umask);
+    await ingest;
     const { stat } = await import('node:fs/promises');
     for (const f of ['data', 'data/store.duckdb', 'data/store.duckdb.ingest.json']) assert.equal((await stat(path.join(dir, f))).mode & 0o007, 0, `${f} is not open to others`);
   });

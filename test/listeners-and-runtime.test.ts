@@ -73,7 +73,11 @@ test('cluster mode: two proxy workers, one spool stream each, one store, aggrega
   const adminPort = await freePort();
   const file = path.join(dir, 'tollgate.yaml');
   await writeFile(file, stringify(baseConfig(dir, proxyPort, adminPort, { app: [backend.address] }, { workers: 2, log: { level: 'warn' } })));
+  // Started with the usual umask 022 (earlier in-process nodes have tightened this process's own), so the
+  // privacy check below is about what the node does itself.
+  const umask = process.umask(0o022);
   const child = spawnTollgate(file);
+  process.umask(umask);
   const admin = `http://127.0.0.1:${adminPort}`;
   try {
     await waitFor(async () => (await adminFetch(`${admin}/readyz`).catch(() => null))?.status === 200, 'cluster ready', 30_000, 100);

@@ -40,6 +40,16 @@ export function isTimeZone(zone: string): boolean {
 }
 
 /** A named zone's offset from UTC (ms, east positive) at the instant `utcMs`. */
+/** The zone a parser reads offset-less times in: null for UTC (nothing to convert). */
+export function zoneOffsetsFor(zone: string | undefined): ZoneOffsets | null {
+  return zone ? new ZoneOffsets(zone) : null;
+}
+
+/** A wall-clock time (as epoch ms of the same fields in UTC) in `zone` to UTC; unchanged for UTC (null). */
+export function localToUtc(localMs: number, zone: ZoneOffsets | null): number {
+  return zone === null ? localMs : zone.toUtc(localMs);
+}
+
 export class ZoneOffsets {
   private readonly cache = new Map<number, number>();
   private readonly format: Intl.DateTimeFormat;

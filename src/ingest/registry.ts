@@ -79,14 +79,19 @@ export interface ResumePoint {
   reason: 'new' | 'continue' | 'recycled' | 'truncated';
 }
 
+/** SHA-256 (hex) of the first `n` bytes of `bytes`. */
+function hashOf(bytes: Uint8Array, n: number): string {
+  return createHash('sha256').update(bytes.subarray(0, n)).digest('hex');
+}
+
 export function fingerprintOf(firstBytes: Uint8Array): { fingerprint: string; fingerprintBytes: number } {
   const n = Math.min(firstBytes.length, FINGERPRINT_BYTES);
-  return { fingerprint: createHash('sha256').update(firstBytes.subarray(0, n)).digest('hex'), fingerprintBytes: n };
+  return { fingerprint: hashOf(firstBytes, n), fingerprintBytes: n };
 }
 
 /** Whether `text` begins with the bytes a fingerprint was taken of. */
 export function fingerprintMatches(text: Uint8Array, fp: { fingerprint: string; fingerprintBytes: number }): boolean {
-  return text.length >= fp.fingerprintBytes && createHash('sha256').update(text.subarray(0, fp.fingerprintBytes)).digest('hex') === fp.fingerprint;
+  return text.length >= fp.fingerprintBytes && hashOf(text, fp.fingerprintBytes) === fp.fingerprint;
 }
 
 export function identityOf(stat: StatLike, firstBytes: Uint8Array): FileIdentity {
@@ -146,8 +151,7 @@ export class Registry {
     const e = this.files.get(fileKey(String(stat.dev), String(stat.ino)));
     if (!e) return { offset: 0, reason: 'new' };
     if (firstBytes.length < e.fingerprintBytes) return { offset: 0, reason: 'truncated' };
-    const fp = createHash('sha256').update(firstBytes.subarray(0, e.fingerprintBytes)).digest('hex');
-    if (fp !== e.fingerprint) return { offset: 0, reason: 'recycled' };
+    if (!fingerprintMatches(firstBytes, e)) return { offset: 0, reason: 'recycled' };
     if (Number(stat.size) < e.offset) return { offset: 0, reason: 'truncated' };
     return { offset: e.offset, nextLine: e.nextLine, reason: 'continue' };
   }
@@ -168,7 +172,7 @@ export class Registry {
       if (e.nextLine === undefined || e.fingerprintBytes === 0 || text.length < e.fingerprintBytes) continue;
       let fp = hashes.get(e.fingerprintBytes);
       if (fp === undefined) {
-        fp = createHash('sha256').update(text.subarray(0, e.fingerprintBytes)).digest('hex');
+        fp = hashOf(text, e.fingerprintBytes);
         hashes.set(e.fingerprintBytes, fp);
       }
       if (fp === e.fingerprint && (best === null || e.nextLine > best.nextLine!)) best = e;

@@ -20,7 +20,7 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { expandPaths, expandPathsReport, InputError, NoMatchError, readFileLines, readStdinLines, readStreamLines } from './inputs/files.js';
-import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from './inputs/lines.js';
+import { DEFAULT_MAX_LINE_BYTES, isGzipMagic, LineSplitter } from './inputs/lines.js';
 import { gzipDeclaredSize, gzipLineChunks, gzipTextSample, plainLineChunks, type ChunkRest, type LineChunk } from './inputs/chunks.js';
 import { LogChunkRefusedError, readableAsLines, type SqlLineFormat } from '../store/duckdb/bulk-log.js';
 import { FollowedFiles, followFile } from './inputs/follow.js';
@@ -281,6 +281,12 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
 
   const redact = o.redactQuery;
   const batchEvents = o.batchEvents ?? BATCH_EVENTS;
+  /** `n` lines read and rejected for `reason` (no sample: lines nobody can point at, e.g. dropped ones). */
+  const countRejected = (reason: string, n: number): void => {
+    s.linesRead += n;
+    s.rejected += n;
+    s.rejectedByReason[reason] = (s.rejectedByReason[reason] ?? 0) + n;
+  };
   const noteRejected = (origin: string, line: number, reason: string, detail: string): void => {
     s.rejected++;
     s.rejectedByReason[reason] = (s.rejectedByReason[reason] ?? 0) + 1;
@@ -352,12 +358,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       parser = chooseParser(queued.flatMap((q) => q.batch.lines));
     } catch (err) {
       // Lines of no known format: read, and rejected with the input (the caller reports it).
-      if (err instanceof FormatUndetectedError) {
-        const n = queued.reduce((k, q) => k + q.batch.lines.length, 0);
-        s.linesRead += n;
-        s.rejected += n;
-        s.rejectedByReason.unknown_format = (s.rejectedByReason.unknown_format ?? 0) + n;
-      }
+      if (err instanceof FormatUndetectedError) countRejected('unknown_format', queued.reduce((k, q) => k + q.batch.lines.length, 0));
       throw err;
     }
     for (const q of queued) await consume(q.batch, q.stream);
@@ -650,8 +651,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         const st = await stat(candidate, { bigint: true });
         if (!st.isFile() || followedIds.has(`${st.dev}:${st.ino}`)) continue;
         const id = await identifyFile(candidate);
-        const gzip = id.firstBytes[0] === 0x1f && id.firstBytes[1] === 0x8b;
-        found = { ...id, gzip, text: gzip ? await gzipTextSample(candidate, FINGERPRINT_BYTES) : id.firstBytes };
+        found = { ...id, gzip: isGzipMagic(id.firstBytes), text: await leadingText(candidate, id.firstBytes) };
       } catch (err) {
         // A file that went away or may not be read is not the one looked for.
         if (isInputFailure(err)) continue;
@@ -695,7 +695,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
           if (!(again instanceof FormatUndetectedError)) throw again;
         });
       }
-      s.inputErrors.push({ origin, error: err instanceof InputError ? err.message.slice(origin.length + 2) : (err as Error).message });
+      s.inputErrors.push({ origin, error: err instanceof InputError ? err.detail : (err as Error).message });
     }
   };
 
@@ -733,11 +733,11 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         seen.add(fileId);
         const resume = resumePoint(path, identity, size, firstBytes, stored);
         let { from, firstLine } = resume;
-        const gzip = firstBytes[0] === 0x1f && firstBytes[1] === 0x8b;
+        const gzip = isGzipMagic(firstBytes);
         let skipLines: number | undefined;
         if (!resume.known && o.registry) {
           // A log the registry knows under another inode (rotated with compress or copytruncate): its stored lines are skipped.
-          const same = o.registry.findByContent(gzip ? await gzipTextSample(path, FINGERPRINT_BYTES) : firstBytes);
+          const same = o.registry.findByContent(await leadingText(path, firstBytes));
           if (same && gzip) skipLines = same.nextLine;
           else if (same && same.offset <= size) ({ from, firstLine } = { from: same.offset, firstLine: same.nextLine });
           // A copy shorter than what was read of its original (the original grew after the copy): all of it is stored.
@@ -828,11 +828,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       } finally {
         await close();
         // Lines that arrived faster than they could be stored (UDP cannot wait): lost, and said so.
-        if (batches.dropped) {
-          s.linesRead += batches.dropped;
-          s.rejected += batches.dropped;
-          s.rejectedByReason.syslog_queue_full = (s.rejectedByReason.syslog_queue_full ?? 0) + batches.dropped;
-        }
+        if (batches.dropped) countRejected('syslog_queue_full', batches.dropped);
       }
     } else {
       if (!o.registry) throw new IngestError('reading S3 needs the registry (it records which objects are done)');
@@ -854,6 +850,11 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
   s.linesPerSecond = Math.round(s.linesRead / Math.max(s.elapsedMs / 1000, 0.001));
   progress();
   return s;
+}
+
+/** The first bytes of a file's text, as the registry fingerprints it (a gzip file's decompressed). */
+async function leadingText(path: string, firstBytes: Buffer): Promise<Uint8Array> {
+  return isGzipMagic(firstBytes) ? gzipTextSample(path, FINGERPRINT_BYTES) : firstBytes;
 }
 
 /** What progress counts for a file: from where reading starts, which for a gzip file is always its start (see resumePoint). */

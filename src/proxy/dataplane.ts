@@ -164,13 +164,14 @@ export class DataPlane {
     this.limiter = access.limiter;
     this.limiterKey = access.limiterKey;
     // Requests already past authorization do not use these any more; give slow ones a moment.
-    if (oldIdentities.size || (oldLimiter && oldLimiter !== access.limiter)) {
-      setTimeout(() => {
-        for (const m of oldIdentities.values()) void m.close();
-        if (oldLimiter && oldLimiter !== this.limiter) void oldLimiter.close();
-      }, 30_000).unref();
-    }
+    if (oldIdentities.size || (oldLimiter && oldLimiter !== access.limiter)) setTimeout(() => this.closeAccess(oldIdentities, oldLimiter), 30_000).unref();
     return fresh;
+  }
+
+  /** Closes identity methods and a rate limiter no longer (or never) in force; the limiter in force stays. */
+  private closeAccess(identities: ReadonlyMap<string, IdentityMethod>, limiter: RateLimiter | null): void {
+    for (const m of identities.values()) void m.close();
+    if (limiter && limiter !== this.limiter) void limiter.close();
   }
 
   setBlocks(blocks: readonly Block[]): void {
@@ -203,8 +204,7 @@ export class DataPlane {
       removed = await this.openListeners(config);
     } catch (err) {
       // Refused: what was built for the new config goes (identity methods' key files and JWKS, a new limiter's Redis).
-      for (const m of access.identities.values()) void m.close();
-      if (access.limiter && access.limiter !== this.limiter) void access.limiter.close();
+      this.closeAccess(access.identities, access.limiter);
       throw err;
     }
     const oldPools = new Map(this.pools);

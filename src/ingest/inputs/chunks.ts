@@ -107,22 +107,15 @@ export async function* gzipLineChunks(path: string, size: number, chunkBytes: nu
   } finally {
     source.destroy();
   }
-  if (damage !== undefined) {
-    // The whole lines decompressed before the damage are good: delivered (below the file's end), then the error.
-    if (held) yield { data: held, lines: countLines(held), end: below() };
-    const cut = fill === 0 ? 0 : buf.lastIndexOf(LF, fill - 1) + 1;
-    if (cut > 0) {
-      const data = buf.subarray(0, cut);
-      yield { data, lines: countLines(data), end: below() };
-    }
-    throw withGzipOrigin(damage, path);
-  }
+  // Damaged: the whole lines decompressed before the damage are good, delivered below the file's end, then the error.
+  const whole = damage === undefined;
   const cut = fill === 0 ? 0 : buf.lastIndexOf(LF, fill - 1) + 1;
-  if (held) yield { data: held, lines: countLines(held), end: cut === 0 && fill === 0 ? size : below() };
+  if (held) yield { data: held, lines: countLines(held), end: whole && cut === 0 && fill === 0 ? size : below() };
   if (cut > 0) {
     const data = buf.subarray(0, cut);
-    yield { data, lines: countLines(data), end: cut === fill ? size : below() };
+    yield { data, lines: countLines(data), end: whole && cut === fill ? size : below() };
   }
+  if (!whole) throw withGzipOrigin(damage, path);
   return { kind: 'tail', data: buf.subarray(cut, fill) };
 }
 

@@ -205,10 +205,11 @@ async function* readGzipFile(fh: FileHandle, path: string, size: number, opts: R
 export class InputError extends Error {
   constructor(
     readonly origin: string,
-    message: string,
+    /** What went wrong, without the origin. */
+    readonly detail: string,
     options?: { cause?: unknown },
   ) {
-    super(`${origin}: ${message}`, options);
+    super(`${origin}: ${detail}`, options);
     this.name = 'InputError';
   }
 }
@@ -237,6 +238,7 @@ async function* gunzipLines(source: Readable, origin: string, opts: ReadFileOpti
   const out: LineBatch[] = [];
   let held: LineBatch | null = null;
   const below = (): number => Math.max(0, Math.min(consumed, (total ?? Infinity) - 1));
+  let damage: unknown;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       splitter.push(chunk, out);
@@ -248,26 +250,22 @@ async function* gunzipLines(source: Readable, origin: string, opts: ReadFileOpti
       out.length = 0;
     }
   } catch (err) {
-    // The lines decompressed before the damage are good: delivered, still below the file's end.
-    splitter.flush(out);
-    for (const b of out) {
-      if (held) yield held;
-      b.endOffset = below();
-      held = b;
-    }
-    if (held) yield held;
-    throw withGzipOrigin(err, origin);
+    damage = err;
   }
-  splitter.finish(out);
+  // Damaged: the complete lines decompressed before the damage are good, delivered still below the file's end, then the error.
+  const whole = damage === undefined;
+  if (whole) splitter.finish(out);
+  else splitter.flush(out);
   for (const b of out) {
     if (held) yield held;
     b.endOffset = below();
     held = b;
   }
   if (held) {
-    held.endOffset = total ?? consumed;
+    if (whole) held.endOffset = total ?? consumed;
     yield held;
   }
+  if (!whole) throw withGzipOrigin(damage, origin);
 }
 
 /**

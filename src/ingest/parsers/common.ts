@@ -121,6 +121,15 @@ function sameAs(text: string, s: string, from: number, n: number): boolean {
   return true;
 }
 
+/** A UTC offset "±hhmm" at s[at, at + 5) in ms (east positive); NaN unless hh ≤ 23 and mm ≤ 59. */
+export function utcOffsetMs(s: string, at: number): number {
+  const sign = s.charCodeAt(at) === 45 ? -1 : s.charCodeAt(at) === 43 ? 1 : 0;
+  const hh = digits(s, at + 1, 2);
+  const mm = digits(s, at + 3, 2);
+  if (sign === 0 || !(hh <= 23 && mm <= 59)) return NaN;
+  return sign * (hh * 60 + mm) * 60_000;
+}
+
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Days in month (0-11) of a proleptic Gregorian year. */
@@ -136,15 +145,13 @@ function wholeSecondMs(s: string, from: number, zone: number): number {
   const hh = digits(s, from + 12, 2);
   const mm = digits(s, from + 15, 2);
   const ss = digits(s, from + 18, 2);
-  const sign = s.charCodeAt(zone) === 45 ? -1 : s.charCodeAt(zone) === 43 ? 1 : 0;
-  const oh = digits(s, zone + 1, 2);
-  const om = digits(s, zone + 3, 2);
+  const offset = utcOffsetMs(s, zone);
   // NaN in any part makes the sum NaN, so one check covers every digit group.
-  if (month < 0 || sign === 0 || Number.isNaN(day + year + hh + mm + ss + oh + om)) return NaN;
-  // Impossible dates and offsets are refused, not rolled over (31/Feb is not 3/Mar). A second 60 is
+  if (month < 0 || Number.isNaN(day + year + hh + mm + ss + offset)) return NaN;
+  // Impossible dates are refused, not rolled over (31/Feb is not 3/Mar). A second 60 is
   // a leap second: it reads as the next minute's first.
-  if (day < 1 || day > daysInMonth(year, month) || hh > 23 || mm > 59 || ss > 60 || oh > 23 || om > 59) return NaN;
-  return Date.UTC(year, month, day, hh, mm, ss) - sign * (oh * 60 + om) * 60_000;
+  if (day < 1 || day > daysInMonth(year, month) || hh > 23 || mm > 59 || ss > 60) return NaN;
+  return Date.UTC(year, month, day, hh, mm, ss) - offset;
 }
 
 /**

@@ -127,14 +127,15 @@ function classify(err: NodeJS.ErrnoException): ErrorSpec | null {
 
 export async function startListener(cfg: ListenerConfig, config: Readonly<Config>, h: ListenerHandlers): Promise<RunningListener> {
   const p = config.proxy;
+  const headersTimeout = Math.min(p.headers_timeout, p.request_timeout || p.headers_timeout);
   const options: http.ServerOptions = {
     requestTimeout: p.request_timeout,
-    headersTimeout: Math.min(p.headers_timeout, p.request_timeout || p.headers_timeout),
+    headersTimeout,
     keepAliveTimeout: p.keepalive_timeout,
     maxHeaderSize: p.max_header_size,
     // Node checks those two timeouts every 30 s by default, so a 10 s headers timeout fired after up to
     // 40 s; checking a few times per timeout keeps the 408 close to the configured time.
-    connectionsCheckingInterval: checkingInterval(Math.min(p.headers_timeout, p.request_timeout || p.headers_timeout)),
+    connectionsCheckingInterval: checkingInterval(headersTimeout),
     noDelay: true,
     // We answer a missing Host ourselves, so that it is audited too.
     requireHostHeader: false,
@@ -192,7 +193,7 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
       return;
     }
     refused.set(socket, 'pending');
-    const waitedMs = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? (options.headersTimeout ?? 0) : 0;
+    const waitedMs = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? headersTimeout : 0;
     h.clientError(socket, scheme, {
       spec,
       reason: `${err.code}: ${err.message}`,
@@ -204,8 +205,8 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
           if (socket.writable) socket.end(response);
           else socket.destroy();
         };
-        // The responses to earlier requests go first.
-        if (earlier !== null && !earlier.writableFinished && !earlier.destroyed) finished(earlier, send);
+        // The responses to earlier requests go first (finished() also calls back at once for one already done).
+        if (earlier !== null) finished(earlier, send);
         else send();
       },
     });

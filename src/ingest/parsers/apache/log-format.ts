@@ -15,13 +15,13 @@ import {
   epochMillis,
   field,
   headerSpec,
-  readInt,
   spec,
   type Field,
   type FieldSpec,
   type LineFormat,
   type TimeReader,
 } from '../nginx/line-format.js';
+import { utcOffsetMs } from '../common.js';
 
 const S = spec;
 
@@ -355,10 +355,8 @@ function readStrftime(parts: readonly Part[], s: string, a: number, b: number): 
         break;
       }
       case 'zone': {
-        const sign = s[i] === '+' ? 1 : s[i] === '-' ? -1 : 0;
-        const hhmm = readInt(s, i + 1, i + 5);
-        if (!sign || hhmm < 0 || i + 5 > b) return NaN;
-        offset = sign * (Math.floor(hhmm / 100) * 60 + (hhmm % 100)) * 60_000;
+        offset = i + 5 <= b ? utcOffsetMs(s, i) : NaN;
+        if (Number.isNaN(offset)) return NaN;
         i += 5;
         break;
       }

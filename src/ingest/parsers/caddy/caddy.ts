@@ -5,7 +5,7 @@
  */
 import type { AuditEvent } from '../../../core/event.js';
 import { httpVersionOf, ingestedEvent, isoFromMs, parseClfTime, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
-import { ZoneOffsets } from '../../../core/time-zone.js';
+import { localToUtc, zoneOffsetsFor, type ZoneOffsets } from '../../../core/time-zone.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { cipherSuiteName, tlsVersionName } from './tls.js';
 
@@ -31,7 +31,7 @@ export function caddyTime(v: unknown, zone: ZoneOffsets | null = null): string |
     const wall = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(v);
     if (wall) {
       const ms = Date.parse(`${wall[1]}-${wall[2]}-${wall[3]}T${wall[4]}Z`);
-      return Number.isNaN(ms) ? null : isoFromMs(zone === null ? ms : zone.toUtc(ms));
+      return Number.isNaN(ms) ? null : isoFromMs(localToUtc(ms, zone));
     }
     return parseIsoTime(v) ?? parseClfTime(v);
   } else return null;
@@ -107,7 +107,7 @@ export class CaddyParser implements LogParser {
   private readonly zone: ZoneOffsets | null;
 
   constructor(private readonly opts: ParserOptions = {}) {
-    this.zone = opts.timezone ? new ZoneOffsets(opts.timezone) : null;
+    this.zone = zoneOffsetsFor(opts.timezone);
   }
 
   parse(line: string): ParseOutcome {

@@ -5,7 +5,7 @@
  */
 import type { AuditEvent, Termination } from '../../../core/event.js';
 import { httpVersionOf, ingestedEvent, isoFromMs, MAX_DATE_MS, parseClfTime, parseClfTimeMs, reject, SKIP } from '../common.js';
-import { ZoneOffsets } from '../../../core/time-zone.js';
+import { localToUtc, zoneOffsetsFor, type ZoneOffsets } from '../../../core/time-zone.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { V, type CompiledFormat } from './format.js';
 import { Matcher } from './match.js';
@@ -146,7 +146,7 @@ function haproxyDate(s: string, zone: ZoneOffsets | null): string | null {
   if (s.length > 24 && s[s.length - 6] === ' ') return parseClfTime(s);
   const ms = parseClfTimeMs(`${s} +0000`);
   if (Number.isNaN(ms)) return null;
-  return isoFromMs(zone === null ? ms : zone.toUtc(ms));
+  return isoFromMs(localToUtc(ms, zone));
 }
 
 /** "Host.Example:443" → "host.example". */
@@ -270,7 +270,7 @@ export class HaproxyParser implements LogParser {
     private readonly opts: ParserOptions = {},
   ) {
     this.matcher = new Matcher(cf);
-    this.zone = opts.timezone ? new ZoneOffsets(opts.timezone) : null;
+    this.zone = zoneOffsetsFor(opts.timezone);
   }
 
   parse(line: string): ParseOutcome {

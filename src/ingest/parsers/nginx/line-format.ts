@@ -24,12 +24,13 @@ import {
   ingestedEvent,
   isoFromMs,
   parseClfTimeMs as parseClfMs,
+  utcOffsetMs,
   reject,
   traceIdFromTraceparent,
   unescapeLogString,
 } from '../common.js';
 import { ALWAYS_REDACTED_HEADERS, headerFilterFor, redactFilter } from '../../../audit/redact.js';
-import { ZoneOffsets } from '../../../core/time-zone.js';
+import { localToUtc, zoneOffsetsFor, type ZoneOffsets } from '../../../core/time-zone.js';
 
 /** What a field feeds. Declared `const` so tsc inlines the numbers into the hot switch. */
 export const enum Sink {
@@ -536,11 +537,9 @@ export function apply(f: Field, s: string, a: number, b: number, e: AuditEvent, 
       return Fail.None;
     }
     case Sink.TimeZoneOffset: {
-      const sign = s.charCodeAt(a) === 43 ? 1 : s.charCodeAt(a) === 45 ? -1 : 0;
-      const hh = b - a === 5 ? readInt(s, a + 1, a + 3) : -1;
-      const mm = b - a === 5 ? readInt(s, a + 3, a + 5) : -1;
-      if (sign === 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59) return Fail.Time;
-      st.offsetMs = sign * (hh * 60 + mm) * 60_000;
+      const offset = b - a === 5 ? utcOffsetMs(s, a) : NaN;
+      if (Number.isNaN(offset)) return Fail.Time;
+      st.offsetMs = offset;
       return Fail.None;
     }
     case Sink.UpstreamAddr: {
@@ -702,7 +701,7 @@ export function finish(e: AuditEvent, st: LineState, fin: Finisher): ParseOutcom
   let ms = st.timeMs;
   if (st.timePrecision === 0) ms += st.fracMs;
   // A local time: its offset logged next to it, else the parser's timezone, else UTC.
-  if (st.timeLocal) ms = st.offsetMs === st.offsetMs ? ms - st.offsetMs : fin.zone !== null ? fin.zone.toUtc(ms) : ms;
+  if (st.timeLocal) ms = st.offsetMs === st.offsetMs ? ms - st.offsetMs : localToUtc(ms, fin.zone);
   if (st.timeAtEnd && e.duration_ms !== null) ms -= e.duration_ms;
   ms = Math.round(ms);
   if (!(ms > 0 && ms <= LAST_MS)) return reject('bad_timestamp', `${st.timeLabel} minus the duration is not a valid time`);
@@ -773,7 +772,7 @@ export class LineParser implements LogParser {
     private readonly lf: LineFormat,
     opts: ParserOptions,
   ) {
-    this.fin = { node: opts.node ?? null, environment: opts.environment ?? null, zone: opts.timezone ? new ZoneOffsets(opts.timezone) : null };
+    this.fin = { node: opts.node ?? null, environment: opts.environment ?? null, zone: zoneOffsetsFor(opts.timezone) };
     this.sql = compileLineSql(lf, source, this.fin);
   }
 
