@@ -117,6 +117,25 @@ backends:
   assert.equal(short.ok, true, JSON.stringify(!short.ok && short.errors));
 });
 
+test('health_check.expect_status: a range that runs backwards or leaves 100-599, and an empty list, are errors (the checker could not be built)', () => {
+  const errors = errorsOf(`
+listeners: [{ address: "127.0.0.1:8080" }]
+routes: [{ id: r, backend: p }]
+backends:
+  p:
+    servers: [{ address: "127.0.0.1:1" }]
+    health_check: { expect_status: ["300-200", "000-999", "200-299", 204, "2xx"] }
+  q:
+    servers: [{ address: "127.0.0.1:2" }]
+    health_check: { expect_status: [] }
+`);
+  const msgs = errors.map((e) => `${e.path}: ${e.message}`).join('\n');
+  assert.match(msgs, /backends\.p\.health_check\.expect_status\[0\]: a range runs from its lower to its higher status/);
+  assert.match(msgs, /backends\.p\.health_check\.expect_status\[1\]: a range runs/);
+  assert.doesNotMatch(msgs, /expect_status\[[234]\]/);
+  assert.match(msgs, /backends\.q\.health_check\.expect_status: /);
+});
+
 test('durations and addresses', () => {
   assert.equal(parseDuration('250ms'), 250);
   assert.equal(parseDuration('1.5s'), 1500);

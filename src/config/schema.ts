@@ -40,7 +40,19 @@ export const HealthCheckSchema = z
     healthy_threshold: z.number().int().min(1).default(2).describe('Consecutive passes that mark an unhealthy server healthy again.'),
     unhealthy_threshold: z.number().int().min(1).default(3).describe('Consecutive failures that mark a server unhealthy.'),
     expect_status: z
-      .array(z.union([z.number().int().min(100).max(599), z.string().regex(/^[1-5]xx$|^\d{3}-\d{3}$/)]))
+      .array(
+        z.union([
+          z.number().int().min(100).max(599),
+          z
+            .string()
+            .regex(/^[1-5]xx$|^\d{3}-\d{3}$/, 'expected a class ("2xx") or a range ("200-299")')
+            .refine((s) => {
+              const [from, to] = s.split('-').map(Number);
+              return to === undefined || (from >= 100 && from <= to && to <= 599);
+            }, 'a range runs from its lower to its higher status, within 100-599'),
+        ]),
+      )
+      .min(1)
       .default(['2xx', '3xx'])
       .describe('Statuses that pass: codes (200), classes ("2xx") or ranges ("200-299").'),
     host: z.string().optional().describe('Host header sent with checks (default: the server address).'),

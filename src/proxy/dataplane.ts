@@ -81,7 +81,7 @@ export class DataPlane {
     if (opts.blocks) dp.blocks.replace(opts.blocks);
     if (opts.tags) dp.eventTags.replace(opts.tags);
     if (opts.versions) dp.versions.replace(opts.versions);
-    dp.build(config, new Map());
+    dp.build(config, new Map()).apply();
     for (const pool of dp.pools.values()) await pool.start();
     for (const l of config.listeners) dp.listeners.push(await startListener(l, config, dp.handlers));
     return dp;
@@ -116,56 +116,74 @@ export class DataPlane {
     return { identities, limiter, limiterKey };
   }
 
-  /** Builds pools (reusing unchanged ones from `keep`), recorder and pipeline for a config. */
-  private build(config: Readonly<Config>, keep: Map<string, BackendPool>, access = this.buildAccess(config)): BackendPool[] {
-    const oldIdentities = this.identities;
-    const oldLimiter = this.limiter;
+  /**
+   * Builds pools (reusing unchanged ones from `keep`, which is left holding
+   * those no longer used), recorder and pipeline for a config. Nothing is in
+   * force until `apply`, which returns the new pools (to start); a build that
+   * throws, or is discarded, leaves the running config as it was.
+   */
+  private build(config: Readonly<Config>, keep: Map<string, BackendPool>, access = this.buildAccess(config)): { apply: () => BackendPool[]; discard: () => void } {
     const pools = new Map<string, BackendPool>();
     const fresh: BackendPool[] = [];
-    for (const [name, cfg] of Object.entries(config.backends)) {
-      const old = keep.get(name);
-      if (old && JSON.stringify(old.config) === JSON.stringify(cfg)) {
-        pools.set(name, old);
-        keep.delete(name);
-        continue;
+    const discard = (): void => {
+      for (const p of fresh) void p.close();
+    };
+    try {
+      for (const [name, cfg] of Object.entries(config.backends)) {
+        const old = keep.get(name);
+        if (old && JSON.stringify(old.config) === JSON.stringify(cfg)) {
+          pools.set(name, old);
+          keep.delete(name);
+          continue;
+        }
+        const pool = new BackendPool(name, cfg, {
+          onStateChange: (p, u, from, to, reason) => {
+            metrics.backendState(p, u.address, to === 'healthy', to);
+            const level = to === 'healthy' ? 'info' : 'warn';
+            this.log[level]({ pool: p, server: u.address, from, to, reason }, `backend ${u.address} in pool ${p} is ${to}`);
+          },
+        });
+        pools.set(name, pool);
+        fresh.push(pool);
       }
-      const pool = new BackendPool(name, cfg, {
-        onStateChange: (p, u, from, to, reason) => {
-          metrics.backendState(p, u.address, to === 'healthy', to);
-          const level = to === 'healthy' ? 'info' : 'warn';
-          this.log[level]({ pool: p, server: u.address, from, to, reason }, `backend ${u.address} in pool ${p} is ${to}`);
-        },
+      // Query parameters that carry API keys are secrets too.
+      const queryParams = [...config.audit.redact.query_params];
+      for (const m of config.access.identities) if (m.type === 'api_key' && m.query_param) queryParams.push(m.query_param);
+      const recorder = new Recorder({
+        spool: this.spool,
+        redactor: createRedactor({ ...config.audit.redact, query_params: queryParams, record_headers: config.audit.record_headers }),
+        onAuditFailure: config.audit.on_audit_failure,
+        log: this.log,
+        tags: this.eventTags,
+        versions: this.versions,
       });
-      for (const u of pool.upstreams) metrics.backendState(name, u.address, true);
-      pools.set(name, pool);
-      fresh.push(pool);
+      const pipeline = new Pipeline({
+        config,
+        pools,
+        recorder,
+        tags: this.tags(config),
+        access: { identities: access.identities, blocks: this.blocks, limiter: access.limiter },
+      });
+      const apply = (): BackendPool[] => {
+        const oldIdentities = this.identities;
+        const oldLimiter = this.limiter;
+        for (const pool of fresh) for (const u of pool.upstreams) metrics.backendState(pool.name, u.address, true);
+        this.recorder = recorder;
+        this.pipeline = pipeline;
+        this.pools = pools;
+        this.config = config;
+        this.identities = access.identities;
+        this.limiter = access.limiter;
+        this.limiterKey = access.limiterKey;
+        // Requests already past authorization do not use these any more; give slow ones a moment.
+        if (oldIdentities.size || (oldLimiter && oldLimiter !== access.limiter)) setTimeout(() => this.closeAccess(oldIdentities, oldLimiter), 30_000).unref();
+        return fresh;
+      };
+      return { apply, discard };
+    } catch (err) {
+      discard();
+      throw err;
     }
-    // Query parameters that carry API keys are secrets too.
-    const queryParams = [...config.audit.redact.query_params];
-    for (const m of config.access.identities) if (m.type === 'api_key' && m.query_param) queryParams.push(m.query_param);
-    this.recorder = new Recorder({
-      spool: this.spool,
-      redactor: createRedactor({ ...config.audit.redact, query_params: queryParams, record_headers: config.audit.record_headers }),
-      onAuditFailure: config.audit.on_audit_failure,
-      log: this.log,
-      tags: this.eventTags,
-      versions: this.versions,
-    });
-    this.pipeline = new Pipeline({
-      config,
-      pools,
-      recorder: this.recorder,
-      tags: this.tags(config),
-      access: { identities: access.identities, blocks: this.blocks, limiter: access.limiter },
-    });
-    this.pools = pools;
-    this.config = config;
-    this.identities = access.identities;
-    this.limiter = access.limiter;
-    this.limiterKey = access.limiterKey;
-    // Requests already past authorization do not use these any more; give slow ones a moment.
-    if (oldIdentities.size || (oldLimiter && oldLimiter !== access.limiter)) setTimeout(() => this.closeAccess(oldIdentities, oldLimiter), 30_000).unref();
-    return fresh;
   }
 
   /** Closes identity methods and a rate limiter no longer (or never) in force; the limiter in force stays. */
@@ -199,16 +217,20 @@ export class DataPlane {
     // What can fail comes first, before anything is swapped: a reload either applies whole or
     // leaves the running config (and its listeners) as they were.
     const access = this.buildAccess(config);
+    const oldPools = new Map(this.pools);
+    let built: ReturnType<DataPlane['build']> | null = null;
     let removed: RunningListener[];
     try {
+      built = this.build(config, oldPools, access);
       removed = await this.openListeners(config);
     } catch (err) {
-      // Refused: what was built for the new config goes (identity methods' key files and JWKS, a new limiter's Redis).
+      // Refused: what was built for the new config goes (new pools, identity methods' key files
+      // and JWKS, a new limiter's Redis); the routes, pools and listeners in force stay.
+      built?.discard();
       this.closeAccess(access.identities, access.limiter);
       throw err;
     }
-    const oldPools = new Map(this.pools);
-    const fresh = this.build(config, oldPools, access);
+    const fresh = built.apply();
     for (const p of fresh) await p.start();
     // Pools no longer used close once their in-flight requests finish.
     for (const p of oldPools.values()) void p.close();
