@@ -498,7 +498,13 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         const sample = text.toString('utf8', 0, text.lastIndexOf(LF) + 1).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
         // As the line path does: a format is chosen from 20 entries at least.
         if (sample.filter((l) => l.trim() !== '').length < 20) return null;
-        parser = chooseParser(sample);
+        try {
+          parser = chooseParser(sample);
+        } catch (err) {
+          // As on the line path: the lines looked at are read, and rejected with the input.
+          if (err instanceof FormatUndetectedError) countRejected('unknown_format', sample.length - 1);
+          throw err;
+        }
       }
     }
     return parser.sql ?? null;
