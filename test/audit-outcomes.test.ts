@@ -390,6 +390,23 @@ describe('every outcome yields exactly one event with the right fields', () => {
     assert.deepEqual([bad.status, bad.termination, bad.method, bad.path], [400, 'bad_request', null, null], 'the 400 is not recorded as the request before it');
   });
 
+  test('pipelined: a malformed request after requests with bodies (Content-Length, chunked) is recorded with its own first line, not their bodies', async () => {
+    // Bodies that hold CRLF CRLF, and one that ends without it right before the malformed request.
+    const chunk = 'x\r\n\r\nPUT /in-a-chunk HTTP/1.1';
+    const body = 'GET /in-the-body HTTP/1.1\r\n\r\nA=1';
+    const out = await rawExchange(
+      tg.proxyPort,
+      `POST /pb2 HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: req-pb2\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n` +
+        `POST /pb1 HTTP/1.1\r\nHost: app.test\r\nX-Request-Id: req-pb1\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+        'GET /after-bodies HTTP/1.1\r\nHost: app.test\r\nNo colon here\r\n\r\n',
+    );
+    const statuses = [...out.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]);
+    assert.deepEqual(statuses, ['200', '200', '400'], out.slice(0, 600));
+    const id = [...out.matchAll(/\r\nx-request-id: (\S+)\r\n/gi)].map((m) => m[1])[2];
+    const bad = await eventFor(id);
+    assert.deepEqual([bad.status, bad.termination, bad.method, bad.path], [400, 'bad_request', 'GET', '/after-bodies']);
+  });
+
   test('HTTP/1.1 without Host: 400 and an event', async () => {
     const out = await rawExchange(tg.proxyPort, 'GET /nohost HTTP/1.1\r\nX-Request-Id: req-nohost\r\n\r\n');
     assert.match(out, /^HTTP\/1\.1 400 /);

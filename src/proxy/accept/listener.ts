@@ -100,15 +100,51 @@ export function createSniSelector(certs: NonNullable<ListenerConfig['tls']>['cer
 
 /**
  * The refused request's bytes: the parser hands over the whole packet it was
- * reading, which may begin with earlier, pipelined requests; the failed one
- * starts after the last complete head before the point of failure.
+ * reading, which may begin with earlier, pipelined requests (and their
+ * bodies); the failed one starts after the last complete message before the
+ * point of failure.
  */
 function refusedBytes(err: NodeJS.ErrnoException): Buffer | undefined {
   const raw = (err as { rawPacket?: Buffer }).rawPacket;
   if (!raw || raw.length === 0) return raw;
   const at = Math.min(raw.length, (err as { bytesParsed?: number }).bytesParsed ?? 0);
-  const end = at > 0 ? raw.lastIndexOf('\r\n\r\n', at - 1) : -1;
-  return end === -1 ? raw : raw.subarray(end + 4);
+  let start = 0;
+  for (;;) {
+    const next = messageEnd(raw, start);
+    if (next === -1 || next > at) return start === 0 ? raw : raw.subarray(start);
+    start = next;
+  }
+}
+
+/**
+ * Where the message starting at `start` of `raw` ends: past its head and its
+ * body (Content-Length or chunked); -1 when it does not end within `raw`.
+ * Only for messages the parser accepted, so their framing is known good.
+ */
+function messageEnd(raw: Buffer, start: number): number {
+  const headEnd = raw.indexOf('\r\n\r\n', start);
+  if (headEnd === -1) return -1;
+  const head = raw.toString('latin1', start, headEnd);
+  const body = headEnd + 4;
+  if (/\r\ntransfer-encoding:[^\r]*chunked/i.test(head)) {
+    // Chunks ("<hex size>[;ext]\r\n<data>\r\n"), a 0 chunk, trailers, an empty line.
+    let at = body;
+    for (;;) {
+      const lineEnd = raw.indexOf('\r\n', at);
+      if (lineEnd === -1) return -1;
+      const size = Number.parseInt(raw.toString('latin1', at, lineEnd), 16);
+      if (!Number.isFinite(size)) return -1;
+      if (size === 0) {
+        const end = raw.indexOf('\r\n\r\n', lineEnd);
+        return end === -1 ? -1 : end + 4;
+      }
+      at = lineEnd + 2 + size + 2;
+      if (at > raw.length) return -1;
+    }
+  }
+  const length = /\r\ncontent-length:[ \t]*(\d{1,15})/i.exec(head);
+  const end = body + (length ? Number(length[1]) : 0);
+  return end > raw.length ? -1 : end;
 }
 
 /** How often Node looks for requests past their timeout: a quarter of it, between 0.1 and 1 s (Node's 30 s when there is none). */
