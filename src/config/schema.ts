@@ -23,8 +23,8 @@ export const TimeoutsSchema = z
   .object({
     connect: duration('Time allowed to open a TCP (and TLS) connection to a backend.').prefault('5s'),
     response_headers: duration('Time allowed, after the request was sent, for the backend to send its response headers.').prefault('30s'),
-    idle: duration('Longest silence allowed while streaming a body in either direction.').prefault('60s'),
-    total: duration('Upper bound on the whole exchange, request start to last response byte (0 = none).').prefault('0'),
+    idle: duration('Longest silence allowed while streaming a body in either direction: a client that stops sending its request body gets 408 (`request_timeout`); a backend that stops reading it, or stops sending its response, 504 (`upstream_timeout`) or a cut response.').prefault('60s'),
+    total: duration('Upper bound on the whole exchange, request start to last response byte, connecting and retries included (0 = none).').prefault('0'),
     tunnel: duration(
       'Longest silence allowed in a WebSocket tunnel, both directions together (applications ping to stay under it); then both connections are closed and the tunnel recorded with termination `upstream_timeout`. 0 = none.',
     ).prefault('1h'),

@@ -17,7 +17,7 @@
  *   body larger than allowed  → 413 request_too_large
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type ErrorSpec } from '../../core/errors.js';
 import type { RequestContext } from '../context.js';
@@ -29,7 +29,7 @@ import { metrics } from '../metrics.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
-const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'TG_TOTAL_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'TG_TOTAL_TIMEOUT', 'TG_BACKEND_BODY_IDLE', 'ETIMEDOUT']);
 
 export class BodyTooLargeError extends Error {
   readonly code = 'TG_BODY_TOO_LARGE';
@@ -50,18 +50,60 @@ export class ClientAbortError extends Error {
   }
 }
 
-/** Counts request body bytes and stops past the limit. */
+/** The request body went silent for longer than `timeouts.idle`: the client stopped sending it, or the backend stopped reading it. */
+class BodyIdleError extends Error {
+  readonly code: 'TG_CLIENT_BODY_IDLE' | 'TG_BACKEND_BODY_IDLE';
+  constructor(ms: number, clientStalled: boolean) {
+    super(clientStalled ? `the client sent no request body for ${ms} ms (timeouts.idle)` : `the backend read no request body for ${ms} ms (timeouts.idle)`);
+    this.code = clientStalled ? 'TG_CLIENT_BODY_IDLE' : 'TG_BACKEND_BODY_IDLE';
+  }
+}
+
+/** Counts request body bytes, stops past the limit, and after `idleMs` without a byte. */
 class BodyMeter extends Transform {
   bytes = 0;
-  constructor(private readonly limit: number) {
+  private idle: NodeJS.Timeout | null = null;
+  constructor(
+    private readonly limit: number,
+    private readonly idleMs: number,
+    private readonly source: IncomingMessage,
+  ) {
     super();
+    if (idleMs > 0) {
+      this.idle = setTimeout(() => this.silent(), idleMs);
+      this.idle.unref();
+    }
+  }
+  private silent(): void {
+    this.idle = null;
+    // The source is paused while the backend is not reading (pipe's backpressure): then it is the backend that stalled.
+    this.destroy(new BodyIdleError(this.idleMs, this.source.readableFlowing !== false));
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.idle?.refresh();
     this.bytes += chunk.length;
     if (this.bytes > this.limit) cb(new BodyTooLargeError(this.limit));
     else cb(null, chunk);
   }
+  override _flush(cb: TransformCallback): void {
+    this.stopTimer();
+    cb();
+  }
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.stopTimer();
+    cb(err);
+  }
+  private stopTimer(): void {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
+  }
 }
+
+/**
+ * Errors that say nothing about the backend's health (our own limits, the
+ * client, undici refusing the request): they never count towards ejection.
+ */
+const NOT_THE_BACKEND = new Set(['TG_TOTAL_TIMEOUT', 'TG_BODY_TOO_LARGE', 'TG_CLIENT_ABORT', 'TG_CLIENT_BODY_IDLE', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_INVALID_ARG', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_ABORTED']);
 
 export interface ForwardDeps {
   requestIdHeader: string;
@@ -96,15 +138,15 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
   }
   ctx.event.attempts = 0;
   let body: BodyMeter | null = null;
+  const timeouts = pool.config.timeouts;
   if (hasBody) {
-    body = new BodyMeter(deps.maxBodySize);
+    body = new BodyMeter(deps.maxBodySize, timeouts.idle, req);
     req.pipe(body);
   } else {
     ctx.event.bytes_in = 0;
   }
   const retryable = !hasBody && IDEMPOTENT.has(method);
   const maxAttempts = 1 + (retryable ? pool.config.retries : 0);
-  const timeouts = pool.config.timeouts;
   const headers = backendRequestHeaders(req.rawHeaders, req.headers, {
     peerIp: ctx.peerIp,
     peerTrusted: ctx.peerTrusted,
@@ -119,6 +161,8 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
   let exclude: Set<Upstream> | null = null;
   let totalTimer: NodeJS.Timeout | null = null;
   let lastError: { code: string; message: string } | null = null;
+  /** The total timeout passed before the backend exchange began (still connecting): answered 504, the attempt is dropped when undici gets to it. */
+  let expired = false;
 
   const clearTotal = () => {
     if (totalTimer) clearTimeout(totalTimer);
@@ -127,7 +171,13 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
   if (timeouts.total > 0) {
     totalTimer = setTimeout(() => {
       totalTimer = null;
-      ctx.controller?.abort(new TotalTimeoutError(timeouts.total));
+      if (ctx.controller) {
+        ctx.controller.abort(new TotalTimeoutError(timeouts.total));
+        return;
+      }
+      // Connecting: undici has no handle to abort yet (onRequestStart comes once the socket is open).
+      expired = true;
+      deps.fail(ctx, ERRORS.UPSTREAM_TIMEOUT, `${new TotalTimeoutError(timeouts.total).message} while connecting to ${ctx.event.upstream ?? 'the backend'} (after ${ctx.event.attempts} attempt(s))`);
     }, timeouts.total);
   }
 
@@ -157,13 +207,38 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
         u.release();
       }
     };
+    const finish = (): void => {
+      release();
+      clearTotal();
+      ctx.controller = null;
+      if (ctx.clientGone) return; // the close handler records client_abort
+      ctx.event.termination = 'ok';
+      ctx.event.bytes_out = ctx.bytesOut;
+      if (body) ctx.event.bytes_in = body.bytes;
+      const last = held;
+      held = null;
+      deps.complete(ctx, (ok) => {
+        if (!ok) {
+          ctx.res.destroy();
+          return;
+        }
+        ctx.finished = true;
+        if (last) ctx.res.end(last);
+        else ctx.res.end();
+      });
+    };
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(controller) {
+        if (expired) {
+          controller.abort(new TotalTimeoutError(timeouts.total));
+          return;
+        }
         ctx.controller = controller;
         if (ctx.clientGone) controller.abort(new ClientAbortError());
       },
       onResponseStart(controller, statusCode, resHeaders: IncomingHttpHeaders) {
         if (statusCode < 200) return; // 1xx informational: not forwarded
+        if (expired) return;
         started = true;
         const ms = performance.now() - sentAt;
         ctx.event.upstream_status = statusCode;
@@ -178,7 +253,9 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
         ctx.event.status = statusCode;
         ctx.resHeaders = resHeaders;
         const cl = resHeaders['content-length'];
-        expectedLength = typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
+        // 204 and 304 have no body whatever their Content-Length says (RFC 9110 §8.6), nor has the answer to HEAD.
+        const bodiless = statusCode === 204 || statusCode === 304 || method === 'HEAD';
+        expectedLength = !bodiless && typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
         ctx.res.writeHead(statusCode, clientResponseHeaders(resHeaders, deps.requestIdHeader, ctx.event.request_id!));
       },
       onResponseData(controller, chunk) {
@@ -197,43 +274,41 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
         }
       },
       onResponseEnd() {
-        release();
-        clearTotal();
-        ctx.controller = null;
-        if (ctx.clientGone) return; // the close handler records client_abort
-        ctx.event.termination = 'ok';
-        ctx.event.bytes_out = ctx.bytesOut;
-        if (body) ctx.event.bytes_in = body.bytes;
-        const last = held;
-        held = null;
-        deps.complete(ctx, (ok) => {
-          if (!ok) {
-            ctx.res.destroy();
-            return;
-          }
-          ctx.finished = true;
-          if (last) ctx.res.end(last);
-          else ctx.res.end();
-        });
+        if (expired) {
+          release();
+          return;
+        }
+        finish();
       },
       onResponseError(_controller, err) {
+        const code = errCode(err);
+        // undici 7 (the last for Node 20) takes a 204/304 with a Content-Length for a truncated body;
+        // the response is complete (undici 8 accepts it the same way and only drops the connection).
+        if (started && code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && (ctx.event.upstream_status === 204 || ctx.event.upstream_status === 304) && ctx.bytesOut === 0) {
+          finish();
+          return;
+        }
         release();
         ctx.controller = null;
-        const code = errCode(err);
+        if (expired) {
+          // Answered 504 already; a server that could not be reached still counts against it.
+          if (!NOT_THE_BACKEND.has(code)) pool.reportFailure(u, failureKind(code));
+          return;
+        }
         if (body) ctx.event.bytes_in = body.bytes;
         if (ctx.clientGone || code === 'TG_CLIENT_ABORT') {
           clearTotal();
           return; // recorded by the close handler
         }
-        if (code === 'TG_BODY_TOO_LARGE') {
+        if (code === 'TG_BODY_TOO_LARGE' || code === 'TG_CLIENT_BODY_IDLE') {
           clearTotal();
           if (!started) {
-            deps.fail(ctx, ERRORS.REQUEST_TOO_LARGE, err.message);
+            deps.fail(ctx, code === 'TG_BODY_TOO_LARGE' ? ERRORS.REQUEST_TOO_LARGE : ERRORS.REQUEST_TIMEOUT, err.message);
             return;
           }
         }
         if (!started) {
-          if (code !== 'TG_TOTAL_TIMEOUT' && code !== 'TG_BODY_TOO_LARGE') pool.reportFailure(u, failureKind(code));
+          if (!NOT_THE_BACKEND.has(code)) pool.reportFailure(u, failureKind(code));
           lastError = { code, message: err.message };
           const canRetry = retryable && CONNECT_ERRORS.has(code) && (ctx.event.attempts ?? 0) < maxAttempts && code !== 'TG_TOTAL_TIMEOUT';
           if (canRetry) {
@@ -250,8 +325,8 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
         // The response had started: it cannot be completed. Close the connection
         // so the client sees a truncated response, not a complete wrong one.
         clearTotal();
-        if (code !== 'TG_TOTAL_TIMEOUT') pool.reportFailure(u, failureKind(code));
-        ctx.event.termination = TIMEOUT_ERRORS.has(code) ? 'upstream_timeout' : 'upstream_error';
+        if (!NOT_THE_BACKEND.has(code)) pool.reportFailure(u, failureKind(code));
+        ctx.event.termination = code === 'TG_CLIENT_BODY_IDLE' ? 'request_timeout' : TIMEOUT_ERRORS.has(code) ? 'upstream_timeout' : 'upstream_error';
         ctx.event.decision = 'error';
         ctx.event.reason = `${code}: ${err.message} (after response start)`;
         ctx.event.bytes_out = ctx.bytesOut - (held ? held.length : 0);

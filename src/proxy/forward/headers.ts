@@ -8,6 +8,12 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+/**
+ * Expectations are the proxy's to meet: Node answers `Expect: 100-continue`
+ * itself (and 417 to any other), so the backend gets the body without it
+ * (RFC 9110 §10.1.1).
+ */
+const MET_HERE = 'expect';
 /** Rebuilt by us for the backend. */
 const REBUILT = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'x-real-ip']);
 
@@ -56,7 +62,7 @@ export function backendRequestHeaders(rawHeaders: readonly string[], headers: In
       if (f.upgrade && (lower === 'upgrade' || lower === 'connection')) out.push(name, rawHeaders[i + 1]);
       continue;
     }
-    if (drop?.has(lower) || f.strip?.has(lower)) continue;
+    if (lower === MET_HERE || drop?.has(lower) || f.strip?.has(lower)) continue;
     // CGI, WSGI and PHP turn "X-Auth_User" into the same variable as "X-Auth-User".
     if (f.strip && lower.includes('_') && f.strip.has(lower.replace(/_/g, '-'))) continue;
     out.push(name, rawHeaders[i + 1]);

@@ -92,6 +92,11 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
 
   socket.on('error', () => {});
   const wanted = String(req.headers.upgrade ?? '').trim().toLowerCase();
+  /** What the client closing means for the attempt under way. */
+  let onClientClose: (() => void) | null = null;
+  socket.once('close', () => {
+    if (!closed) onClientClose?.();
+  });
   const attempt = (): void => {
     const u = pool.pick(pick, exclude);
     if (!u) {
@@ -107,9 +112,13 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
     const connectTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), timeouts.connect);
     let connected = false;
     let statusSeen = false;
+    /** This attempt failed to connect and was given up (retried or answered): its socket's later events mean nothing. */
+    let over = false;
     const finish = (termination: string, reason: string | null) => {
-      if (closed) return;
+      if (closed || over) return;
       closed = true;
+      over = true;
+      clearTimeout(connectTimer);
       u.release();
       e.termination = termination;
       if (reason) e.reason = reason;
@@ -207,12 +216,26 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
       }
       refused(status, responseHead, pending.subarray(end + 4));
     });
+    /** The backend closed (or failed) after connecting and before its answer: the client gets a 502. */
+    const closedBeforeAnswer = (reason: string): boolean => {
+      if (mode !== 'head' || statusSeen || !connected || closed || over) return false;
+      closed = true;
+      over = true;
+      u.release();
+      pool.reportFailure(u, 'reset');
+      up.destroy();
+      rejectUpgrade(socket, r.target, ERRORS.UPSTREAM_ERROR, reason, deps);
+      return true;
+    };
     up.on('end', () => {
+      if (closedBeforeAnswer('the backend closed the connection before answering the upgrade')) return;
       if (mode !== 'done') finish('ok', null);
     });
     up.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);
+      if (over) return;
       if (!connected && !closed) {
+        over = true;
         u.release();
         pool.reportFailure(u, err.code === 'UND_ERR_CONNECT_TIMEOUT' ? 'timeout' : 'connect');
         exclude.add(u);
@@ -224,17 +247,17 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
         rejectUpgrade(socket, r.target, err.code === 'UND_ERR_CONNECT_TIMEOUT' ? ERRORS.UPSTREAM_TIMEOUT : ERRORS.UPSTREAM_CONNECT, `${err.code ?? 'ERR'}: ${err.message}`, deps);
         return;
       }
+      if (closedBeforeAnswer(`${err.code ?? 'ERR'}: ${err.message} (before the backend answered the upgrade)`)) return;
       finish('upstream_error', `${err.code ?? 'ERR'}: ${err.message}`);
     });
     up.on('close', () => {
+      if (closedBeforeAnswer('the backend closed the connection before answering the upgrade')) return;
       if (mode !== 'done') finish('ok', null);
     });
-    socket.once('close', () => {
-      if (closed) return;
-      clearTimeout(connectTimer);
+    onClientClose = () => {
       if (!connected) finish('client_abort', 'client closed before the backend connection was established');
       else finish(statusSeen ? 'ok' : 'client_abort', statusSeen ? null : 'client closed before the backend answered the upgrade');
-    });
+    };
   };
   attempt();
 }
