@@ -59,6 +59,30 @@ test('HTTPS listener picks the certificate by SNI (exact, wildcard, default) and
     assert.ok(e.tls_cipher);
     const seen = backend.requests.at(-1)!;
     assert.equal(seen.headers['x-forwarded-proto'], 'https');
+
+    // Certificates renewed in place (as certbot does) are served after a reload; so are changed proxy limits.
+    selfSigned(dir, 'a', 'a-renewed.example.test', 'DNS:a.example.test');
+    selfSigned(dir, 'fallback', 'fallback-renewed.example.test', 'DNS:fallback.example.test');
+    const file = path.join(tg.dir, 'tollgate.yaml');
+    const yaml = await readFile(file, 'utf8');
+    await writeFile(file, `${yaml}\nproxy:\n  max_header_size: 1024\n`);
+    const reload = async () => (await adminFetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' })).status;
+    assert.equal(await reload(), 200);
+    assert.deepEqual(await httpsGet(tlsPort, 'a.example.test', 'tls-a2'), { status: 200, subject: 'a-renewed.example.test' });
+    assert.deepEqual(await httpsGet(tlsPort, 'other.test', 'tls-default2'), { status: 200, subject: 'fallback-renewed.example.test' });
+    assert.deepEqual(await httpsGet(tlsPort, 'x.apps.example.test', 'tls-wild2'), { status: 200, subject: 'wild.example.test' });
+    const bigStatus = await new Promise<number>((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port: tlsPort, servername: 'a.example.test', path: '/big-head', headers: { host: 'a.example.test', 'x-big': 'y'.repeat(2000) }, rejectUnauthorized: false, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+    });
+    assert.equal(bigStatus, 431, 'the new header limit applies to the kept listener');
+    // A certificate that cannot be read refuses the reload; the certificates in force stay.
+    await rm(a.key);
+    assert.equal(await reload(), 422);
+    assert.deepEqual(await httpsGet(tlsPort, 'a.example.test', 'tls-a3'), { status: 200, subject: 'a-renewed.example.test' });
   } finally {
     await tg.stop();
     await backend.close();

@@ -220,9 +220,10 @@ export class DataPlane {
     const oldPools = new Map(this.pools);
     let built: ReturnType<DataPlane['build']> | null = null;
     let removed: RunningListener[];
+    let keptInForce: () => void;
     try {
       built = this.build(config, oldPools, access);
-      removed = await this.openListeners(config);
+      ({ removed, keptInForce } = await this.openListeners(config));
     } catch (err) {
       // Refused: what was built for the new config goes (new pools, identity methods' key files
       // and JWKS, a new limiter's Redis); the routes, pools and listeners in force stay.
@@ -231,6 +232,7 @@ export class DataPlane {
       throw err;
     }
     const fresh = built.apply();
+    keptInForce();
     for (const p of fresh) await p.start();
     // Pools no longer used close once their in-flight requests finish.
     for (const p of oldPools.values()) void p.close();
@@ -240,13 +242,14 @@ export class DataPlane {
 
   /**
    * Opens the listeners `config` adds and returns the ones it removes (still
-   * open; the caller closes them once the new config is in force). A removed
+   * open; the caller closes them once the new config is in force), and what
+   * puts the kept ones' renewed certificates and settings in force. A removed
    * listener on the port of an added one (its TLS or name changed) is closed
    * first to free the port. When a listener cannot be opened (port taken,
    * certificate unreadable), those just opened are closed, those closed are
    * opened again, and the error is thrown: the listeners are as before.
    */
-  private async openListeners(config: Readonly<Config>): Promise<RunningListener[]> {
+  private async openListeners(config: Readonly<Config>): Promise<{ removed: RunningListener[]; keptInForce: () => void }> {
     const key = (l: { address: string; tls?: unknown; name: string }) => JSON.stringify(l);
     const wanted = new Map(config.listeners.map((l) => [key(l), l]));
     const kept: RunningListener[] = [];
@@ -255,6 +258,8 @@ export class DataPlane {
       if (wanted.delete(key(l.config))) kept.push(l);
       else removed.push(l);
     }
+    // Certificate files of the kept listeners are read first: one that cannot be read refuses the reload before anything opens.
+    const keptReady = kept.map((l) => l.prepare(config));
     const added: RunningListener[] = [];
     const closedEarly: RunningListener[] = [];
     try {
@@ -281,7 +286,7 @@ export class DataPlane {
       throw err;
     }
     this.listeners = [...kept, ...added];
-    return removed;
+    return { removed, keptInForce: () => keptReady.forEach((apply) => apply()) };
   }
 
   backends(): PoolSnapshot[] {

@@ -45,6 +45,13 @@ export interface RunningListener {
   config: ListenerConfig;
   server: http.Server;
   address: { host: string; port: number };
+  /**
+   * For a reload that keeps this listener: reads its certificate files again
+   * (renewed in place) and returns what puts them and `config.proxy`'s
+   * timeouts and header limit in force. Throws, changing nothing, when a file
+   * cannot be read.
+   */
+  prepare(config: Readonly<Config>): () => void;
   close(): Promise<void>;
 }
 
@@ -161,9 +168,22 @@ function classify(err: NodeJS.ErrnoException): ErrorSpec | null {
   return null;
 }
 
+/** The TLS side of a listener, read from its files: the SNI selector and the options of the default context. */
+function tlsSetup(t: NonNullable<ListenerConfig['tls']>): { sni: ReturnType<typeof createSniSelector>; clientCa: Buffer | undefined; context: tls.SecureContextOptions } {
+  const clientCa = t.client_ca ? readFileSync(t.client_ca) : undefined;
+  const sni = createSniSelector(t.certificates, clientCa);
+  const first = t.certificates[0];
+  return { sni, clientCa, context: { cert: readFileSync(first.cert), key: readFileSync(first.key), minVersion: t.min_version, ...(clientCa ? { ca: clientCa } : {}) } };
+}
+
+/** The headers timeout in force: never longer than the request timeout. */
+function headersTimeoutOf(p: Config['proxy']): number {
+  return Math.min(p.headers_timeout, p.request_timeout || p.headers_timeout);
+}
+
 export async function startListener(cfg: ListenerConfig, config: Readonly<Config>, h: ListenerHandlers): Promise<RunningListener> {
   const p = config.proxy;
-  const headersTimeout = Math.min(p.headers_timeout, p.request_timeout || p.headers_timeout);
+  let headersTimeout = headersTimeoutOf(p);
   const options: http.ServerOptions = {
     requestTimeout: p.request_timeout,
     headersTimeout,
@@ -178,19 +198,17 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
   };
   const scheme: 'http' | 'https' = cfg.tls ? 'https' : 'http';
   let server: http.Server;
+  let tlsNow: ReturnType<typeof tlsSetup> | null = null;
   if (cfg.tls) {
-    const clientCa = cfg.tls.client_ca ? readFileSync(cfg.tls.client_ca) : undefined;
-    const sni = createSniSelector(cfg.tls.certificates, clientCa);
-    const first = cfg.tls.certificates[0];
+    tlsNow = tlsSetup(cfg.tls);
     server = https.createServer({
       ...options,
-      cert: readFileSync(first.cert),
-      key: readFileSync(first.key),
-      minVersion: cfg.tls.min_version,
-      SNICallback: (name, cb) => cb(null, sni.select(name)),
+      ...tlsNow.context,
+      // Through tlsNow at call time, so a reload's renewed certificates serve new handshakes.
+      SNICallback: (name, cb) => cb(null, tlsNow!.sni.select(name)),
       // mTLS: ask for a client certificate; with `request`, an absent or unverified one is
       // left to the route's identities and policy (and recorded), not a handshake failure.
-      ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: cfg.tls.client_auth === 'require' } : {}),
+      ...(tlsNow.clientCa ? { requestCert: true, rejectUnauthorized: cfg.tls.client_auth === 'require' } : {}),
     });
   } else {
     server = http.createServer(options);
@@ -265,6 +283,22 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
     config: cfg,
     server,
     address: { host: addr.host, port },
+    prepare: (next) => {
+      const renewed = cfg.tls ? tlsSetup(cfg.tls) : null;
+      return () => {
+        if (renewed) {
+          tlsNow = renewed;
+          (server as https.Server).setSecureContext(renewed.context);
+        }
+        // Read by Node for each new connection (header limit) and by its periodic check (timeouts).
+        const q = next.proxy;
+        headersTimeout = headersTimeoutOf(q);
+        server.requestTimeout = q.request_timeout;
+        server.headersTimeout = headersTimeout;
+        server.keepAliveTimeout = q.keepalive_timeout;
+        (server as http.Server & { maxHeaderSize?: number }).maxHeaderSize = q.max_header_size;
+      };
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
