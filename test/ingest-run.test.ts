@@ -192,6 +192,34 @@ test('a store held by another program and no node running: ingest refuses with t
   }
 });
 
+test('a wrong format rejects every line: the summary says so, the next run skips the file and points to --reread, which reads it again; a --log-format no format reads is refused', { timeout: 60_000 }, async () => {
+  await withTempDir('tg-reread-', async (dir) => {
+    const storePath = path.join(dir, 'store.duckdb');
+    const cfg = path.join(dir, 'tollgate.yaml');
+    await writeFile(cfg, `listeners: [{ address: "127.0.0.1:0" }]\nstore: { path: ${JSON.stringify(storePath)} }\naudit: { spool: { dir: ${JSON.stringify(path.join(dir, 'spool'))} } }\n`);
+    const log = path.join(dir, 'access.log');
+    await writeFile(log, line(1) + line(2) + line(3));
+    const ingest = (...args: string[]) => run(process.execPath, [CLI, 'ingest', '-c', cfg, ...args, log]);
+    const wrong = await ingest('--format', 'nginx', '--log-format', '$remote_addr [$time_local] "$request" $status');
+    assert.match(wrong.stdout, /events\s+0/);
+    assert.match(wrong.stdout, /nothing was stored: every line was rejected.*--reread/s);
+    const skipped = await ingest('--format', 'nginx-combined');
+    assert.match(skipped.stdout, /already read, skipped; --reread reads them again/);
+    const again = JSON.parse((await ingest('--format', 'nginx-combined', '--reread', '--json')).stdout) as { events: number; rejected: number };
+    assert.deepEqual([again.events, again.rejected], [3, 0]);
+    assert.equal((await storedPaths(storePath)).length, 3);
+    for (const args of [['--format', 'nginx-combined', '--log-format', '$remote_addr'], ['--log-format', '$remote_addr']]) {
+      const refused = await ingest('--reread', '--stdout', ...args).then(
+        () => null,
+        (e: { code: number; stderr: string }) => e,
+      );
+      assert.equal(refused?.code, 1, args.join(' '));
+      assert.match(refused.stderr, /--log-format is only read by the custom formats \(--format haproxy, nginx, apache\)/);
+    }
+    await assert.rejects(run(process.execPath, [CLI, 'ingest', '-c', cfg, '--reread', '--follow', log]), /--reread reads files again/);
+  });
+});
+
 /** A store sink whose `failAt`-th commit fails (nothing of it stored), as a full disk or a kill would leave it. */
 function failingCommit(sink: DuckDbSink, failAt: number): EventSink {
   let commits = 0;

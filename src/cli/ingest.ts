@@ -20,6 +20,7 @@ interface IngestOpts {
   config?: string;
   format: string;
   logFormat?: string;
+  reread?: boolean;
   follow?: boolean;
   syslogUdp?: string;
   syslogTcp?: string;
@@ -40,6 +41,12 @@ function formatsHelp(): string {
 }
 
 function inputSpec(inputs: string[], o: IngestOpts): InputSpec {
+  const spec = inputKind(inputs, o);
+  if (o.reread && spec.kind !== 'paths') throw new IngestError('--reread reads files again; it does not apply to --follow, stdin, syslog or S3 inputs');
+  return spec;
+}
+
+function inputKind(inputs: string[], o: IngestOpts): InputSpec {
   if (o.syslogUdp || o.syslogTcp) {
     if (inputs.length) throw new IngestError('give either files or --syslog-udp/--syslog-tcp, not both');
     return { kind: 'syslog', udp: o.syslogUdp, tcp: o.syslogTcp, onListening: (p) => (o.quiet ? undefined : process.stderr.write(`syslog receiver listening:${p.udp ? ` udp ${p.udp}` : ''}${p.tcp ? ` tcp ${p.tcp}` : ''}\n`)) };
@@ -59,11 +66,11 @@ function inputSpec(inputs: string[], o: IngestOpts): InputSpec {
   return o.follow ? { kind: 'follow', args: inputs } : { kind: 'paths', args: inputs };
 }
 
-function printSummary(s: IngestSummary, out: NodeJS.WritableStream): void {
+function printSummary(s: IngestSummary, out: NodeJS.WritableStream, remembered: boolean): void {
   const lines = [
     `format      ${s.format === 'auto' ? 'not determined (nothing new to read)' : `${s.format}${s.formatDetected ? ' (detected)' : ''}`}`,
     `into        ${s.sink}`,
-    `inputs      ${s.inputs}${s.alreadyRead ? ` (+${s.alreadyRead} already read, skipped)` : ''}`,
+    `inputs      ${s.inputs}${s.alreadyRead ? ` (+${s.alreadyRead} already read, skipped; --reread reads them again)` : ''}`,
     `lines read  ${s.linesRead}${s.parsedInStore ? ` (${s.parsedInStore} parsed by the store itself)` : ''}`,
     `events      ${s.events}`,
     `skipped     ${s.skipped} (blank or not entries)`,
@@ -77,6 +84,9 @@ function printSummary(s: IngestSummary, out: NodeJS.WritableStream): void {
   if (s.samples.length) {
     lines.push('', `rejected lines (first ${s.samples.length}):`);
     for (const x of s.samples) lines.push(`  ${x.origin}:${x.line}: ${x.reason}: ${x.detail}`);
+  }
+  if (s.events === 0 && s.rejected > 0 && s.inputs > 0) {
+    lines.push('', remembered ? 'nothing was stored: every line was rejected. The files count as read; once --format (or --log-format) is right, run again with --reread.' : 'no event: every line was rejected; check --format (or --log-format).');
   }
   out.write(lines.join('\n') + '\n');
 }
@@ -114,6 +124,7 @@ export function registerIngest(program: Command): void {
     .option('--s3-region <region>', 'AWS region for s3:// inputs (default $AWS_REGION or us-east-1)')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// inputs (implies path-style addressing)')
     .option('--stdout', 'print the events as NDJSON to standard output and store nothing')
+    .option('--reread', 'read the files from their start even if they were read before (after a wrong --format rejected their lines); their events are stored again')
     .option('--registry <file>', 'where positions read are remembered (default: next to the store, <store>.ingest.json)')
     .option('--node <name>', 'recorded as `node` when the log does not name its load balancer')
     .option('--environment <env>', 'recorded as `environment`')
@@ -154,6 +165,7 @@ export function registerIngest(program: Command): void {
       try {
         summary = await runIngest({
           format: o.format,
+          reread: o.reread === true,
           parserOptions: { logFormat: o.logFormat, node: o.node, environment: o.environment, timezone: o.timezone },
           factories: ALL_FACTORIES,
           input,
@@ -173,7 +185,7 @@ export function registerIngest(program: Command): void {
       }
       const out = o.stdout ? process.stderr : process.stdout;
       if (o.json) out.write(JSON.stringify(summary) + '\n');
-      else if (!o.quiet) printSummary(summary, out);
+      else if (!o.quiet) printSummary(summary, out, registry !== null);
       // Some inputs could not be read: the others are stored, and a script learns it from the exit status.
       if (summary.inputErrors.length) {
         if (o.quiet) for (const x of summary.inputErrors) process.stderr.write(`tollgate: ${x.origin}: ${x.error}\n`);

@@ -112,6 +112,8 @@ export interface IngestOptions {
   sink: EventSink;
   /** Null for stdout (nothing stored, nothing remembered). */
   registry: Registry | null;
+  /** Files are read from their start whatever the registry says (after fixing a format that rejected every line); their events are stored again. */
+  reread?: boolean;
   signal: AbortSignal;
   /** Events per commit (default BATCH_EVENTS); smaller in tests to see several commits. */
   batchEvents?: number;
@@ -220,6 +222,11 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     const factory = o.factories.find((f) => f.format === format);
     if (!factory) throw new IngestError(`unknown format "${format}"; known: ${o.factories.map((f) => f.format).join(', ')}`);
     if (factory.needsLogFormat && !o.parserOptions.logFormat) throw new IngestError(`format ${format} needs --log-format with the log_format / log-format / LogFormat string`);
+    // A format string that would not be used is a mistake to say, not to ignore (every line would be read another way).
+    if (!factory.needsLogFormat && o.parserOptions.logFormat) {
+      const custom = o.factories.filter((f) => f.needsLogFormat).map((f) => f.format);
+      throw new IngestError(`--log-format is only read by the custom formats (--format ${custom.join(', ')}); ${detected ? `--format auto chose ${format}, which` : `--format ${format}`} has its own fixed layout`);
+    }
     // Several files of different formats (--format auto, each file detected): all are named.
     if (s.format === 'auto' || s.format === o.format) s.format = format;
     else if (!s.format.split(', ').includes(format)) s.format += `, ${format}`;
@@ -737,9 +744,14 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         const fileId = `${identity.dev}:${identity.ino}`;
         if (seen.has(fileId)) continue;
         seen.add(fileId);
+        const gzipFile = isGzipMagic(firstBytes);
+        if (o.reread) {
+          plan.push({ path, identity, size, from: 0, gzip: gzipFile });
+          continue;
+        }
         const resume = resumePoint(path, identity, size, firstBytes, stored);
         let { from, firstLine } = resume;
-        const gzip = isGzipMagic(firstBytes);
+        const gzip = gzipFile;
         let skipLines: number | undefined;
         if (!resume.known && o.registry) {
           // A log the registry knows under another inode (rotated with compress or copytruncate): its stored lines are skipped.
