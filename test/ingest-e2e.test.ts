@@ -224,5 +224,7 @@ backend be
   assert.deepEqual(viaHaproxy.map(key).sort(), expectHaproxy, 'haproxy syslog events = requests');
   // The sender's HOSTNAME names the load balancer, as the syslog header does in a file.
   assert.deepEqual([...new Set(viaHaproxy.map((e) => e.node))], ['lb-e2e']);
+  // And its process id (the TAG's haproxy[pid]), as the same header read from a file gives it.
+  assert.ok(viaHaproxy.every((e) => /^[1-9]\d*$/.test(String(e.extra?.pid))), JSON.stringify(viaHaproxy.map((e) => e.extra)));
   assert.deepEqual([...new Set((await storedEvents(path.join(dir, 'syslog-nginx.duckdb'))).map((e) => e.node))], [os.hostname()], 'NGINX sends its host name');
 });

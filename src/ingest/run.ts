@@ -314,7 +314,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
       if (secretHeaders.has(name)) h[key] = headerFilterFor(name, secretHeaders)(h[key]);
     }
   };
-  const parseLine = (p: LogParser, text: string, add: (e: AuditEvent) => void, sender: string | null = null): null | 'skip' | { reason: string; detail: string } => {
+  const parseLine = (p: LogParser, text: string, add: (e: AuditEvent) => void, sender: string | null = null, pid: string | null = null): null | 'skip' | { reason: string; detail: string } => {
     let r: ParseOutcome;
     try {
       r = p.parse(text);
@@ -332,6 +332,8 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     if (h !== null && secretHeaders.size) redactHeaders(h);
     // The syslog sender names the load balancer unless the line did (--node is only the fallback).
     if (sender !== null && (r.event.node === null || r.event.node === fallbackNode)) r.event.node = sender;
+    // And its process id, as a syslog header read from a file gives it (unless the line has its own).
+    if (pid !== null && r.event.extra?.pid === undefined) r.event.extra = { ...r.event.extra, pid };
     try {
       add(r.event);
       return null;
@@ -398,7 +400,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         reject('line_too_long', `${long} bytes; a line may have at most ${DEFAULT_MAX_LINE_BYTES} (the rest was not read)`, batch, i);
         continue;
       }
-      const r = parseLine(p, batch.lines[i], addToSink, senders ? senders[i] : null);
+      const r = parseLine(p, batch.lines[i], addToSink, senders ? senders[i] : null, batch.pids ? batch.pids[i] : null);
       if (r === 'skip') s.skipped++;
       else if (r) reject(r.reason, r.detail, batch, i);
     }
@@ -886,6 +888,7 @@ function withoutLinesBefore(batch: LineBatch, line: number): LineBatch {
   const skip = Math.min(batch.lines.length, line - batch.firstLine);
   const out: LineBatch = { ...batch, firstLine: batch.firstLine + skip, lines: batch.lines.slice(skip) };
   if (batch.senders) out.senders = batch.senders.slice(skip);
+  if (batch.pids) out.pids = batch.pids.slice(skip);
   if (batch.truncated) out.truncated = batch.truncated.filter((t) => t.index >= skip).map((t) => ({ index: t.index - skip, bytes: t.bytes }));
   return out;
 }

@@ -89,6 +89,8 @@ export interface LineBatch {
    * name its load balancer, as the syslog header does in a file.
    */
   senders?: (string | null)[];
+  /** Syslog: the sending process's id (PROCID, or the TAG's `[pid]`), kept as `extra.pid` as the syslog header in a file is. */
+  pids?: (string | null)[];
   /** Lines longer than the reader's limit (1 MiB), kept cut to it: their index in `lines` and their full length in bytes. */
   truncated?: { index: number; bytes: number }[];
 }

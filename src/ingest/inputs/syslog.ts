@@ -523,6 +523,7 @@ export class SyslogLineQueue implements AsyncIterable<LineBatch> {
   private queue: string[] = [];
   /** The sending host of each queued line (the message's HOSTNAME), in step with `queue`. */
   private senders: (string | null)[] = [];
+  private pids: (string | null)[] = [];
   private head = 0;
   private ended = false;
   private waiter: (() => void) | null = null;
@@ -544,14 +545,14 @@ export class SyslogLineQueue implements AsyncIterable<LineBatch> {
     if (this.ended || (this.filter && !this.filter(msg))) return;
     let body = msg.message;
     if (body.includes('\n')) {
-      for (const l of body.split('\n')) this.enqueue(l.endsWith('\r') ? l.slice(0, -1) : l, msg.hostname);
+      for (const l of body.split('\n')) this.enqueue(l.endsWith('\r') ? l.slice(0, -1) : l, msg.hostname, msg.procid);
     } else {
       if (body.endsWith('\r')) body = body.slice(0, -1);
-      this.enqueue(body, msg.hostname);
+      this.enqueue(body, msg.hostname, msg.procid);
     }
   };
 
-  private enqueue(line: string, sender: string | null): void {
+  private enqueue(line: string, sender: string | null, pid: string | null): void {
     if (line === '') return;
     if (this.queue.length - this.head >= this.maxQueued) {
       this.dropped++;
@@ -559,6 +560,7 @@ export class SyslogLineQueue implements AsyncIterable<LineBatch> {
     }
     this.queue.push(line);
     this.senders.push(sender);
+    this.pids.push(pid);
     this.wake();
   }
 
@@ -585,14 +587,16 @@ export class SyslogLineQueue implements AsyncIterable<LineBatch> {
         const end = Math.min(this.queue.length, this.head + this.batchLines);
         const lines = this.queue.slice(this.head, end);
         const senders = this.senders.slice(this.head, end);
+        const pids = this.pids.slice(this.head, end);
         this.head = end;
         if (this.head === this.queue.length || this.head > 65536) {
           this.queue = this.queue.slice(this.head);
           this.senders = this.senders.slice(this.head);
+          this.pids = this.pids.slice(this.head);
           this.head = 0;
         }
         for (const l of lines) this.offset += Buffer.byteLength(l) + 1;
-        const batch: LineBatch = { origin: 'syslog', firstLine: this.nextLine, lines, endOffset: this.offset, senders };
+        const batch: LineBatch = { origin: 'syslog', firstLine: this.nextLine, lines, endOffset: this.offset, senders, pids };
         this.nextLine += lines.length;
         yield batch;
         continue;
