@@ -98,6 +98,8 @@ test('compiler: LogFormat as written in httpd.conf', () => {
   assert.equal(unwrapLogFormat(String.raw`LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"" combined`), plain);
   assert.equal(unwrapLogFormat(String.raw`CustomLog "logs/access log" "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\""`), plain);
   assert.equal(unwrapLogFormat(String.raw`CustomLog logs/access_log combined`), 'combined');
+  // httpd reads single-quoted arguments too.
+  assert.equal(unwrapLogFormat(String.raw`LogFormat '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"' combined`), plain);
   assert.equal(unwrapLogFormat(String.raw`"%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\""`), plain);
   assert.equal(unwrapLogFormat(String.raw`%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"`), plain);
   assert.equal(unwrapLogFormat(plain), plain);

@@ -420,6 +420,12 @@ export function unwrapLogFormat(input: string): string {
       if (!q) throw new Error('LogFormat: unterminated quoted format');
       return configUnescape(q[1]);
     }
+    // httpd's configuration reader takes single quotes as well (ap_getword_conf).
+    if (s.startsWith("'")) {
+      const q = /^'((?:[^'\\]|\\.)*)'/.exec(s);
+      if (!q) throw new Error('LogFormat: unterminated quoted format');
+      return configUnescape(q[1]);
+    }
     return configUnescape(s.split(/\s+/)[0]);
   }
   // A whole format in quotes, with its inner quotes escaped as the config file has them.

@@ -147,15 +147,55 @@ export const CLFLOG =
  */
 function unconfig(raw: string): string {
   let s = raw.trim();
-  if (s.startsWith('log-format ')) s = s.slice(11).trim();
-  if (s.length >= 2 && s.startsWith('"') && s.endsWith('"')) s = s.slice(1, -1);
-  else if (s.length >= 2 && s.startsWith("'") && s.endsWith("'")) return s.slice(1, -1);
+  const keyword = /^log-format\s/.test(s);
+  if (keyword) s = s.slice(11).trim();
+  // As haproxy.cfg reads a line: quotes, backslash escapes, and a `#` outside them starts a comment.
+  // A bare format (no keyword, not one quoted string) is the format itself, escapes aside.
+  if (keyword || wholeQuoted(s)) return configWords(s);
   let out = '';
   for (let i = 0; i < s.length; i++) {
     if (s[i] === '\\' && i + 1 < s.length) out += s[++i];
     else out += s[i];
   }
   return out;
+}
+
+/** Whether `s` is one quoted haproxy.cfg word, followed by nothing but a comment. */
+function wholeQuoted(s: string): boolean {
+  const q = s[0];
+  if (q !== '"' && q !== "'") return false;
+  let j = 1;
+  for (; j < s.length && s[j] !== q; j++) if (q === '"' && s[j] === '\\') j++;
+  return j < s.length && /^\s*(?:#.*)?$/s.test(s.slice(j + 1));
+}
+
+/** The words of a haproxy.cfg line, unquoted and unescaped, joined by a space; a comment ends them. */
+function configWords(s: string): string {
+  const words: string[] = [];
+  let word: string | null = null;
+  let quote: string | null = null;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === '\\' && quote === '"' && i + 1 < s.length) word += s[++i];
+      else word += c;
+      continue;
+    }
+    if (c === '#') break;
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      if (word !== null) words.push(word);
+      word = null;
+      continue;
+    }
+    word ??= '';
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '\\' && i + 1 < s.length) word += s[++i];
+    else word += c;
+  }
+  if (quote) throw new Error(`log-format: unterminated ${quote}quoted${quote} string`);
+  if (word !== null) words.push(word);
+  return words.join(' ');
 }
 
 /** Compiles a log-format string; throws an Error naming the problem. */

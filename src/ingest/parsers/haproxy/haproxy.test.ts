@@ -103,6 +103,10 @@ test('log-format as written in haproxy.cfg (keyword, quotes, escaped spaces) com
   const a = compileFormat('%ci:%cp [%t] %ft %b/%s');
   const b = compileFormat('log-format "%ci:%cp\\ [%t]\\ %ft %b/%s"');
   assert.equal(a.source, b.source);
+  // A comment after the format, as haproxy.cfg allows, is not part of it; nor are the quotes of a whole quoted format.
+  assert.equal(compileFormat('    log-format "%ci:%cp [%t] %ft %b/%s"   # short form').source, a.source);
+  assert.equal(compileFormat('log-format %ci:%cp\\ [%t]\\ %ft\\ %b/%s # escaped spaces').source, a.source);
+  assert.equal(compileFormat('"%ci:%cp [%t] %ft %b/%s"  # quoted').source, a.source);
   assert.equal(compileFormat('%ci %ST %r').http, true);
   assert.equal(compileFormat('%ci:%cp [%t] %b/%s %Tt').http, false);
 });

@@ -110,10 +110,17 @@ export function unwrapLogFormat(input: string): { text: string; escape: NginxEsc
       escape = esc[1];
       s = s.slice(esc[0].length);
     }
-    if (s.endsWith(';')) s = s.slice(0, -1).trimEnd();
   }
-  if (!directive && !s.startsWith("'")) return { text: s, escape };
+  // Bare: the format itself, unless it is one quoted string as in nginx.conf (a format may begin with a quote of its own).
+  if (!directive && !s.startsWith("'") && !(s.startsWith('"') && wholeQuoted(s))) return { text: s, escape };
   return { text: configArguments(s), escape };
+}
+
+/** Whether `s` is one double-quoted nginx.conf string, followed by nothing but `;` and a comment. */
+function wholeQuoted(s: string): boolean {
+  let j = 1;
+  for (; j < s.length && s[j] !== '"'; j++) if (s[j] === '\\') j++;
+  return j < s.length && /^\s*;?\s*(?:#.*)?$/s.test(s.slice(j + 1));
 }
 
 /** NGINX configuration arguments (quoted or bare), concatenated as log_format does. */
@@ -126,6 +133,13 @@ function configArguments(s: string): string {
       i++;
       continue;
     }
+    // A comment runs to the end of its line; `;` ends the directive (what follows can only be comments).
+    if (c === '#') {
+      const eol = s.indexOf('\n', i);
+      i = eol === -1 ? s.length : eol + 1;
+      continue;
+    }
+    if (c === ';') break;
     if (c === "'" || c === '"') {
       let j = i + 1;
       for (; j < s.length && s[j] !== c; j++) {
@@ -140,7 +154,7 @@ function configArguments(s: string): string {
       continue;
     }
     let j = i;
-    while (j < s.length && !' \t\n\r'.includes(s[j])) j++;
+    while (j < s.length && !' \t\n\r;'.includes(s[j])) j++;
     out += s.slice(i, j);
     i = j;
   }

@@ -104,6 +104,13 @@ test('compiler: log_format as written in nginx.conf, quoted strings concatenated
   assert.deepEqual(unwrapLogFormat(NGINX_COMBINED), { text: NGINX_COMBINED, escape: 'default' });
   assert.deepEqual(unwrapLogFormat(`log_format j escape=json '{"a":"$msec"}';`), { text: '{"a":"$msec"}', escape: 'json' });
   assert.deepEqual(unwrapLogFormat(`log_format x "a \\"$status\\"" '$msec';`), { text: 'a "$status"$msec', escape: 'default' });
+  // Comments as nginx.conf has them, after a string or after the directive's `;`.
+  const commented = `    log_format x '$remote_addr [$time_local] '   # who and when\n                 '"$request" $status';  # what`;
+  assert.deepEqual(unwrapLogFormat(commented), { text: '$remote_addr [$time_local] "$request" $status', escape: 'default' });
+  // A bare format in double quotes, as the value of log_format, is unwrapped like one in single quotes...
+  assert.deepEqual(unwrapLogFormat(`"$remote_addr [$time_local] \\"$request\\" $status"`), { text: '$remote_addr [$time_local] "$request" $status', escape: 'default' });
+  // ...but a format that merely begins and ends with a quote of its own is the format.
+  assert.deepEqual(unwrapLogFormat(`"$request" $status "$http_referer"`), { text: '"$request" $status "$http_referer"', escape: 'default' });
   const lf = compileNginxFormat(conf);
   assert.equal(lf.fields.length, 8);
   assert.deepEqual(lf.fields.map((f) => f.quoted), [false, false, false, true, false, false, true, true]);
