@@ -49,6 +49,10 @@ test('detect: Caddy scores high on its own sample and low on others', () => {
   assert.ok(f.detect!(lines.slice(0, 14)) >= 0.9);
   for (const [name, sample] of Object.entries(FOREIGN)) assert.ok(f.detect!(sample) < 0.2, name);
   assert.equal(f.detect!([]), 0);
+  // A file that begins with Caddy's own start-up messages (other loggers) is still Caddy's.
+  const startup = Array.from({ length: 26 }, (_, i) => JSON.stringify({ level: 'info', ts: 1646861400.1 + i, logger: 'http', msg: 'enabling automatic HTTP->HTTPS redirects' }));
+  assert.ok(f.detect!([...startup, ...lines.slice(0, 14)]) >= 0.9);
+  assert.equal(f.detect!(startup), 0, 'only its own messages: nothing to judge by');
 });
 
 test('ts in every Caddy time_format', () => {

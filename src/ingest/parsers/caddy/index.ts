@@ -17,10 +17,12 @@ export const caddyFactories: ParserFactory[] = [
       for (const line of sample.slice(0, 50)) {
         const t = line.trim();
         if (t === '') continue;
+        // Caddy's own messages (other loggers in the same file) are skipped by the parser: not entries to judge by.
+        const o = t.startsWith('{') ? p.parse(line) : null;
+        if (o?.ok === 'skip') continue;
         entries++;
-        if (!t.startsWith('{') || !t.includes('"request"') || !t.includes('remote_ip')) continue;
-        const o = p.parse(line);
-        if (o.ok === true) ok += t.includes('"http.log.access') ? 1 : 0.8;
+        if (!t.includes('"request"') || !t.includes('remote_ip')) continue;
+        if (o?.ok === true) ok += t.includes('"http.log.access') ? 1 : 0.8;
       }
       return entries === 0 ? 0 : ok / entries;
     },
