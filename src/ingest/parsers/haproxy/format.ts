@@ -198,9 +198,26 @@ function configWords(s: string): string {
   return words.join(' ');
 }
 
+/** HAProxy's `option httpslog` (2.5+). */
+export const HTTPSLOG =
+  '%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r ' +
+  '%[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed] %[ssl_fc_sni]/%sslv/%sslc';
+
+/** The formats HAProxy 3.x predefines as variables, so a config can say log-format "${HAPROXY_HTTP_LOG_FMT} ...". */
+const PREDEFINED: Record<string, string> = { HAPROXY_HTTP_LOG_FMT: HTTPLOG, HAPROXY_HTTPS_LOG_FMT: HTTPSLOG, HAPROXY_TCP_LOG_FMT: TCPLOG };
+
+/** Expands the predefined format variables; any other `${VAR}` is the environment of the HAProxy process, unknown here. */
+function expandVariables(fmt: string): string {
+  return fmt.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    const known = PREDEFINED[name];
+    if (known === undefined) throw new Error(`log-format uses \${${name}}, a variable of the HAProxy process: give the format with it expanded (HAProxy's own \${HAPROXY_HTTP_LOG_FMT}, \${HAPROXY_HTTPS_LOG_FMT} and \${HAPROXY_TCP_LOG_FMT} are known)`);
+    return known;
+  });
+}
+
 /** Compiles a log-format string; throws an Error naming the problem. */
 export function compileFormat(raw: string): CompiledFormat {
-  const fmt = unconfig(raw);
+  const fmt = expandVariables(unconfig(raw));
   if (fmt.trim() === '') throw new Error('empty HAProxy log-format');
   const steps: Step[] = [];
   const vars: VarStep[] = [];
