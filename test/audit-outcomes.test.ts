@@ -93,7 +93,7 @@ describe('every outcome yields exactly one event with the right fields', () => {
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1', 'XFF from an untrusted peer is replaced, not trusted');
     assert.equal(seen.headers['x-forwarded-proto'], 'http');
     assert.equal(seen.headers['x-forwarded-host'], 'App.Test:8080');
-    assert.equal(seen.headers.forwarded, 'for=127.0.0.1;proto=http;host=App.Test:8080');
+    assert.equal(seen.headers.forwarded, 'for=127.0.0.1;proto=http;host="App.Test:8080"', 'a host with a port is a quoted-string (RFC 7239 §4)');
     assert.equal(seen.headers.traceparent, '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
     assert.equal(seen.headers.connection, 'keep-alive', 'hop-by-hop headers are the proxy’s own');
     assert.equal(seen.headers['x-hop'], undefined, 'headers named in Connection do not cross the proxy');

@@ -77,7 +77,8 @@ export function backendRequestHeaders(rawHeaders: readonly string[], headers: In
     out.push('x-forwarded-host', f.peerTrusted && typeof xfh === 'string' && xfh ? xfh : f.host);
   }
   let fwd = `for=${forwardedNode(f.peerIp)};proto=${f.scheme}`;
-  if (f.host && /^[A-Za-z0-9.:[\]-]+$/.test(f.host)) fwd += `;host=${f.host}`;
+  // A token as RFC 7239 §4 allows bare; a port's ':' or an IPv6 literal's brackets need quotes.
+  if (f.host && /^[A-Za-z0-9.-]+$/.test(f.host)) fwd += `;host=${f.host}`;
   else if (f.host) fwd += `;host="${f.host.replace(/["\\]/g, '')}"`;
   const prev = headers.forwarded;
   out.push('forwarded', f.peerTrusted && prev ? `${prev}, ${fwd}` : fwd);
