@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { WebSocketServer, WebSocket } from 'ws';
-import { startBackend, startTollgate, get, rawExchange, freePort, waitFor, sleep, merge, type Backend, type TestNode, adminFetch } from './helpers.js';
+import { startBackend, startTollgate, get, rawExchange, freePort, waitFor, sleep, merge, type Backend, type TestNode, adminFetch, oneEventFor } from './helpers.js';
 import type { AuditEvent } from '../src/core/event.js';
 
 let backend: Backend;
@@ -19,14 +19,9 @@ let tg: TestNode;
 let deadPort: number;
 let deadPort2: number;
 
-/** The one event of a request: waits for it, then fails if there is more than one. */
-async function eventFor(requestId: string, node: TestNode = tg): Promise<AuditEvent> {
-  const events = await waitFor(async () => {
-    const ev = await node.events({ request_id: requestId });
-    return ev.length ? ev : null;
-  }, `event ${requestId}`);
-  assert.equal(events.length, 1, `exactly one event for ${requestId}`);
-  return events[0];
+/** The one event of a request (on the shared node unless another is named). */
+function eventFor(requestId: string, node: TestNode = tg): Promise<AuditEvent> {
+  return oneEventFor(node, requestId);
 }
 
 before(async () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
-import { startBackend, startTollgate, get, freePort, waitFor, sleep, merge, adminFetch, type Backend, type TestNode } from './helpers.js';
+import { startBackend, startTollgate, get, freePort, waitFor, sleep, merge, adminFetch, oneEventFor, type Backend, type TestNode } from './helpers.js';
 import type { AuditEvent } from '../src/core/event.js';
 
 let backend: Backend;
@@ -18,13 +18,8 @@ let silentTls: net.Server;
 const silentSockets = new Set<net.Socket>();
 let tg: TestNode;
 
-async function eventFor(requestId: string): Promise<AuditEvent> {
-  const events = await waitFor(async () => {
-    const ev = await tg.events({ request_id: requestId });
-    return ev.length ? ev : null;
-  }, `event ${requestId}`);
-  assert.equal(events.length, 1, `exactly one event for ${requestId}`);
-  return events[0];
+function eventFor(requestId: string): Promise<AuditEvent> {
+  return oneEventFor(tg, requestId);
 }
 
 /** A raw request over its own connection; resolves with everything the proxy sent until it closed (or `waitMs`). */

@@ -229,6 +229,16 @@ export function rawExchange(port: number, data: string | Buffer, waitMs = 2000):
   });
 }
 
+/** The one event of a request on `node`: waits for it, then fails if there is more than one. */
+export async function oneEventFor(node: TestNode, requestId: string): Promise<AuditEvent> {
+  const events = await waitFor(async () => {
+    const ev = await node.events({ request_id: requestId });
+    return ev.length ? ev : null;
+  }, `event ${requestId}`);
+  if (events.length !== 1) throw new Error(`expected exactly one event for ${requestId}, found ${events.length}`);
+  return events[0];
+}
+
 export async function waitFor<T>(fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, what: string, timeoutMs = 10_000, everyMs = 25): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
