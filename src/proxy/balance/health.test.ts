@@ -30,7 +30,8 @@ async function backend(): Promise<TestBackend> {
 function pool(addresses: string[], healthCheck: Record<string, unknown>, onChange?: (c: Change) => void): BackendPool {
   const cfg: PoolConfig = PoolSchema.parse({
     servers: addresses.map((address) => ({ address })),
-    health_check: { interval: 25, timeout: 1000, healthy_threshold: 2, unhealthy_threshold: 3, ...healthCheck },
+    // A check never outlives its interval (health.ts): one long enough for a loaded CI machine (25 ms failed checks there).
+    health_check: { interval: 250, timeout: 250, healthy_threshold: 2, unhealthy_threshold: 3, ...healthCheck },
   });
   const p = new BackendPool('api', cfg, {
     onStateChange: (_pool, u, from, to, reason) => onChange?.({ address: u.address, from, to, reason }),
