@@ -318,6 +318,7 @@ describe('every outcome yields exactly one event with the right fields', () => {
     const early = await startBackend((_req, res) => res.end('answered early'));
     const node = await startTollgate({ app: [early.address] }, (c) => merge(c, { proxy: { request_timeout: '1s', headers_timeout: '1s' } }));
     try {
+      const sentAt = performance.now();
       const out = await new Promise<string>((resolve) => {
         let text = '';
         const sock = net.connect(node.proxyPort, '127.0.0.1', () =>
@@ -328,8 +329,10 @@ describe('every outcome yields exactly one event with the right fields', () => {
         sock.on('close', () => resolve(text));
         setTimeout(() => sock.destroy(), 6000);
       });
+      const closedAfter = performance.now() - sentAt;
       assert.match(out, /^HTTP\/1\.1 200 /);
       assert.equal([...out.matchAll(/^HTTP\/1\.1 /gm)].length, 1, 'no second answer');
+      assert.ok(closedAfter < 4000, `the proxy closed the connection (after ${Math.round(closedAfter)} ms), not the client's 6 s timer`);
       const e = await eventFor('req-early-answer', node);
       assert.equal(e.status, 200);
       await sleep(300);
@@ -358,6 +361,10 @@ describe('every outcome yields exactly one event with the right fields', () => {
         setTimeout(() => sock.destroy(), 3000);
       });
       assert.match(out, /^HTTP\/1\.1 431 /);
+      assert.equal([...out.matchAll(/^HTTP\/1\.1 /gm)].length, 1, 'one answer');
+      await sleep(300);
+      await node.flush();
+      assert.equal((await node.events({})).length, 1, 'one event for the one refused request');
     } finally {
       await node.stop();
     }

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
+import tls from 'node:tls';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -65,12 +66,33 @@ test('HTTPS listener picks the certificate by SNI (exact, wildcard, default) and
     selfSigned(dir, 'fallback', 'fallback-renewed.example.test', 'DNS:fallback.example.test');
     const file = path.join(tg.dir, 'tollgate.yaml');
     const yaml = await readFile(file, 'utf8');
-    await writeFile(file, `${yaml}\nproxy:\n  max_header_size: 1024\n`);
+    await writeFile(file, `${yaml}\nproxy:\n  max_header_size: 1024\n  headers_timeout: 1s\n`);
     const reload = async () => (await adminFetch(`${tg.admin}/api/v1/config/reload`, { method: 'POST' })).status;
     assert.equal(await reload(), 200);
     assert.deepEqual(await httpsGet(tlsPort, 'a.example.test', 'tls-a2'), { status: 200, subject: 'a-renewed.example.test' });
     assert.deepEqual(await httpsGet(tlsPort, 'other.test', 'tls-default2'), { status: 200, subject: 'fallback-renewed.example.test' });
     assert.deepEqual(await httpsGet(tlsPort, 'x.apps.example.test', 'tls-wild2'), { status: 200, subject: 'wild.example.test' });
+    // A client that sends no SNI gets the default context, renewed as well.
+    const noSni = await new Promise<string>((resolve, reject) => {
+      const sock = tls.connect({ host: '127.0.0.1', port: tlsPort, rejectUnauthorized: false }, () => {
+        resolve(String(sock.getPeerCertificate().subject?.CN ?? ''));
+        sock.destroy();
+      });
+      sock.on('error', reject);
+    });
+    assert.equal(noSni, 'fallback-renewed.example.test');
+    // The new headers timeout applies to the kept listener: a head that stops is answered 408 after about 1 s, not 10.
+    const slowHead = await new Promise<{ text: string; ms: number }>((resolve, reject) => {
+      const t0 = performance.now();
+      let text = '';
+      const sock = tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'a.example.test', rejectUnauthorized: false }, () => sock.write('GET /slow-head HTTP/1.1\r\nHost: a.example.test\r\n'));
+      sock.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      sock.on('error', reject);
+      sock.on('close', () => resolve({ text, ms: performance.now() - t0 }));
+      setTimeout(() => sock.destroy(), 8000);
+    });
+    assert.match(slowHead.text, /^HTTP\/1\.1 408 /, slowHead.text.slice(0, 100));
+    assert.ok(slowHead.ms < 6000, `408 after ${Math.round(slowHead.ms)} ms`);
     const bigStatus = await new Promise<number>((resolve, reject) => {
       const req = https.get({ host: '127.0.0.1', port: tlsPort, servername: 'a.example.test', path: '/big-head', headers: { host: 'a.example.test', 'x-big': 'y'.repeat(2000) }, rejectUnauthorized: false, agent: false }, (res) => {
         res.resume();

@@ -132,6 +132,7 @@ void test('query: values of configured params are replaced, everything else byte
     ['a[b][secret]=s', `a[b][secret]=${REDACTED}`],
     ['tokens[]=x&[token]=y', `tokens[]=x&[token]=${REDACTED}`],
     [`${'p'.repeat(200)}[token]=x`, `${'p'.repeat(200)}[token]=${REDACTED}`],
+    [`${'p'.repeat(200)}%5Btoken%5D=x`, `${'p'.repeat(200)}%5Btoken%5D=${REDACTED}`],
     [`a[${'x'.repeat(300)}][token]=s3cret`, `a[${'x'.repeat(300)}][token]=${REDACTED}`],
   ];
   for (const [input, want] of cases) assert.equal(r.query(input), want, input);

@@ -124,7 +124,7 @@ routes: [{ id: r, backend: p }]
 backends:
   p:
     servers: [{ address: "127.0.0.1:1" }]
-    health_check: { expect_status: ["300-200", "000-999", "200-299", 204, "2xx"] }
+    health_check: { expect_status: ["300-200", "000-999", "200-299", 204, "2xx", "050-200", "200-700"] }
   q:
     servers: [{ address: "127.0.0.1:2" }]
     health_check: { expect_status: [] }
@@ -133,6 +133,9 @@ backends:
   assert.match(msgs, /backends\.p\.health_check\.expect_status\[0\]: a range runs from its lower to its higher status/);
   assert.match(msgs, /backends\.p\.health_check\.expect_status\[1\]: a range runs/);
   assert.doesNotMatch(msgs, /expect_status\[[234]\]/);
+  // Each bound on its own.
+  assert.match(msgs, /backends\.p\.health_check\.expect_status\[5\]: a range runs/);
+  assert.match(msgs, /backends\.p\.health_check\.expect_status\[6\]: a range runs/);
   assert.match(msgs, /backends\.q\.health_check\.expect_status: /);
 });
 

@@ -4,6 +4,7 @@
  * shown to the client. Error responses carry the request id that is also in
  * the audit event, so a user's report can be found in the trail.
  */
+import { STATUS_CODES } from 'node:http';
 import type { Decision, Termination } from './event.js';
 
 export interface ErrorSpec {
@@ -40,4 +41,15 @@ export type ErrorName = keyof typeof ERRORS;
 /** Body of an error response: small, JSON, with the request id to quote. */
 export function errorBody(spec: ErrorSpec, requestId: string): string {
   return `{"error":{"code":"${spec.code}","message":"${spec.message}","request_id":"${requestId}"}}\n`;
+}
+
+/**
+ * A whole error response for a raw socket (a request Node's HTTP server never
+ * handed over, a refused upgrade): `body`, the headers given (CR/LF removed),
+ * and the connection closed after it.
+ */
+export function rawErrorResponse(status: number, body: string, headers: Readonly<Record<string, string>> = {}): string {
+  let extra = '';
+  for (const [k, v] of Object.entries(headers)) extra += `${k}: ${v.replace(/[\r\n]/g, '')}\r\n`;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${extra}Connection: close\r\n\r\n${body}`;
 }

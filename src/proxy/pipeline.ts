@@ -5,7 +5,7 @@
  * `clientError` per request the HTTP parser refused. See docs/architecture.md
  * for the lifecycle drawing with every error exit.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.js';
 import { emptyEvent, type AuditEvent } from '../core/event.js';
 import { requestId, uuidv7 } from '../core/ids.js';
 import { isoFromMs } from '../core/iso-time.js';
-import { ERRORS, errorBody, type ErrorSpec } from '../core/errors.js';
+import { ERRORS, errorBody, rawErrorResponse, type ErrorSpec } from '../core/errors.js';
 import { createClientIpResolver } from './identify/client-ip.js';
 import { normalizeIp } from '../core/ip.js';
 import { resolveRequestId, traceIdOf } from './identify/correlation.js';
@@ -410,9 +410,7 @@ export class Pipeline {
       e.request_id = requestId();
       const body = errorBody(spec, e.request_id);
       e.bytes_out = Buffer.byteLength(body);
-      response =
-        `HTTP/1.1 ${spec.status} ${STATUS_CODES[spec.status]}\r\nContent-Type: application/json\r\nContent-Length: ${e.bytes_out}\r\n` +
-        `Cache-Control: no-store\r\n${this.requestIdHeader}: ${e.request_id}\r\nConnection: close\r\n\r\n${body}`;
+      response = rawErrorResponse(spec.status, body, { [this.requestIdHeader]: e.request_id });
     }
     const target: RecordTarget = { event: e, startMs, recorded: false, reqHeaders: null, resHeaders: null };
     this.deps.recorder.record(target, response !== null ? (ok) => (ok ? respond!(response) : socket.destroy()) : null);

@@ -291,6 +291,7 @@ export async function startListener(cfg: ListenerConfig, config: Readonly<Config
           (server as https.Server).setSecureContext(renewed.context);
         }
         // Read by Node for each new connection (header limit) and by its periodic check (timeouts).
+        // The check's period stays as it started (checkingInterval: at most 1 s unless the timeout was 0), so a shorter timeout fires up to one period late.
         const q = next.proxy;
         headersTimeout = headersTimeoutOf(q);
         server.requestTimeout = q.request_timeout;

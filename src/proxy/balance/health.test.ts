@@ -150,6 +150,12 @@ describe('active health checks', () => {
     assert.equal(u.state(), 'unhealthy');
     assert.equal(u.lastCheck?.error, 'timeout after 40ms');
     assert.ok((u.lastCheck?.duration_ms ?? 0) >= 35, `duration ${u.lastCheck?.duration_ms}`);
+    await p.close();
+    // A check never outlives its interval: a longer timeout (the default 2 s with a short interval) becomes the interval.
+    const q = pool([b.address], { interval: 60, timeout: 1000 });
+    await q.start();
+    assert.equal(q.upstreams[0].lastCheck?.error, 'timeout after 60ms');
+    await q.close();
   });
 
   test('close() stops the checks', async () => {
@@ -159,7 +165,8 @@ describe('active health checks', () => {
     await waitFor(() => b.requests.length >= 3, 'a few checks');
     await p.close();
     const seen = b.requests.length;
-    await sleep(80);
+    // Longer than two intervals (250 ms): checks that went on would be seen.
+    await sleep(600);
     assert.equal(b.requests.length, seen);
     await p.close(); // idempotent
   });

@@ -182,7 +182,7 @@ export class HealthChecker {
       await res.body.dump({ limit: 64 * 1024, signal: ac.signal });
       return done(this.matches(res.statusCode), res.statusCode, null);
     } catch (err) {
-      return done(false, null, timedOut ? `timeout after ${this.cfg.timeout}ms` : errorText(err));
+      return done(false, null, timedOut ? `timeout after ${this.timeoutMs}ms` : errorText(err));
     } finally {
       clearTimeout(timer);
       t.inflight = null;

@@ -76,8 +76,9 @@ class BodyMeter extends Transform {
   }
   private silent(): void {
     this.idle = null;
-    // The source is paused while the backend is not reading (pipe's backpressure): then it is the backend that stalled.
-    this.destroy(new BodyIdleError(this.idleMs, this.source.readableFlowing !== false));
+    // The source is paused while the backend is not reading (pipe's backpressure), or has ended
+    // with bytes still waiting here for the backend: then it is the backend that stalled.
+    this.destroy(new BodyIdleError(this.idleMs, !this.source.readableEnded && this.source.readableFlowing !== false));
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.idle?.refresh();
@@ -200,6 +201,8 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
     let started = false;
     let held: Buffer | null = null;
     let expectedLength = -1;
+    /** The response cannot have a body (204, 304, the answer to HEAD). */
+    let bodiless = false;
     let released = false;
     const release = () => {
       if (!released) {
@@ -238,7 +241,6 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
       },
       onResponseStart(controller, statusCode, resHeaders: IncomingHttpHeaders) {
         if (statusCode < 200) return; // 1xx informational: not forwarded
-        if (expired) return;
         started = true;
         const ms = performance.now() - sentAt;
         ctx.event.upstream_status = statusCode;
@@ -254,7 +256,7 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
         ctx.resHeaders = resHeaders;
         const cl = resHeaders['content-length'];
         // 204 and 304 have no body whatever their Content-Length says (RFC 9110 §8.6), nor has the answer to HEAD.
-        const bodiless = statusCode === 204 || statusCode === 304 || method === 'HEAD';
+        bodiless = statusCode === 204 || statusCode === 304 || method === 'HEAD';
         expectedLength = !bodiless && typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
         ctx.res.writeHead(statusCode, clientResponseHeaders(resHeaders, deps.requestIdHeader, ctx.event.request_id!));
       },
@@ -273,18 +275,13 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
           ctx.res.once('drain', () => controller.resume());
         }
       },
-      onResponseEnd() {
-        if (expired) {
-          release();
-          return;
-        }
-        finish();
-      },
+      // An attempt past the total timeout is aborted in onRequestStart: only onResponseError follows.
+      onResponseEnd: finish,
       onResponseError(_controller, err) {
         const code = errCode(err);
         // undici 7 (the last for Node 20) takes a 204/304 with a Content-Length for a truncated body;
         // the response is complete (undici 8 accepts it the same way and only drops the connection).
-        if (started && code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && (ctx.event.upstream_status === 204 || ctx.event.upstream_status === 304) && ctx.bytesOut === 0) {
+        if (started && bodiless && code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && ctx.bytesOut === 0) {
           finish();
           return;
         }
@@ -310,7 +307,7 @@ export function forward(ctx: RequestContext, deps: ForwardDeps): void {
         if (!started) {
           if (!NOT_THE_BACKEND.has(code)) pool.reportFailure(u, failureKind(code));
           lastError = { code, message: err.message };
-          const canRetry = retryable && CONNECT_ERRORS.has(code) && (ctx.event.attempts ?? 0) < maxAttempts && code !== 'TG_TOTAL_TIMEOUT';
+          const canRetry = retryable && CONNECT_ERRORS.has(code) && (ctx.event.attempts ?? 0) < maxAttempts;
           if (canRetry) {
             (exclude ??= new Set()).add(u);
             metrics.retried(pool.name);

@@ -7,10 +7,9 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { ERRORS, errorBody, type ErrorSpec } from '../../core/errors.js';
+import { ERRORS, errorBody, rawErrorResponse, type ErrorSpec } from '../../core/errors.js';
 import type { AuditEvent } from '../../core/event.js';
 import type { BackendPool } from '../balance/pool.js';
 import { RequestPickContext } from '../balance/pick-context.js';
@@ -57,9 +56,7 @@ export function rejectUpgrade(socket: Duplex, t: RecordTarget, spec: ErrorSpec, 
       socket.destroy();
       return;
     }
-    let extra = '';
-    if (headers) for (const [k, v] of Object.entries(headers)) extra += `${k}: ${v.replace(/[\r\n]/g, '')}\r\n`;
-    socket.end(`HTTP/1.1 ${spec.status} ${http.STATUS_CODES[spec.status]}\r\nContent-Type: application/json\r\nContent-Length: ${e.bytes_out}\r\n${extra}Connection: close\r\n\r\n${body}`);
+    socket.end(rawErrorResponse(spec.status, body, { ...headers, [deps.requestIdHeader]: e.request_id ?? '' }));
   });
 }
 
@@ -168,7 +165,7 @@ export function tunnel(r: TunnelRequest, deps: TunnelDeps): void {
         if (status === 101) e.reason = `backend switched to another protocol than the one requested (${wanted})`;
         e.status = 502;
         const body = errorBody(ERRORS.UPSTREAM_ERROR, e.request_id ?? '');
-        relay(Buffer.from(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`));
+        relay(Buffer.from(rawErrorResponse(502, body, { [deps.requestIdHeader]: e.request_id ?? '' })));
         endAfterFlush('upstream_error');
         return;
       }
