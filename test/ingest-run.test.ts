@@ -20,6 +20,7 @@ import { DuckDbSink, type EventSink } from '../src/ingest/sinks.js';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { DuckDbStore } from '../src/store/duckdb/duckdb-store.js';
+import { createQueryFilter } from '../src/audit/redact.js';
 
 const run = promisify(execFile);
 
@@ -519,10 +520,10 @@ test('syslog: the sender names the node (over --node), frames that are not syslo
     const { createSocket } = await import('node:dgram');
     const udp = createSocket('udp4');
     const send = (text: string) => new Promise<void>((r) => udp.send(text, port, '127.0.0.1', () => r()));
-    await send(`<190>Nov 24 10:00:01 lb-a nginx: ${line(1).trimEnd()}`);
+    await send(`<190>Nov 24 10:00:01 lb-a nginx[4242]: ${line(1).trimEnd()}`);
     await send('garbage without a priority');
     await send(`<190>Nov 24 10:00:02 nginx: ${line(2).trimEnd()}`);
-    await send(`<190>1 2026-11-24T10:00:03Z lb-b nginx - - - ${line(3).trimEnd()}`);
+    await send(`<190>1 2026-11-24T10:00:03Z lb-b nginx 77 - - ${line(3).trimEnd()}`);
     udp.close();
     await sleep(400);
     stop.abort();
@@ -537,8 +538,33 @@ test('syslog: the sender names the node (over --node), frames that are not syslo
       (await storedEvents(storePath)).map((e) => [e.path, e.node]),
       [['/n/1', 'lb-a'], ['/n/2', 'fallback-node'], ['/n/3', 'lb-b']],
     );
+    // The sender's process id (the TAG's [pid], RFC 5424's PROCID) as extra.pid, as from a file.
+    assert.deepEqual(
+      (await storedEvents(storePath)).map((e) => e.extra?.pid ?? null),
+      ['4242', null, '77'],
+    );
   });
 });
+
+for (const [way, inStore] of [
+  ['line by line', { minBytes: Infinity }],
+  ['in the store', { minBytes: 0 }],
+] as const) {
+  test(`a secret parameter in a logged Referer's query is redacted (${way})`, { timeout: 30_000 }, async () => {
+    await withTempDir('tg-referer-', async (dir) => {
+      const log = path.join(dir, 'access.log');
+      const plain = line(2);
+      await writeFile(log, line(1).replace('"-" "', '"https://idp.example/cb?token=s3cret&state=1" "') + plain);
+      assert.notEqual(line(1).replace('"-" "', '"https://idp.example/cb?token=s3cret&state=1" "'), line(1), 'the test line has a Referer to replace');
+      const storePath = path.join(dir, 'store.duckdb');
+      const s = await ingestInto(storePath, { input: { kind: 'paths', args: [log] }, inStore, redactQuery: createQueryFilter(['token']) });
+      assert.equal(s.events, 2);
+      const refs = (await storedEvents(storePath)).map((e) => e.referer);
+      assert.ok(refs.includes('https://idp.example/cb?token=REDACTED&state=1'), JSON.stringify(refs));
+      assert.ok(!JSON.stringify(refs).includes('s3cret'));
+    });
+  });
+}
 
 test('headers named in audit.redact.headers are redacted in ingested events too, as in live traffic', { timeout: 30_000 }, async () => {
   await withTempDir('tg-redact-ingest-', async (dir) => {
@@ -547,9 +573,8 @@ test('headers named in audit.redact.headers are redacted in ingested events too,
     const storePath = path.join(dir, 'store.duckdb');
     const s = await ingestInto(storePath, {
       format: 'nginx',
-      parserOptions: { logFormat: '$remote_addr [$time_local] "$request" $status "$http_x_auth_token" "$http_authorization" "$http_x_trace_note"' },
+      parserOptions: { logFormat: '$remote_addr [$time_local] "$request" $status "$http_x_auth_token" "$http_authorization" "$http_x_trace_note"', redactHeaders: ['X-Auth-Token'] },
       input: { kind: 'paths', args: [log] },
-      redactHeaders: ['X-Auth-Token'],
     });
     assert.equal(s.events, 1);
     const [e] = await storedEvents(storePath);
@@ -572,8 +597,15 @@ for (const [way, inStore] of [
       const fifo = path.join(dir, 'pipe');
       await run('mkfifo', [fifo]);
       const writer = run('sh', ['-c', `printf '%s' "$1" > "$2"`, 'sh', line(9000) + line(9001), fifo]);
-      const s = await ingestFile([damaged, good, fifo, path.join(dir, 'missing.log')], path.join(dir, 'store.duckdb'), { inStore, batchEvents: 500 });
+      let last: IngestProgress | null = null;
+      const s = await ingestFile([damaged, good, fifo, path.join(dir, 'missing.log')], path.join(dir, 'store.duckdb'), {
+        inStore,
+        batchEvents: 500,
+        stopWhen: (p) => ((last = p), false),
+      });
       await writer;
+      const end = last as IngestProgress | null;
+      assert.ok(end !== null && end.totalBytes !== null && end.bytes === end.totalBytes, `progress ends at the total after a damaged input: ${JSON.stringify(end)}`);
       assert.deepEqual(
         s.inputErrors.map((x) => [path.basename(x.origin), /gzip|no such file/.test(x.error)]).sort(),
         [['a.log.gz', true], ['missing.log', true]],
@@ -747,7 +779,9 @@ test('--follow restarts: a caught-up copy compressed later is not read again; a 
     await appendFile(log, lines(19, 22));
     await rename(log, `${log}.2`);
     await writeFile(log, lines(23, 25));
-    assert.equal((await followUntil(store, [log, `${log}.2`], 7)).events, 7);
+    const both = await followUntil(store, [log, `${log}.2`], 7);
+    assert.equal(both.events, 7);
+    assert.equal(both.inputs, 2, 'the two followed files, and no catch-up of one of them');
     const paths = (await storedEvents(store)).map((e) => Number(e.path!.slice(3))).sort((x, y) => x - y);
     assert.deepEqual(paths, Array.from({ length: 25 }, (_, i) => i + 1), 'every line once');
   });

@@ -93,7 +93,7 @@ function printSummary(s: IngestSummary, out: NodeJS.WritableStream, remembered: 
 
 async function openSink(o: IngestOpts, config: Readonly<Config>): Promise<EventSink> {
   // The store's modules (DuckDB) load only for an ingest that needs them.
-  const { DuckDbSink, SpoolSink, StdoutSink, StoreBusyError } = await import('../ingest/sinks.js');
+  const { DuckDbSink, SpoolSink, StdoutSink, StoreBusyError, isIngestWriter } = await import('../ingest/sinks.js');
   if (o.stdout) return new StdoutSink();
   try {
     return await DuckDbSink.open(config.store.path);
@@ -102,7 +102,7 @@ async function openSink(o: IngestOpts, config: Readonly<Config>): Promise<EventS
     // A node is running: go through its spool; its loader stores the events. Only then: another
     // holder of the store (an analyst's duckdb, a second ingest) loads nothing from the spool.
     const { liveSpoolWriters } = await import('../audit/spool/writer.js');
-    const node = (await liveSpoolWriters(config.audit.spool.dir)).filter((w) => !w.writer.startsWith('ingest-'));
+    const node = (await liveSpoolWriters(config.audit.spool.dir)).filter((w) => !isIngestWriter(w.writer));
     if (!node.length) {
       throw new Error(`${err.message}. No Tollgate node writes to the spool ${config.audit.spool.dir}, so nothing would load the events from it: close the other program (or wait for the other ingest) and run again.`);
     }
@@ -166,14 +166,14 @@ export function registerIngest(program: Command): void {
         summary = await runIngest({
           format: o.format,
           reread: o.reread === true,
-          parserOptions: { logFormat: o.logFormat, node: o.node, environment: o.environment, timezone: o.timezone },
+          // Headers named in audit.redact.headers are redacted in ingested events too, as in live traffic.
+          parserOptions: { logFormat: o.logFormat, node: o.node, environment: o.environment, timezone: o.timezone, redactHeaders: config.audit.redact.headers },
           factories: ALL_FACTORIES,
           input,
           sink,
           registry,
           signal: abort.signal,
           redactQuery: createRedactor({ ...config.audit.redact, record_headers: config.audit.record_headers }).query,
-          redactHeaders: config.audit.redact.headers,
           onProgress: (p) => bar.update(p),
           onFormat: (format, detected, _scores, input) => {
             if (detected && !o.quiet && !o.json) process.stderr.write(`format: ${format}${input ? ` for ${input}` : ''} (detected from the first lines; use --format to choose)\n`);

@@ -4,6 +4,7 @@
  * normalization. Kept apart from schema.ts only for size; ConfigSchema wires
  * them in and they are documented from here like every other section.
  */
+import { isTimeZone } from '../core/time-zone.js';
 import { z } from 'zod';
 import { duration } from './primitives.js';
 
@@ -147,14 +148,7 @@ export const TimeWindowSchema = z
     tz: z
       .string()
       .default('UTC')
-      .refine((tz) => {
-        try {
-          new Intl.DateTimeFormat('en-US', { timeZone: tz });
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'unknown IANA time zone')
+      .refine(isTimeZone, 'unknown IANA time zone')
       .describe('IANA time zone, e.g. "Europe/Berlin".'),
   })
   .strict();

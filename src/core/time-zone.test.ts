@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ZoneOffsets, isTimeZone } from './time-zone.js';
+import { ZoneOffsets, isTimeZone, zoneOffsetsFor } from './time-zone.js';
 
 const local = (iso: string): number => Date.parse(iso + 'Z');
 const utc = (ms: number): string => new Date(ms).toISOString();
@@ -23,4 +23,9 @@ test('wall-clock times of a named zone to UTC, across both daylight-saving trans
   assert.equal(utc(new ZoneOffsets('UTC').toUtc(local('2026-11-24T10:00:00'))), '2026-11-24T10:00:00.000Z');
   assert.equal(isTimeZone('Europe/Berlin'), true);
   assert.equal(isTimeZone('Mars/Olympus_Mons'), false);
+});
+
+test('UTC, however named, needs no conversion: no offsets to look up', () => {
+  for (const z of [undefined, 'UTC', 'Etc/UTC', 'GMT', 'etc/gmt']) assert.equal(zoneOffsetsFor(z), null, String(z));
+  assert.equal(zoneOffsetsFor('Europe/Berlin')?.zone, 'Europe/Berlin');
 });

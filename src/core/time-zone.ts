@@ -39,10 +39,9 @@ export function isTimeZone(zone: string): boolean {
   }
 }
 
-/** A named zone's offset from UTC (ms, east positive) at the instant `utcMs`. */
-/** The zone a parser reads offset-less times in: null for UTC (nothing to convert). */
+/** The zone a parser reads offset-less times in: null for UTC, named or not (nothing to convert). */
 export function zoneOffsetsFor(zone: string | undefined): ZoneOffsets | null {
-  return zone ? new ZoneOffsets(zone) : null;
+  return zone && !/^(?:etc\/)?(?:utc|gmt)$/i.test(zone) ? new ZoneOffsets(zone) : null;
 }
 
 /** A wall-clock time (as epoch ms of the same fields in UTC) in `zone` to UTC; unchanged for UTC (null). */
@@ -58,6 +57,7 @@ export class ZoneOffsets {
     this.format = formatterFor(zone);
   }
 
+  /** This zone's offset from UTC (ms, east positive) at the instant `utcMs`. */
   offsetAt(utcMs: number): number {
     const q = Math.floor(utcMs / QUARTER_HOUR_MS);
     let off = this.cache.get(q);

@@ -27,7 +27,7 @@ import { FollowedFiles, followFile } from './inputs/follow.js';
 import { syslogBatches, type SyslogStats } from './inputs/syslog.js';
 import { FINGERPRINT_BYTES, fingerprintMatches, identifyFile, type FileIdentity, type Registry } from './registry.js';
 import type { EventSink, SinkCursor } from './sinks.js';
-import { headerFilterFor, redactUrlQuery, type QueryFilter } from '../audit/redact.js';
+import { redactUrlQuery, type QueryFilter } from '../audit/redact.js';
 
 /**
  * Events per commit. DuckDB inserts a batch with two threads, each writing
@@ -121,12 +121,6 @@ export interface IngestOptions {
   inStore?: { minBytes?: number; chunkBytes?: number };
   /** Redacts secret query parameters (audit.redact.query_params), as for live traffic. */
   redactQuery?: QueryFilter;
-  /**
-   * More header names to redact (audit.redact.headers, lower-case), as for
-   * live traffic; the always-redacted ones (Authorization, Cookie...) the
-   * parsers redact themselves.
-   */
-  redactHeaders?: readonly string[];
   onProgress?(p: IngestProgress): void;
   /** Said once the format is known (detected or given). */
   onFormat?(format: string, detected: boolean, scores: { format: string; score: number }[], input?: string): void;
@@ -306,14 +300,6 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
    * else why it was rejected.
    */
   const fallbackNode = o.parserOptions.node ?? null;
-  const secretHeaders: ReadonlySet<string> = new Set((o.redactHeaders ?? []).map((n) => n.trim().toLowerCase()));
-  /** Logged headers are `req.<name>` / `res.<name>` in `headers`. */
-  const redactHeaders = (h: Record<string, string>): void => {
-    for (const key of Object.keys(h)) {
-      const name = key.slice(key.indexOf('.') + 1);
-      if (secretHeaders.has(name)) h[key] = headerFilterFor(name, secretHeaders)(h[key]);
-    }
-  };
   const parseLine = (p: LogParser, text: string, add: (e: AuditEvent) => void, sender: string | null = null, pid: string | null = null): null | 'skip' | { reason: string; detail: string } => {
     let r: ParseOutcome;
     try {
@@ -328,8 +314,6 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
     if (q !== null && redact) r.event.query = redact(q);
     const ref = r.event.referer;
     if (ref !== null && redact) r.event.referer = redactUrlQuery(ref, redact);
-    const h = r.event.headers;
-    if (h !== null && secretHeaders.size) redactHeaders(h);
     // The syslog sender names the load balancer unless the line did (--node is only the fallback).
     if (sender !== null && (r.event.node === null || r.event.node === fallbackNode)) r.event.node = sender;
     // And its process id, as a syslog header read from a file gives it (unless the line has its own).
@@ -698,12 +682,18 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
    * gone or forbidden) is reported after the lines it gave, and the run goes
    * on. Store failures and everything else still end the run.
    */
-  const readInput = async (origin: string, read: () => Promise<void>): Promise<void> => {
+  const readInput = async (origin: string, read: () => Promise<void>, size?: number): Promise<void> => {
+    const base = baseBytes;
     try {
       await read();
     } catch (err) {
       // A failed commit (the store or spool refused the batch) is never blamed on the input.
       if (commitError || !isInputFailure(err)) throw err;
+      // What is left of it will not be read: its share of the progress is done.
+      if (size !== undefined) {
+        baseBytes = base + size;
+        bytesDone = Math.max(bytesDone, baseBytes);
+      }
       // The lines it gave before failing that wait for --format auto to decide are this input's: parsed now.
       if (!(err instanceof FormatUndetectedError)) {
         await detectNow().catch((again: unknown) => {
@@ -746,14 +736,13 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
         const fileId = `${identity.dev}:${identity.ino}`;
         if (seen.has(fileId)) continue;
         seen.add(fileId);
-        const gzipFile = isGzipMagic(firstBytes);
+        const gzip = isGzipMagic(firstBytes);
         if (o.reread) {
-          plan.push({ path, identity, size, from: 0, gzip: gzipFile });
+          plan.push({ path, identity, size, from: 0, gzip });
           continue;
         }
         const resume = resumePoint(path, identity, size, firstBytes, stored);
         let { from, firstLine } = resume;
-        const gzip = gzipFile;
         let skipLines: number | undefined;
         if (!resume.known && o.registry) {
           // A log the registry knows under another inode (rotated with compress or copytruncate): its stored lines are skipped.
@@ -796,7 +785,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestSummary> {
             },
             f.path,
           );
-        });
+        }, bytesToRead(f));
         if (signal.aborted) break;
       }
     } else if (input.kind === 'stdin') {

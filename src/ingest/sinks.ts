@@ -149,6 +149,14 @@ export class StoreBusyError extends Error {
   }
 }
 
+/** Spool writer streams of `tollgate ingest` runs begin so; a node's own are named otherwise. */
+const INGEST_WRITER_PREFIX = 'ingest-';
+
+/** Whether a spool writer stream is an ingest run's (not a node's). */
+export function isIngestWriter(writerId: string): boolean {
+  return writerId.startsWith(INGEST_WRITER_PREFIX);
+}
+
 /** Into a running node's spool: a writer stream of its own, fsynced before a batch counts as stored. */
 export class SpoolSink implements EventSink {
   readonly kind = 'spool';
@@ -158,7 +166,7 @@ export class SpoolSink implements EventSink {
     readonly description: string,
   ) {}
 
-  static async open(cfg: SpoolConfig, writerId = `ingest-${os.hostname()}-${process.pid}`): Promise<SpoolSink> {
+  static async open(cfg: SpoolConfig, writerId = `${INGEST_WRITER_PREFIX}${os.hostname()}-${process.pid}`): Promise<SpoolSink> {
     const spool = new SpoolWriter({ ...cfg, fsync: 'always', writerId, memoryBuffer: 0 });
     await spool.open();
     return new SpoolSink(spool, `the spool ${cfg.dir}/${writerId} (loaded by the running node)`);

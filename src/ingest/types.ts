@@ -56,6 +56,11 @@ export interface ParserOptions {
    * `wall`. Default: UTC.
    */
   timezone?: string;
+  /**
+   * More header names to redact (audit.redact.headers), as for live traffic;
+   * the always-redacted ones (Authorization, Cookie...) are redacted anyway.
+   */
+  redactHeaders?: readonly string[];
 }
 
 export interface ParserFactory {

@@ -271,10 +271,11 @@ async function openTail(file: string, opts: FollowOptions, offset: number, first
   }
 }
 
-async function currentIdentity(file: string): Promise<{ dev: string; ino: string } | null> {
+/** The file a path names now: its identity, and its inode's change time (a recycled inode has a new one). */
+async function currentIdentity(file: string): Promise<{ dev: string; ino: string; changed: string } | null> {
   try {
     const st = await stat(file, { bigint: true });
-    return { dev: String(st.dev), ino: String(st.ino) };
+    return { dev: String(st.dev), ino: String(st.ino), changed: String(st.ctimeNs) };
   } catch {
     return null;
   }
@@ -314,6 +315,8 @@ export async function* followFile(file: string, opts: FollowOptions): AsyncGener
     opts.onOpen?.({ path: file, identity: cur.identity, offset: cur.readPos });
     /** When the newest rotation was noticed (the grace period counts from there). */
     let rotatedSince: number | null = null;
+    /** The file (identity and change time) the path named when it was found to be another follower's. */
+    let takenSeen: string | null = null;
     const known = (id: { dev: string; ino: string }): boolean =>
       (cur !== null && cur.identity.dev === id.dev && cur.identity.ino === id.ino) || pending.some((t) => t.identity.dev === id.dev && t.identity.ino === id.ino);
 
@@ -342,13 +345,15 @@ export async function* followFile(file: string, opts: FollowOptions): AsyncGener
 
       // At the end of the current file: does the path name a file not seen yet (a rotation)?
       const now = await currentIdentity(file);
-      if (now !== null && !known(now)) {
+      if (now !== null && !known(now) && takenSeen !== `${now.dev}:${now.ino}:${now.changed}`) {
         const t = await openTail(file, { ...opts, expect: undefined }, 0, 1);
         // The path may have changed again between stat and open: keep whatever new file was opened.
         if (t && !known(t.identity) && !shared?.takenBy(me, t.identity)) {
           pending.push(t);
           rotatedSince = Date.now();
         } else {
+          // Another follower's file (rotated from its path): not opened again while the path names it unchanged.
+          if (t && t.identity.dev === now.dev && t.identity.ino === now.ino && shared?.takenBy(me, t.identity)) takenSeen = `${now.dev}:${now.ino}:${now.changed}`;
           await t?.fh.close();
         }
       }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseClfTime, parseClfTimeMs, parseEpochSeconds } from './common.js';
+import { parseClfTime, parseClfTimeMs, parseEpochSeconds, parseIsoTime } from './common.js';
 
 test('CLF times: the second read once is reused only for the same second and zone', () => {
   // Consecutive lines as a log has them: same second, other fractions, then another zone, then another second.
@@ -36,6 +36,13 @@ test('CLF times: the second read once is reused only for the same second and zon
   // In place, within a longer line.
   const line = 'x [10/Oct/2000:13:55:36.250 -0700] y';
   assert.equal(parseClfTimeMs(line, 3, line.indexOf(']')), Date.parse('2000-10-10T20:55:36.250Z'));
+});
+
+test('ISO times: impossible dates are refused, not rolled over', () => {
+  assert.equal(parseIsoTime('2024-02-29T10:00:00Z'), '2024-02-29T10:00:00.000Z');
+  assert.equal(parseIsoTime('2024-02-31T10:00:00Z'), null);
+  assert.equal(parseIsoTime('2023-02-29T10:00:00.5+01:00'), null);
+  assert.equal(parseIsoTime('2024-04-31T10:00:00Z'), null);
 });
 
 test('epoch seconds outside what a Date holds are no time, not an exception', () => {

@@ -137,6 +137,15 @@ function daysInMonth(year: number, month: number): number {
   return month === 1 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : DAYS_IN_MONTH[month];
 }
 
+/**
+ * Whether day `day` of month `month` (0-11) exists: Date.UTC and Date.parse
+ * roll impossible dates over (31 Feb becomes 2 or 3 Mar), so every time
+ * reader refuses them first.
+ */
+export function isCalendarDay(year: number, month: number, day: number): boolean {
+  return month >= 0 && month <= 11 && day >= 1 && day <= daysInMonth(year, month);
+}
+
 /** "dd/Mon/yyyy:hh:mm:ss" at s[from] and "±hhmm" at s[zone] as epoch ms; NaN when malformed. */
 function wholeSecondMs(s: string, from: number, zone: number): number {
   const day = digits(s, from, 2);
@@ -150,7 +159,7 @@ function wholeSecondMs(s: string, from: number, zone: number): number {
   if (month < 0 || Number.isNaN(day + year + hh + mm + ss + offset)) return NaN;
   // Impossible dates are refused, not rolled over (31/Feb is not 3/Mar). A second 60 is
   // a leap second: it reads as the next minute's first.
-  if (day < 1 || day > daysInMonth(year, month) || hh > 23 || mm > 59 || ss > 60) return NaN;
+  if (!isCalendarDay(year, month, day) || hh > 23 || mm > 59 || ss > 60) return NaN;
   return Date.UTC(year, month, day, hh, mm, ss) - offset;
 }
 
@@ -171,6 +180,7 @@ export const MAX_DATE_MS = 8.64e15;
 /** An ISO 8601 time with an offset or Z (as in ALB logs or JSON logs) to ISO UTC, or null. */
 export function parseIsoTime(s: string): string | null {
   if (s.length < 20 || s[4] !== '-' || s[10] !== 'T') return null;
+  if (!isCalendarDay(Number(s.slice(0, 4)), Number(s.slice(5, 7)) - 1, Number(s.slice(8, 10)))) return null;
   const t = Date.parse(s);
   return Number.isNaN(t) ? null : isoFromMs(t);
 }
@@ -414,4 +424,18 @@ export function parseRatio(parser: { parse(line: string): ParseOutcome }, sample
     if (o.ok === true) ok++;
   }
   return entries === 0 ? 0 : (ok / entries) * certainty;
+}
+
+/**
+ * Whether `s` is one quoted word of a config file (nginx.conf, haproxy.cfg)
+ * followed by nothing but `trailer` (a `;`, a `# comment`): the format given
+ * as the config file quotes it, not a format that merely begins with a quote
+ * of its own. Backslash escapes count inside double quotes.
+ */
+export function isWholeQuoted(s: string, quotes: string, trailer: RegExp): boolean {
+  const q = s[0];
+  if (q === undefined || !quotes.includes(q)) return false;
+  let j = 1;
+  for (; j < s.length && s[j] !== q; j++) if (q === '"' && s[j] === '\\') j++;
+  return j < s.length && trailer.test(s.slice(j + 1));
 }

@@ -65,6 +65,9 @@ test('time formats: %{sec}t, %{msec}t, %{usec}t, strftime with and without a zon
   assert.equal(ts('%{begin:%FT%T}t', '2024-03-12T10:15:32'), '2024-03-12T10:15:32.000Z');
   assert.equal(ts('%{end:%FT%T}t.%{end:msec_frac}t', '2024-03-12T10:15:32.750'), '2024-03-12T10:15:32.500Z');
   assert.equal(ts('%{%FT%T}t.%{usec_frac}t', '2024-03-12T10:15:32.123456'), '2024-03-12T10:15:32.123Z');
+  // An impossible date is refused, not rolled over into March.
+  const feb31 = custom('%h [%{%Y-%m-%d %H:%M:%S %z}t] "%r" %>s').parse('192.0.2.1 [2024-02-31 10:00:00 +0000] "GET / HTTP/1.1" 200');
+  assert.equal(feb31.ok === false && feb31.reason, 'bad_timestamp');
   const bad = custom('%h [%{%d/%b/%Y:%H:%M:%S %Z}t] "%r" %>s');
   const o = bad.parse('192.0.2.1 [12/Mar/2024:10:15:32 CET] "GET / HTTP/1.1" 200');
   assert.equal(o.ok === false && o.reason, 'bad_timestamp');

@@ -21,7 +21,7 @@ import {
   type LineFormat,
   type TimeReader,
 } from '../nginx/line-format.js';
-import { utcOffsetMs } from '../common.js';
+import { isCalendarDay, utcOffsetMs } from '../common.js';
 
 const S = spec;
 
@@ -387,7 +387,8 @@ function readStrftime(parts: readonly Part[], s: string, a: number, b: number): 
   if (!Number.isNaN(epoch)) return epoch;
   if (pm === 1 && hour < 12) hour += 12;
   else if (pm === 0 && hour === 12) hour = 0;
-  if (month < 0 || month > 11 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return NaN;
+  // Impossible dates are refused, not rolled over (31 Feb is not 2 Mar).
+  if (!isCalendarDay(year, month, day) || hour > 23 || minute > 59 || second > 60) return NaN;
   const t = yday > 0 ? Date.UTC(year, 0, yday, hour, minute, second) : Date.UTC(year, month, day, hour, minute, second);
   return t - offset;
 }
@@ -415,16 +416,11 @@ export function unwrapLogFormat(input: string): string {
       if (!arg) throw new Error('CustomLog: expected a file and a format');
       s = s.slice(arg[0].length);
     }
-    if (s.startsWith('"')) {
-      const q = /^"((?:[^"\\]|\\.)*)"/.exec(s);
+    // Double or single quotes: httpd's configuration reader takes both (ap_getword_conf).
+    if (s.startsWith('"') || s.startsWith("'")) {
+      const q = /^(["'])((?:(?!\1)[^\\]|\\.)*)\1/.exec(s);
       if (!q) throw new Error('LogFormat: unterminated quoted format');
-      return configUnescape(q[1]);
-    }
-    // httpd's configuration reader takes single quotes as well (ap_getword_conf).
-    if (s.startsWith("'")) {
-      const q = /^'((?:[^'\\]|\\.)*)'/.exec(s);
-      if (!q) throw new Error('LogFormat: unterminated quoted format');
-      return configUnescape(q[1]);
+      return configUnescape(q[2]);
     }
     return configUnescape(s.split(/\s+/)[0]);
   }

@@ -70,6 +70,8 @@ test('ts in every Caddy time_format', () => {
     ['2022/03/09 21:30:01', '2022-03-09T21:30:01.000Z'], // wall (no zone: UTC)
     ['2022/03/09 21:30:01.524', at], // wall_milli
     ['2022/03/09 21:30:01.524102400', at], // wall_nano
+    ['2022/02/31 21:30:01', null], // wall, an impossible date: refused, not 3 March
+    ['2022-02-31T21:30:01Z', null],
     ['yesterday', null],
     [-5, null],
     [null, null],

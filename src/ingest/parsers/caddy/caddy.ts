@@ -4,7 +4,7 @@
  * loggers writing to the same file (Caddy's own messages) are skipped.
  */
 import type { AuditEvent } from '../../../core/event.js';
-import { httpVersionOf, ingestedEvent, isoFromMs, parseClfTime, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
+import { httpVersionOf, ingestedEvent, isCalendarDay, isoFromMs, parseClfTime, parseEpochSeconds, parseIsoTime, reject, SKIP } from '../common.js';
 import { localToUtc, zoneOffsetsFor, type ZoneOffsets } from '../../../core/time-zone.js';
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { cipherSuiteName, tlsVersionName } from './tls.js';
@@ -30,6 +30,7 @@ export function caddyTime(v: unknown, zone: ZoneOffsets | null = null): string |
   else if (typeof v === 'string') {
     const wall = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(v);
     if (wall) {
+      if (!isCalendarDay(Number(wall[1]), Number(wall[2]) - 1, Number(wall[3]))) return null;
       const ms = Date.parse(`${wall[1]}-${wall[2]}-${wall[3]}T${wall[4]}Z`);
       return Number.isNaN(ms) ? null : isoFromMs(localToUtc(ms, zone));
     }

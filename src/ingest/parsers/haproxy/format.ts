@@ -6,6 +6,8 @@
  * httplog, tcplog, httplog clf) are compiled from their documented strings.
  */
 
+import { isWholeQuoted } from '../common.js';
+
 /** How a variable's text is delimited in a line. */
 export const enum Shape {
   /** Runs to the next space or literal (names, numbers, flags). */
@@ -151,22 +153,13 @@ function unconfig(raw: string): string {
   if (keyword) s = s.slice(11).trim();
   // As haproxy.cfg reads a line: quotes, backslash escapes, and a `#` outside them starts a comment.
   // A bare format (no keyword, not one quoted string) is the format itself, escapes aside.
-  if (keyword || wholeQuoted(s)) return configWords(s);
+  if (keyword || isWholeQuoted(s, `"'`, /^\s*(?:#.*)?$/s)) return configWords(s);
   let out = '';
   for (let i = 0; i < s.length; i++) {
     if (s[i] === '\\' && i + 1 < s.length) out += s[++i];
     else out += s[i];
   }
   return out;
-}
-
-/** Whether `s` is one quoted haproxy.cfg word, followed by nothing but a comment. */
-function wholeQuoted(s: string): boolean {
-  const q = s[0];
-  if (q !== '"' && q !== "'") return false;
-  let j = 1;
-  for (; j < s.length && s[j] !== q; j++) if (q === '"' && s[j] === '\\') j++;
-  return j < s.length && /^\s*(?:#.*)?$/s.test(s.slice(j + 1));
 }
 
 /** The words of a haproxy.cfg line, unquoted and unescaped, joined by a space; a comment ends them. */
@@ -199,18 +192,27 @@ function configWords(s: string): string {
 }
 
 /** HAProxy's `option httpslog` (2.5+). */
-export const HTTPSLOG =
+const HTTPSLOG =
   '%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r ' +
   '%[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed] %[ssl_fc_sni]/%sslv/%sslc';
 
+/** HAProxy's `option tcplog clf` (3.0+). */
+const TCP_CLFLOG = '%{+Q}o %{-Q}ci - - [%T] "TCP " 000 %B "" "" %cp %ms %ft %b %s %Th %Tw %Tc %Tt %U %ts-- %ac %fc %bc %sc %rc %sq %bq "" "" ';
+
 /** The formats HAProxy 3.x predefines as variables, so a config can say log-format "${HAPROXY_HTTP_LOG_FMT} ...". */
-const PREDEFINED: Record<string, string> = { HAPROXY_HTTP_LOG_FMT: HTTPLOG, HAPROXY_HTTPS_LOG_FMT: HTTPSLOG, HAPROXY_TCP_LOG_FMT: TCPLOG };
+const PREDEFINED: Record<string, string> = {
+  HAPROXY_HTTP_LOG_FMT: HTTPLOG,
+  HAPROXY_HTTP_CLF_LOG_FMT: CLFLOG,
+  HAPROXY_HTTPS_LOG_FMT: HTTPSLOG,
+  HAPROXY_TCP_LOG_FMT: TCPLOG,
+  HAPROXY_TCP_CLF_LOG_FMT: TCP_CLFLOG,
+};
 
 /** Expands the predefined format variables; any other `${VAR}` is the environment of the HAProxy process, unknown here. */
 function expandVariables(fmt: string): string {
   return fmt.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
     const known = PREDEFINED[name];
-    if (known === undefined) throw new Error(`log-format uses \${${name}}, a variable of the HAProxy process: give the format with it expanded (HAProxy's own \${HAPROXY_HTTP_LOG_FMT}, \${HAPROXY_HTTPS_LOG_FMT} and \${HAPROXY_TCP_LOG_FMT} are known)`);
+    if (known === undefined) throw new Error(`log-format uses \${${name}}, a variable of the HAProxy process: give the format with it expanded (HAProxy's own: ${Object.keys(PREDEFINED).map((k) => `\${${k}}`).join(', ')})`);
     return known;
   });
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { goldenSuite, parserConformance, readLines, sourceDirOf } from '../golden.js';
 import type { LogParser } from '../../types.js';
 import { haproxyFactories } from './index.js';
-import { compileFormat, HTTPLOG, TCPLOG } from './format.js';
+import { compileFormat, CLFLOG, HTTPLOG, TCPLOG } from './format.js';
 import { haproxyTermination, HaproxyParser, unhash } from './parser.js';
 import { syslogHeader } from './syslog.js';
 
@@ -111,6 +111,8 @@ test('log-format as written in haproxy.cfg (keyword, quotes, escaped spaces) com
   assert.equal(compileFormat('log-format "${HAPROXY_HTTP_LOG_FMT}"').source, compileFormat(HTTPLOG).source);
   assert.equal(compileFormat('log-format "${HAPROXY_TCP_LOG_FMT} %[var(txn.x)]"').source, `${TCPLOG} %[var(txn.x)]`);
   assert.ok(compileFormat('${HAPROXY_HTTPS_LOG_FMT}').http);
+  assert.equal(compileFormat('log-format "${HAPROXY_HTTP_CLF_LOG_FMT}"').source, compileFormat(CLFLOG).source);
+  assert.equal(compileFormat('log-format "${HAPROXY_TCP_CLF_LOG_FMT}"').http, false);
   assert.throws(() => compileFormat('log-format "${MY_FMT}"'), /\$\{MY_FMT\}, a variable of the HAProxy process/);
   assert.equal(compileFormat('%ci %ST %r').http, true);
   assert.equal(compileFormat('%ci:%cp [%t] %b/%s %Tt').http, false);

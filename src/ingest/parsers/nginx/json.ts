@@ -10,7 +10,7 @@
  */
 import type { LogParser, ParseOutcome, ParserOptions } from '../../types.js';
 import { SKIP, ingestedEvent, reject, unescapeLogString } from '../common.js';
-import { Fail, Sink, anyTime, apply, field, finish, isBlank, newState, resetState, spec, type Field, type FieldSpec, type Finisher, type LineState } from './line-format.js';
+import { Fail, Sink, anyTime, apply, configuredHeaders, field, finish, isBlank, newState, resetState, spec, withConfiguredRedaction, type Field, type FieldSpec, type Finisher, type LineState } from './line-format.js';
 import { nginxVariable } from './log-format.js';
 import type { AuditEvent } from '../../../core/event.js';
 
@@ -103,8 +103,11 @@ export class NginxJsonParser implements LogParser {
   private readonly st: LineState = newState();
   private readonly fin: Finisher;
 
+  private readonly configured: ReadonlySet<string>;
+
   constructor(opts: ParserOptions) {
     this.fin = { node: opts.node ?? null, environment: opts.environment ?? null, zone: null }; // NGINX writes every time with its offset
+    this.configured = configuredHeaders(opts);
   }
 
   parse(line: string): ParseOutcome {
@@ -152,7 +155,7 @@ export class NginxJsonParser implements LogParser {
       if (isCatalogField(joined)) s = joined;
     }
     if (s.sink === Sink.Extra || s.key === '') s = { ...s, key: full };
-    f = field(`"${full}"`, s);
+    f = field(`"${full}"`, withConfiguredRedaction(s, this.configured));
     // A log with ever-new keys must not grow the cache without bound.
     if (this.fields.size < MAX_KEYS) this.fields.set(full, f);
     return f;

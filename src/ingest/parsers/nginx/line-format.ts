@@ -137,6 +137,22 @@ export function headerSpec(direction: 'req' | 'res', name: string): FieldSpec {
   return spec(direction === 'req' ? Sink.ReqHeader : Sink.ResHeader, { key: `${direction}.${n}`, redact: ALWAYS_REDACTED_HEADERS.includes(n) ? headerFilterFor(n) : null });
 }
 
+/**
+ * A field as `audit.redact.headers` (`configured`: lower-case names) asks:
+ * a header field it names is redacted as live traffic's is. Decided once per
+ * field, when a parser is made, not per line.
+ */
+export function withConfiguredRedaction<T extends FieldSpec>(f: T, configured: ReadonlySet<string>): T {
+  if ((f.sink !== Sink.ReqHeader && f.sink !== Sink.ResHeader) || f.redact !== null) return f;
+  const name = f.key.slice(f.key.indexOf('.') + 1);
+  return configured.has(name) ? { ...f, redact: headerFilterFor(name, configured) } : f;
+}
+
+/** `ParserOptions.redactHeaders` as the set withConfiguredRedaction takes. */
+export function configuredHeaders(opts: ParserOptions): ReadonlySet<string> {
+  return new Set((opts.redactHeaders ?? []).map((n) => n.trim().toLowerCase()));
+}
+
 /** A cookie's value kept in `extra`: only that it was sent. */
 export function cookieSpec(key: string): FieldSpec {
   return spec(Sink.Extra, { key, redact: redactFilter });
@@ -769,11 +785,13 @@ export class LineParser implements LogParser {
   constructor(
     readonly format: string,
     readonly source: string,
-    private readonly lf: LineFormat,
+    private lf: LineFormat,
     opts: ParserOptions,
   ) {
     this.fin = { node: opts.node ?? null, environment: opts.environment ?? null, zone: zoneOffsetsFor(opts.timezone) };
-    this.sql = compileLineSql(lf, source, this.fin);
+    const configured = configuredHeaders(opts);
+    if (configured.size) this.lf = { ...lf, fields: lf.fields.map((f) => withConfiguredRedaction(f, configured)) };
+    this.sql = compileLineSql(this.lf, source, this.fin);
   }
 
   parse(line: string): ParseOutcome {

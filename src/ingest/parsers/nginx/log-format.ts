@@ -20,6 +20,7 @@ import {
   type FieldSpec,
   type LineFormat,
 } from './line-format.js';
+import { isWholeQuoted } from '../common.js';
 
 const S = spec;
 
@@ -112,15 +113,8 @@ export function unwrapLogFormat(input: string): { text: string; escape: NginxEsc
     }
   }
   // Bare: the format itself, unless it is one quoted string as in nginx.conf (a format may begin with a quote of its own).
-  if (!directive && !s.startsWith("'") && !(s.startsWith('"') && wholeQuoted(s))) return { text: s, escape };
+  if (!directive && !s.startsWith("'") && !isWholeQuoted(s, '"', /^\s*;?\s*(?:#.*)?$/s)) return { text: s, escape };
   return { text: configArguments(s), escape };
-}
-
-/** Whether `s` is one double-quoted nginx.conf string, followed by nothing but `;` and a comment. */
-function wholeQuoted(s: string): boolean {
-  let j = 1;
-  for (; j < s.length && s[j] !== '"'; j++) if (s[j] === '\\') j++;
-  return j < s.length && /^\s*;?\s*(?:#.*)?$/s.test(s.slice(j + 1));
 }
 
 /** NGINX configuration arguments (quoted or bare), concatenated as log_format does. */

@@ -180,3 +180,18 @@ test('variables named like Object.prototype members are unknown variables, kept 
   // __proto__ too: assigned into a plain object it would set the prototype and vanish.
   if (o.ok === true) assert.equal(serializeEvent(o.event).match(/"extra":(\{[^}]*\})/)?.[1], '{"constructor":"a","tostring":"b","hasownproperty":"c","__proto__":"d"}');
 });
+
+test('audit.redact.headers (ParserOptions.redactHeaders): a configured header is redacted by the text and the JSON parsers, others kept', () => {
+  const opts = { redactHeaders: ['X-Auth-Token'] };
+  const text = factory('nginx').create({ ...opts, logFormat: '$remote_addr [$time_local] "$request" $status "$http_x_auth_token" "$http_x_trace_note"' });
+  const t = text.parse('192.0.2.1 [24/Nov/2026:10:00:00 +0000] "GET /a HTTP/1.1" 200 "s3cr3t" "fine"');
+  assert.ok(t.ok === true, JSON.stringify(t));
+  assert.deepEqual(t.event.headers, { 'req.x-auth-token': 'REDACTED', 'req.x-trace-note': 'fine' });
+  const json = factory('nginx-json').create(opts);
+  const j = json.parse('{"time_local":"24/Nov/2026:10:00:00 +0000","remote_addr":"192.0.2.1","request":"GET /a HTTP/1.1","status":200,"http_x_auth_token":"s3cr3t","http_x_trace_note":"fine"}');
+  assert.ok(j.ok === true, JSON.stringify(j));
+  assert.deepEqual(j.event.headers, { 'req.x-auth-token': 'REDACTED', 'req.x-trace-note': 'fine' });
+  // Without the option, the same header is kept (it is no secret by itself).
+  const plain = factory('nginx-json').create({}).parse('{"time_local":"24/Nov/2026:10:00:00 +0000","remote_addr":"192.0.2.1","request":"GET /a HTTP/1.1","status":200,"http_x_auth_token":"s3cr3t"}');
+  assert.ok(plain.ok === true && plain.event.headers?.['req.x-auth-token'] === 's3cr3t');
+});
